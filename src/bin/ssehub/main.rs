@@ -1,0 +1,45 @@
+//! The `ssehub` command: `serve` (the event-stream server), `decode` (event stream → JSON lines).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod decode;
+mod serve;
+
+#[derive(Parser)]
+#[command(name = "ssehub", version, about = "A Server-Sent Events server and toolkit")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve event streams (the demo clock at /sse, a page at /), or benchmark data with --rate.
+    Serve(serve::Args),
+    /// Decode an event stream (FILE or standard input) into one JSON object per line.
+    Decode {
+        /// The stream to read; standard input when absent or `-`.
+        file: Option<PathBuf>,
+        /// The longest line, and the largest event data, accepted (bytes).
+        #[arg(long, default_value_t = ssehub::DEFAULT_MAX_SIZE)]
+        max_size: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Decode { file, max_size } => decode::run(file, max_size).map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("ssehub: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

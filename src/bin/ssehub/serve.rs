@@ -1,0 +1,145 @@
+//! `ssehub serve`: the guide's demo and the benchmark server.
+//!
+//! * `GET /` — a page whose `EventSource` shows each event live.
+//! * `GET <path>` (default `/sse`) — the stream: by default the time in milliseconds since the
+//!   UNIX epoch once a second; with `--rate R`, R events a second whose data is the decimal
+//!   nanoseconds since the epoch at publishing, a space, and `x` padding to `--size` bytes (the
+//!   data `ssehub bench` measures latency from).
+//!
+//! SIGINT and SIGTERM stop it gracefully: streams end with their last chunk, exit status 0.
+
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ssehub::{Cors, Event, Response, Server};
+
+const PAGE: &str = include_str!("page.html");
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// The stream path (one `*` is a wildcard).
+    #[arg(long, default_value = "/sse")]
+    pub path: String,
+    /// Broadcast this many events per second (benchmark data) instead of the clock.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Data size in bytes of each `--rate` event.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seconds between keep-alive comments; 0 turns them off.
+    #[arg(long, default_value_t = 15.0)]
+    pub keep_alive: f64,
+    /// Send `retry: MS` at the start of every stream.
+    #[arg(long)]
+    pub retry: Option<u64>,
+    /// Allow cross-origin streams from this origin (repeatable; `*` for any).
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+    /// Bytes queued for one client before it is dropped as too slow.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_queue_bytes: usize,
+    /// Most open connections; past it new ones get 503.
+    #[arg(long, default_value_t = 16_384)]
+    pub max_connections: usize,
+    /// Seconds a client has to send its request head (then 408).
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err("--rate must be a positive number".into());
+    }
+    for (flag, secs) in [("--keep-alive", args.keep_alive), ("--header-timeout", args.header_timeout)] {
+        if !(secs >= 0.0 && secs.is_finite()) {
+            return Err(format!("{flag} must be a number of seconds >= 0"));
+        }
+    }
+    let page = PAGE.replace("STREAM_PATH", &args.path.replace('*', "demo"));
+    let mut builder = Server::builder()
+        .path(&args.path)
+        .keep_alive((args.keep_alive > 0.0).then(|| Duration::from_secs_f64(args.keep_alive)))
+        .configure(|c| {
+            c.max_queue_bytes = args.max_queue_bytes;
+            c.max_connections = args.max_connections;
+            c.header_timeout = Duration::from_secs_f64(args.header_timeout);
+        })
+        .fallback(move |req| match (req.method.as_str(), req.path.as_str()) {
+            ("GET" | "HEAD", "/" | "/index.html") => Response::html(page.clone()),
+            _ => Response::not_found(),
+        });
+    if let Some(n) = args.workers {
+        builder = builder.workers(n);
+    }
+    if let Some(ms) = args.retry {
+        builder = builder.initial_retry(ms);
+    }
+    if !args.cors_origins.is_empty() {
+        builder = builder.cors(if args.cors_origins.iter().any(|o| o == "*") {
+            Cors::any()
+        } else {
+            Cors::origins(args.cors_origins.clone())
+        });
+    }
+    let server = builder.bind(args.addr.as_str()).map_err(|e| e.to_string())?;
+
+    let shutdown = server.shutdown_handle();
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            shutdown.shutdown();
+        }
+    });
+
+    let addr = server.local_addr();
+    println!("ssehub listening on http://{addr}/ (stream: http://{addr}{})", args.path);
+    let all = server.broadcaster();
+    match args.rate {
+        None => thread::spawn(move || clock(all)),
+        Some(rate) => thread::spawn(move || paced(all, rate, args.size)),
+    };
+    server.wait();
+    Ok(())
+}
+
+fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// The guide's demo: the time in milliseconds, once a second.
+fn clock(all: ssehub::Broadcaster) {
+    loop {
+        let _ = all.send(Event::new(since_epoch().as_millis().to_string()));
+        let ms_into_second = since_epoch().subsec_millis();
+        thread::sleep(Duration::from_millis(u64::from(1000 - ms_into_second)));
+    }
+}
+
+/// Benchmark data at `rate` events a second: nanoseconds since the epoch, padded to `size`.
+fn paced(all: ssehub::Broadcaster, rate: f64, size: usize) {
+    let start = Instant::now();
+    let mut sent: u64 = 0;
+    let mut data = String::with_capacity(size.max(32));
+    loop {
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        while sent < due {
+            data.clear();
+            data.push_str(&since_epoch().as_nanos().to_string());
+            data.push(' ');
+            while data.len() < size {
+                data.push('x');
+            }
+            let _ = all.send(Event::new(data.as_str()));
+            sent += 1;
+        }
+        let next = Duration::from_secs_f64((sent + 1) as f64 / rate);
+        thread::sleep(next.saturating_sub(start.elapsed()).min(Duration::from_millis(1)));
+    }
+}

@@ -1,0 +1,10 @@
+//! Sans-IO connection machinery: the state of one connection and its output queue.
+//!
+//! The mio driver in `server` owns sockets and clocks; everything it decides with lives here and
+//! takes bytes and instants as values, so it is tested and fuzzed without a network.
+
+pub mod conn;
+pub mod queue;
+
+pub use conn::{Conn, Input, Phase};
+pub use queue::{Frame, OutQueue, Overflow};

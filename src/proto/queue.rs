@@ -1,0 +1,244 @@
+//! [`Frame`]: encoded bytes shared by every connection that sends them, and [`OutQueue`], one
+//! connection's bounded queue of frames.
+//!
+//! Encode once, fan out bytes: a broadcast encodes its event a single time into a `Frame`
+//! (an `Arc<[u8]>`, so queueing it on a connection is a reference-count increment, not a copy).
+//! The frame holds the HTTP/1.1 chunk framing around the event block; connections that stream
+//! close-delimited (HTTP/1.0) take the block without it. A connection writes the whole front of
+//! its queue with one vectored write.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::sync::Arc;
+
+use crate::error::EncodeError;
+use crate::event::Event;
+use crate::frame::encode::{encode, encode_comment, encoded_len};
+
+/// Immutable encoded bytes, cheap to clone.
+///
+/// An event frame is `<hex length>\r\n<block>\r\n`: [`Frame::chunked`] is all of it, and
+/// [`Frame::block`] the event block alone. A raw frame (a response) is the same in both views.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    bytes: Arc<[u8]>,
+    start: u32,
+    end: u32,
+}
+
+impl Frame {
+    /// Encodes `event` once, inside HTTP/1.1 chunk framing.
+    ///
+    /// ```
+    /// let f = ssehub::proto::Frame::event(&ssehub::Event::new("hi")).unwrap();
+    /// assert_eq!(f.block(), b"data: hi\n\n");
+    /// assert_eq!(f.chunked(), b"a\r\ndata: hi\n\n\r\n");
+    /// ```
+    pub fn event(event: &Event) -> Result<Frame, EncodeError> {
+        event.validate()?;
+        let len = encoded_len(event);
+        let mut buf = chunk_start(len);
+        encode(event, &mut buf)?;
+        Ok(Frame::finish_chunk(buf, len))
+    }
+
+    /// A comment-only frame (`:text`), such as the first `:ok` or a keep-alive.
+    pub fn comment(text: &str) -> Frame {
+        let mut block = Vec::new();
+        encode_comment(text, &mut block);
+        Frame::block_bytes(&block)
+    }
+
+    /// A frame around an already encoded event block (or several).
+    pub fn block_bytes(block: &[u8]) -> Frame {
+        let mut buf = chunk_start(block.len());
+        buf.extend_from_slice(block);
+        Frame::finish_chunk(buf, block.len())
+    }
+
+    /// Bytes sent as they are on every connection (a response head or body).
+    pub fn raw(bytes: Vec<u8>) -> Frame {
+        let end = bytes.len() as u32;
+        Frame { bytes: bytes.into(), start: 0, end }
+    }
+
+    fn finish_chunk(mut buf: Vec<u8>, block_len: usize) -> Frame {
+        let start = (buf.len() - block_len) as u32;
+        let end = buf.len() as u32;
+        buf.extend_from_slice(b"\r\n");
+        Frame { bytes: buf.into(), start, end }
+    }
+
+    /// The bytes for a chunked (HTTP/1.1) stream.
+    pub fn chunked(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The bytes for a close-delimited (HTTP/1.0) stream.
+    pub fn block(&self) -> &[u8] {
+        &self.bytes[self.start as usize..self.end as usize]
+    }
+
+    fn view(&self, chunked: bool) -> &[u8] {
+        if chunked { self.chunked() } else { self.block() }
+    }
+}
+
+fn chunk_start(block_len: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(block_len + 20);
+    buf.extend_from_slice(format!("{block_len:x}\r\n").as_bytes());
+    buf
+}
+
+/// A queue push that would pass the connection's bound; the frame was not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow {
+    /// Bytes queued when the push was refused.
+    pub queued: usize,
+    /// The bound.
+    pub limit: usize,
+}
+
+/// The frames waiting to be written to one connection, at most `limit` bytes.
+///
+/// An empty queue holds no heap memory: idle connections cost only the struct.
+#[derive(Debug)]
+pub struct OutQueue {
+    frames: VecDeque<Frame>,
+    /// Bytes of the front frame already written.
+    offset: usize,
+    queued: usize,
+    limit: usize,
+    chunked: bool,
+}
+
+impl OutQueue {
+    /// An empty queue bounded to `limit` bytes.
+    pub fn new(limit: usize) -> OutQueue {
+        OutQueue { frames: VecDeque::new(), offset: 0, queued: 0, limit, chunked: false }
+    }
+
+    /// From now on, event frames go out chunk-framed (`true`) or bare (`false`).
+    pub fn set_chunked(&mut self, chunked: bool) {
+        self.chunked = chunked;
+    }
+
+    /// Queues `frame`, unless that would pass the bound.
+    pub fn push(&mut self, frame: Frame) -> Result<(), Overflow> {
+        let len = frame.view(self.chunked).len();
+        if self.queued + len > self.limit {
+            return Err(Overflow { queued: self.queued, limit: self.limit });
+        }
+        self.push_unbounded(frame);
+        Ok(())
+    }
+
+    /// Queues `frame` whatever the bound (the server's own heads and answers, which a client
+    /// cannot multiply without reading).
+    pub fn push_unbounded(&mut self, frame: Frame) {
+        self.queued += frame.view(self.chunked).len();
+        self.frames.push_back(frame);
+    }
+
+    /// Bytes waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Fills `slices` with the front of the queue; returns how many it filled.
+    pub fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (i, frame) in self.frames.iter().take(slices.len()).enumerate() {
+            let bytes = frame.view(self.chunked);
+            slices[i] = IoSlice::new(if i == 0 { &bytes[self.offset..] } else { bytes });
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops `written` bytes from the front (after a write took them).
+    pub fn advance(&mut self, mut written: usize) {
+        self.queued -= written.min(self.queued);
+        while let Some(front) = self.frames.front() {
+            let left = front.view(self.chunked).len() - self.offset;
+            if written < left {
+                self.offset += written;
+                return;
+            }
+            written -= left;
+            self.offset = 0;
+            self.frames.pop_front();
+        }
+        // Idle connections keep no queue memory.
+        if self.frames.capacity() > 16 {
+            self.frames = VecDeque::new();
+        }
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.frames = VecDeque::new();
+        self.offset = 0;
+        self.queued = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(q: &mut OutQueue, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !q.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 4];
+            let n = q.io_slices(&mut slices);
+            let mut all: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+            all.truncate(step);
+            out.extend_from_slice(&all);
+            q.advance(all.len());
+        }
+        out
+    }
+
+    #[test]
+    fn chunked_and_bare_views() {
+        let f = Frame::event(&Event::new("x").id("1")).unwrap();
+        assert_eq!(f.chunked(), b"f\r\nid: 1\ndata: x\n\n\r\n");
+        assert_eq!(f.block(), b"id: 1\ndata: x\n\n");
+        let r = Frame::raw(b"HTTP".to_vec());
+        assert_eq!((r.chunked(), r.block()), (&b"HTTP"[..], &b"HTTP"[..]));
+    }
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped() {
+        for step in 1..40 {
+            let mut q = OutQueue::new(1 << 20);
+            q.set_chunked(true);
+            q.push(Frame::raw(b"head;".to_vec())).unwrap();
+            q.push(Frame::comment("ok")).unwrap();
+            q.push(Frame::event(&Event::new("a")).unwrap()).unwrap();
+            assert_eq!(q.queued_bytes(), 5 + 10 + 14);
+            assert_eq!(drain(&mut q, step), b"head;5\r\n:ok\n\n\r\n9\r\ndata: a\n\n\r\n");
+            assert_eq!(q.queued_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn bound_refuses_without_queueing() {
+        let mut q = OutQueue::new(20);
+        q.push(Frame::raw(vec![0; 15])).unwrap();
+        assert_eq!(q.push(Frame::raw(vec![0; 6])), Err(Overflow { queued: 15, limit: 20 }));
+        assert_eq!(q.queued_bytes(), 15);
+        q.push(Frame::raw(vec![0; 5])).unwrap();
+    }
+
+    #[test]
+    fn invalid_event_makes_no_frame() {
+        assert_eq!(Frame::event(&Event::new("x").id("a\nb")), Err(EncodeError::NewlineInId));
+    }
+}

@@ -1,0 +1,192 @@
+//! Handles the application holds: [`Client`] (one stream) and [`Broadcaster`] (all of them).
+//!
+//! Both are cheap to clone and usable from any thread. They never touch a socket: they encode
+//! an event once into a [`Frame`] and post a command to the worker that owns the connection(s),
+//! waking its poll with a [`mio::Waker`] only when its command list was empty (one wake-up
+//! carries any number of commands).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::EncodeError;
+use crate::event::Event;
+use crate::proto::Frame;
+use crate::server::Shared;
+
+/// What a worker is asked to do from another thread.
+pub(crate) enum Command {
+    /// Queue a frame on one connection (slot, generation).
+    Send(usize, u32, Frame),
+    /// Close one connection gracefully.
+    Close(usize, u32),
+    /// Queue a frame on every stream of the worker.
+    Broadcast(Frame),
+    /// Take over a newly accepted connection.
+    Adopt(mio::net::TcpStream),
+    /// Stop: finish streams, flush briefly, exit.
+    Shutdown,
+}
+
+/// A worker's mailbox.
+pub(crate) struct Mailbox {
+    commands: Mutex<Vec<Command>>,
+    waker: mio::Waker,
+}
+
+impl Mailbox {
+    pub(crate) fn new(waker: mio::Waker) -> Mailbox {
+        Mailbox { commands: Mutex::new(Vec::new()), waker }
+    }
+
+    pub(crate) fn post(&self, command: Command) {
+        let was_empty = {
+            let mut commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
+            let was_empty = commands.is_empty();
+            commands.push(command);
+            was_empty
+        };
+        if was_empty {
+            // A failed wake leaves the command queued; the worker's next timer tick runs it.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Swaps the pending commands into `into` (which should be empty).
+    pub(crate) fn take(&self, into: &mut Vec<Command>) {
+        let mut commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut *commands, into);
+    }
+}
+
+/// Why a [`Client::send`] did not queue the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The client is gone (disconnected, closed, or dropped for not reading).
+    Disconnected,
+    /// The event cannot be encoded.
+    Invalid(EncodeError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Disconnected => f.write_str("client disconnected"),
+            SendError::Invalid(e) => write!(f, "invalid event: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl From<EncodeError> for SendError {
+    fn from(e: EncodeError) -> SendError {
+        SendError::Invalid(e)
+    }
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) id: u64,
+    pub(crate) slot: usize,
+    pub(crate) generation: u32,
+    pub(crate) worker: usize,
+    pub(crate) closed: AtomicBool,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// One connected event-stream client.
+///
+/// ```no_run
+/// # fn demo(client: ssehub::Client) -> Result<(), ssehub::SendError> {
+/// client.send("plain data")?;
+/// client.send(ssehub::Event::new("{\"x\":1}").event("update").id("7"))?;
+/// client.close();
+/// assert!(client.send("too late").is_err() || true); // Err(Disconnected) once the close is done
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+impl Client {
+    /// A number unique to this client for the life of the server.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Whether the stream is still open, as far as the server knows.
+    pub fn is_connected(&self) -> bool {
+        !self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues an event for this client.
+    ///
+    /// `Ok` means the event was handed to the client's worker; `Err(Disconnected)` that the
+    /// client is known to be gone. The event is encoded here, on the caller's thread.
+    pub fn send(&self, event: impl Into<Event>) -> Result<(), SendError> {
+        let frame = Frame::event(&event.into())?;
+        self.send_frame(frame)
+    }
+
+    /// Queues an already encoded frame (see [`Frame::event`]) for this client.
+    pub fn send_frame(&self, frame: Frame) -> Result<(), SendError> {
+        if !self.is_connected() {
+            return Err(SendError::Disconnected);
+        }
+        let i = &self.inner;
+        i.shared.mailboxes[i.worker].post(Command::Send(i.slot, i.generation, frame));
+        Ok(())
+    }
+
+    /// Ends the stream gracefully (what is queued is still written).
+    pub fn close(&self) {
+        let i = &self.inner;
+        if self.is_connected() {
+            i.shared.mailboxes[i.worker].post(Command::Close(i.slot, i.generation));
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("id", &self.id()).field("connected", &self.is_connected()).finish()
+    }
+}
+
+/// Sends to every connected client: encodes once, hands the same bytes to every worker.
+///
+/// ```no_run
+/// # fn demo(server: &ssehub::Server) -> Result<(), ssehub::EncodeError> {
+/// let all = server.broadcaster();
+/// std::thread::spawn(move || loop {
+///     let _ = all.send(ssehub::Event::new("tick").event("clock"));
+///     std::thread::sleep(std::time::Duration::from_secs(1));
+/// });
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Broadcaster {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Broadcaster {
+    /// Sends `event` to every client connected now; returns how many that is.
+    pub fn send(&self, event: impl Into<Event>) -> Result<usize, EncodeError> {
+        let frame = Frame::event(&event.into())?;
+        Ok(self.send_frame(frame))
+    }
+
+    /// Sends an already encoded frame to every client; returns how many clients there are.
+    pub fn send_frame(&self, frame: Frame) -> usize {
+        for mailbox in self.shared.mailboxes.iter() {
+            mailbox.post(Command::Broadcast(frame.clone()));
+        }
+        self.client_count()
+    }
+
+    /// Open event streams, across all workers.
+    pub fn client_count(&self) -> usize {
+        self.shared.stats.streams.load(Ordering::Relaxed)
+    }
+}

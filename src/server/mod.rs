@@ -1,0 +1,356 @@
+//! The mio shell: listens, runs one event loop per worker thread, and calls the application.
+//!
+//! ```text
+//!                 ┌─ worker 0: listener + mio::Poll ─┐   accepted sockets go round-robin
+//! TCP ─► accept ──┤─ worker 1: mio::Poll             ├─► to the workers (Command::Adopt)
+//!                 └─ ...                             ┘
+//! each worker: read ─► proto::Conn ─► http::route ─► callbacks ─► Conn queues ─► writev
+//! Client / Broadcaster (any thread) ─► Frame (encoded once) ─► worker mailboxes + Waker
+//! ```
+//!
+//! Everything protocol-shaped lives in [`crate::http`] and [`crate::proto`]; this module owns
+//! sockets, readiness, timers and threads, nothing else.
+//!
+//! ```no_run
+//! use ssehub::{Event, Response, Server};
+//!
+//! let server = Server::builder()
+//!     .path("/sse")
+//!     .on_connect(|client, request| {
+//!         println!("client {} from {}", client.id(), request.path);
+//!         let _ = client.send(Event::new("welcome"));
+//!     })
+//!     .fallback(|_request| Response::html("<script>new EventSource('/sse')</script>"))
+//!     .bind("127.0.0.1:8080")?;
+//! server.broadcaster().send("to everyone")?;
+//! server.wait();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod handle;
+mod worker;
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use handle::{Broadcaster, Client, SendError};
+use handle::{Command, Mailbox};
+
+use crate::http::request::{Limits, Request};
+use crate::http::response::Response;
+use crate::http::route::{Cors, PathPattern, RouteConfig};
+
+/// Server settings. Every bound has a default; see each field.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where streams are served, and with what CORS.
+    pub route: RouteConfig,
+    /// Request size bounds (head 8 KiB, 64 headers, body 1 MiB).
+    pub limits: Limits,
+    /// Worker threads; default: the number of CPUs.
+    pub workers: usize,
+    /// Time to receive a complete request head; default 10 s, then `408`.
+    pub header_timeout: Duration,
+    /// Time a keep-alive fallback connection may sit idle between requests; default 60 s.
+    pub idle_timeout: Duration,
+    /// Interval of the keep-alive comment on streams; default 15 s, `None` for none.
+    pub keep_alive: Option<Duration>,
+    /// Bytes that may wait for one slow client before it is disconnected; default 1 MiB.
+    pub max_queue_bytes: usize,
+    /// Open connections at most (streams and others); past it `503`. Default 16,384.
+    pub max_connections: usize,
+    /// A `retry` (ms) sent at the start of every stream; default none.
+    pub initial_retry: Option<u64>,
+    /// Extra headers on every stream head.
+    pub headers: Vec<(String, String)>,
+    /// How long a graceful shutdown waits for queued data to be written; default 2 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            route: RouteConfig { pattern: PathPattern::new("/sse"), cors: None },
+            limits: Limits::default(),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            keep_alive: Some(Duration::from_secs(15)),
+            max_queue_bytes: 1 << 20,
+            max_connections: 16_384,
+            initial_retry: None,
+            headers: Vec::new(),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+type OnConnect = dyn Fn(Client, &Request) + Send + Sync;
+type Verify = dyn Fn(&Request) -> Result<(), Response> + Send + Sync;
+type Fallback = dyn Fn(&Request) -> Response + Send + Sync;
+type OnDisconnect = dyn Fn(&Client) + Send + Sync;
+
+struct Callbacks {
+    on_connect: Option<Box<OnConnect>>,
+    verify: Option<Box<Verify>>,
+    fallback: Option<Box<Fallback>>,
+    on_disconnect: Option<Box<OnDisconnect>>,
+}
+
+/// Counters shared by the workers (relaxed atomics: figures, not synchronisation).
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// Open event streams.
+    pub streams: AtomicUsize,
+    /// Open connections of any kind.
+    pub connections: AtomicUsize,
+    /// Connections accepted.
+    pub accepted: AtomicU64,
+    /// Streams refused (accept check, CORS, method, bad request, limits).
+    pub rejected: AtomicU64,
+    /// Streams closed because their queue passed `max_queue_bytes`.
+    pub slow_dropped: AtomicU64,
+    /// Application callbacks that panicked.
+    pub callback_panics: AtomicU64,
+}
+
+/// What every worker shares: settings, callbacks, mailboxes, counters.
+pub(crate) struct Shared {
+    config: Config,
+    callbacks: Callbacks,
+    mailboxes: Vec<Mailbox>,
+    stats: Stats,
+    next_client_id: AtomicU64,
+    next_worker: AtomicUsize,
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The address could not be resolved or bound.
+    Bind(String, io::Error),
+    /// Creating a poll, waker or thread failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            ServerError::Io(e) => write!(f, "cannot start the server: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Builds a [`Server`]: settings and callbacks, then [`ServerBuilder::bind`].
+pub struct ServerBuilder {
+    config: Config,
+    callbacks: Callbacks,
+}
+
+impl ServerBuilder {
+    /// The stream path pattern (default `/sse`; one `*` is a wildcard).
+    pub fn path(mut self, pattern: &str) -> Self {
+        self.config.route.pattern = PathPattern::new(pattern);
+        self
+    }
+
+    /// Allows cross-origin streams.
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.config.route.cors = Some(cors);
+        self
+    }
+
+    /// Adds a header to every stream head.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends `retry: millis` at the start of every stream.
+    pub fn initial_retry(mut self, millis: u64) -> Self {
+        self.config.initial_retry = Some(millis);
+        self
+    }
+
+    /// The keep-alive comment interval (`None`: no keep-alive comments).
+    pub fn keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.config.keep_alive = interval;
+        self
+    }
+
+    /// The number of worker threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.config.workers = n.max(1);
+        self
+    }
+
+    /// Replaces all settings at once.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Changes settings in place: `.configure(|c| c.max_queue_bytes = 64 << 10)`.
+    pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Called on the worker thread for each new stream, after its head is queued.
+    pub fn on_connect(mut self, f: impl Fn(Client, &Request) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_connect = Some(Box::new(f));
+        self
+    }
+
+    /// Decides whether a request may open a stream; `Err(response)` refuses it with that
+    /// response (`Response::error(401, "...")`, a `403`, a redirect...).
+    pub fn verify(mut self, f: impl Fn(&Request) -> Result<(), Response> + Send + Sync + 'static) -> Self {
+        self.callbacks.verify = Some(Box::new(f));
+        self
+    }
+
+    /// Answers every request off the stream path (default: `404`).
+    pub fn fallback(mut self, f: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Self {
+        self.callbacks.fallback = Some(Box::new(f));
+        self
+    }
+
+    /// Called when a stream ends, whatever the cause.
+    pub fn on_disconnect(mut self, f: impl Fn(&Client) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_disconnect = Some(Box::new(f));
+        self
+    }
+
+    /// Binds `addr` and starts the workers.
+    pub fn bind(self, addr: impl ToSocketAddrs + fmt::Display) -> Result<Server, ServerError> {
+        let shown = addr.to_string();
+        let bind_err = |e| ServerError::Bind(shown.clone(), e);
+        let addr = addr
+            .to_socket_addrs()
+            .map_err(bind_err)?
+            .next()
+            .ok_or_else(|| bind_err(io::Error::new(io::ErrorKind::InvalidInput, "no address")))?;
+        let listener = listen(addr).map_err(bind_err)?;
+        let local_addr = listener.local_addr().map_err(ServerError::Io)?;
+
+        let n = self.config.workers.max(1);
+        let mut polls = Vec::with_capacity(n);
+        let mut mailboxes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let poll = mio::Poll::new().map_err(ServerError::Io)?;
+            let waker = mio::Waker::new(poll.registry(), worker::WAKER).map_err(ServerError::Io)?;
+            polls.push(poll);
+            mailboxes.push(Mailbox::new(waker));
+        }
+        let shared = Arc::new(Shared {
+            config: self.config,
+            callbacks: self.callbacks,
+            mailboxes,
+            stats: Stats::default(),
+            next_client_id: AtomicU64::new(1),
+            next_worker: AtomicUsize::new(0),
+        });
+        let mut listener = Some(listener);
+        let mut threads = Vec::with_capacity(n);
+        for (index, poll) in polls.into_iter().enumerate() {
+            let w = worker::Worker::new(index, poll, listener.take(), shared.clone()).map_err(ServerError::Io)?;
+            let thread = std::thread::Builder::new()
+                .name(format!("ssehub-worker-{index}"))
+                .spawn(move || w.run())
+                .map_err(ServerError::Io)?;
+            threads.push(thread);
+        }
+        Ok(Server { local_addr, shared, threads })
+    }
+}
+
+fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    // A deep backlog: thousands of clients reconnecting at once must not see SYN drops.
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+pub struct Server {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A builder with the default [`Config`].
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: Config::default(),
+            callbacks: Callbacks { on_connect: None, verify: None, fallback: None, on_disconnect: None },
+        }
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that sends to every client.
+    pub fn broadcaster(&self) -> Broadcaster {
+        Broadcaster { shared: self.shared.clone() }
+    }
+
+    /// A handle that can stop the server from any thread (a signal handler's, say).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { shared: self.shared.clone() }
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// Stops accepting, ends every stream gracefully, and waits for the workers to finish.
+    pub fn shutdown(self) {
+        self.shutdown_handle().shutdown();
+        self.wait();
+    }
+
+    /// Blocks until the server stops (after a [`ShutdownHandle::shutdown`]).
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Stops a [`Server`] from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl ShutdownHandle {
+    /// Asks every worker to stop: no new connections, streams ended with their final chunk,
+    /// queued data written for at most [`Config::shutdown_grace`].
+    pub fn shutdown(&self) {
+        for mailbox in &self.shared.mailboxes {
+            mailbox.post(Command::Shutdown);
+        }
+    }
+}
+
+impl Shared {
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

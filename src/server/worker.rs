@@ -1,0 +1,507 @@
+//! One worker thread: a `mio::Poll` over its connections, in the style of mio's `tcp_server`
+//! example. Sockets are registered once for read and write readiness (edge-triggered, so an
+//! idle writable socket costs nothing); each readiness drains the socket until `WouldBlock`.
+//!
+//! The loop, each turn: wait for readiness or the next timer; read what is readable and feed it
+//! to the connection's [`Conn`]; run the mailbox (sends, broadcasts, adopted sockets); write
+//! what is queued; on the housekeeping tick, time out slow request heads and send keep-alives.
+
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use super::handle::{ClientInner, Command};
+use super::{Client, Shared};
+use crate::http::request::{Request, Version};
+use crate::http::response::{Response, write_stream_head};
+use crate::http::route::{Decision, route};
+use crate::proto::{Conn, Frame, Input, Phase};
+
+pub(crate) const WAKER: Token = Token(0);
+const LISTENER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// How often timeouts are checked.
+const TICK: Duration = Duration::from_millis(250);
+/// How long a connection closed after an error answer keeps reading (and dropping) input, so
+/// that unread input does not turn the close into a reset that destroys the answer in flight.
+const LINGER: Duration = Duration::from_secs(2);
+/// How long accepting pauses after `accept` fails (out of descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+struct Live {
+    sock: TcpStream,
+    conn: Conn,
+    /// The application's handle, while the connection streams.
+    client: Option<Arc<ClientInner>>,
+    chunked: bool,
+    /// Closing after an answer: input is dropped until EOF or this instant.
+    linger: Option<Instant>,
+}
+
+struct Slot {
+    generation: u32,
+    live: Option<Live>,
+}
+
+pub(crate) struct Worker {
+    index: usize,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    shared: Arc<Shared>,
+    read_buf: Vec<u8>,
+    commands: Vec<Command>,
+    dirty: Vec<usize>,
+    first_frames: Vec<Frame>,
+    keepalive_frame: Frame,
+    next_keepalive: Option<Instant>,
+    next_tick: Instant,
+    accept_paused: bool,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        index: usize,
+        poll: Poll,
+        mut listener: Option<TcpListener>,
+        shared: Arc<Shared>,
+    ) -> io::Result<Worker> {
+        if let Some(l) = listener.as_mut() {
+            poll.registry().register(l, LISTENER, Interest::READABLE)?;
+        }
+        let mut first_frames = vec![Frame::comment("ok")];
+        if let Some(ms) = shared.config.initial_retry {
+            first_frames.push(Frame::event(&crate::Event::default().retry(ms)).expect("retry is always valid"));
+        }
+        let now = Instant::now();
+        let next_keepalive = shared.config.keep_alive.map(|d| now + d);
+        Ok(Worker {
+            index,
+            poll,
+            listener,
+            slots: Vec::new(),
+            free: Vec::new(),
+            shared,
+            read_buf: vec![0; 64 * 1024],
+            commands: Vec::new(),
+            dirty: Vec::new(),
+            first_frames,
+            keepalive_frame: Frame::comment(""),
+            next_keepalive,
+            next_tick: now + TICK,
+            accept_paused: false,
+            shutdown_deadline: None,
+        })
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let mut wake_at = self.next_tick;
+            if let Some(k) = self.next_keepalive {
+                wake_at = wake_at.min(k);
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(wake_at.saturating_duration_since(now))) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    eprintln!("ssehub: worker {}: poll failed: {e}", self.index);
+                    break;
+                }
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    LISTENER => self.accept(now),
+                    Token(t) => {
+                        let i = t - FIRST_CONN;
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(i, now);
+                        }
+                        if event.is_writable() {
+                            self.flush(i, now);
+                        }
+                    }
+                }
+            }
+            self.run_commands(now);
+            if now >= self.next_tick {
+                self.tick(now);
+            }
+            if let Some(k) = self.next_keepalive {
+                if now >= k {
+                    self.keepalive(now);
+                }
+            }
+            if let Some(deadline) = self.shutdown_deadline {
+                if now >= deadline || self.slots.iter().all(|s| s.live.is_none()) {
+                    break;
+                }
+            }
+        }
+        for i in 0..self.slots.len() {
+            self.finalize(i);
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        if self.accept_paused || self.shutdown_deadline.is_some() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let stats = &shared.stats;
+        loop {
+            let Some(listener) = self.listener.as_ref() else { return };
+            match listener.accept() {
+                Ok((mut sock, _)) => {
+                    Shared::count(&stats.accepted);
+                    if stats.connections.load(Ordering::Relaxed) >= shared.config.max_connections {
+                        Shared::count(&stats.rejected);
+                        let mut out = Vec::new();
+                        Response::error(503, "too many connections").header("Retry-After", "1").write_to(
+                            &mut out,
+                            &[],
+                            false,
+                            false,
+                        );
+                        // Best effort on a fresh socket, whose send buffer is empty.
+                        let _ = io::Write::write(&mut sock, &out);
+                        let _ = sock.shutdown(Shutdown::Write);
+                        continue;
+                    }
+                    stats.connections.fetch_add(1, Ordering::Relaxed);
+                    let _ = sock.set_nodelay(true);
+                    let n = shared.mailboxes.len();
+                    let target = shared.next_worker.fetch_add(1, Ordering::Relaxed) % n;
+                    if target == self.index {
+                        self.adopt(sock, now);
+                    } else {
+                        shared.mailboxes[target].post(Command::Adopt(sock));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // EMFILE, ENFILE, ENOBUFS...: the pending connections wait in the backlog
+                    // and the tick tries again; no busy loop, nothing else stops.
+                    self.accept_paused = true;
+                    self.next_tick = self.next_tick.min(now + ACCEPT_BACKOFF);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn adopt(&mut self, mut sock: TcpStream, now: Instant) {
+        if self.shutdown_deadline.is_some() {
+            self.shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { generation: 0, live: None });
+                self.slots.len() - 1
+            }
+        };
+        let token = Token(FIRST_CONN + i);
+        if self.poll.registry().register(&mut sock, token, Interest::READABLE | Interest::WRITABLE).is_err() {
+            self.shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            self.free.push(i);
+            return;
+        }
+        let config = &self.shared.config;
+        let conn = Conn::new(config.max_queue_bytes, Some(now + config.header_timeout));
+        self.slots[i].live = Some(Live { sock, conn, client: None, chunked: false, linger: None });
+        // Data may have arrived before registration; edge-triggered readiness would not repeat it.
+        self.read(i, now);
+    }
+
+    fn read(&mut self, i: usize, now: Instant) {
+        let mut buf = std::mem::take(&mut self.read_buf);
+        loop {
+            let Some(live) = self.slots[i].live.as_mut() else { break };
+            match live.sock.read(&mut buf) {
+                Ok(0) => {
+                    if live.linger.is_some() || live.conn.phase() == Phase::Streaming {
+                        // A stream's client left (EventSource clients never half-close).
+                        live.conn.abort();
+                    } else {
+                        live.conn.peer_closed();
+                    }
+                    break;
+                }
+                Ok(n) => {
+                    if live.linger.is_none() {
+                        live.conn.received(&buf[..n]);
+                        if live.conn.phase() == Phase::Head {
+                            self.take_requests(i, now);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    live.conn.abort();
+                    break;
+                }
+            }
+        }
+        self.read_buf = buf;
+        self.flush(i, now);
+    }
+
+    fn take_requests(&mut self, i: usize, now: Instant) {
+        loop {
+            let Some(live) = self.slots[i].live.as_mut() else { return };
+            match live.conn.poll_request(&self.shared.config.limits) {
+                Input::NeedMore => return,
+                Input::Refused(_) => {
+                    Shared::count(&self.shared.stats.rejected);
+                    return;
+                }
+                Input::Request(request) => self.handle_request(i, request, now),
+            }
+        }
+    }
+
+    fn handle_request(&mut self, i: usize, req: Request, now: Instant) {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let head_only = req.method == "HEAD";
+        let keep_alive = req.version == Version::Http11 && req.keep_alive();
+        let idle = Some(now + config.idle_timeout);
+        let generation = self.slots[i].generation;
+        let Some(live) = self.slots[i].live.as_mut() else { return };
+        match route(&req, &config.route) {
+            Decision::Fallback => {
+                let response = match &shared.callbacks.fallback {
+                    Some(f) => catch(&shared, || f(&req)).unwrap_or_else(|| Response::error(500, "handler failed")),
+                    None => Response::not_found(),
+                };
+                live.conn.respond(&response, &[], keep_alive, head_only);
+                live.conn.set_deadline(idle);
+            }
+            Decision::Respond { response, close } => {
+                Shared::count(&shared.stats.rejected);
+                live.conn.respond(&response, &[], keep_alive && !close, head_only);
+                live.conn.set_deadline(idle);
+            }
+            Decision::Stream { mut headers } => {
+                if let Some(verify) = &shared.callbacks.verify {
+                    let verdict = catch(&shared, || verify(&req))
+                        .unwrap_or_else(|| Err(Response::error(500, "accept check failed")));
+                    if let Err(response) = verdict {
+                        Shared::count(&shared.stats.rejected);
+                        live.conn.respond(&response, &[], keep_alive, head_only);
+                        live.conn.set_deadline(idle);
+                        return;
+                    }
+                }
+                let chunked = req.version == Version::Http11;
+                headers.extend(config.headers.iter().cloned());
+                let mut head = Vec::with_capacity(256);
+                write_stream_head(&mut head, chunked, &headers);
+                live.conn.start_stream(head, chunked, &self.first_frames);
+                live.chunked = chunked;
+                let inner = Arc::new(ClientInner {
+                    id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
+                    slot: i,
+                    generation,
+                    worker: self.index,
+                    closed: AtomicBool::new(false),
+                    shared: shared.clone(),
+                });
+                live.client = Some(inner.clone());
+                shared.stats.streams.fetch_add(1, Ordering::Relaxed);
+                self.flush(i, now);
+                if let Some(on_connect) = &shared.callbacks.on_connect {
+                    let client = Client { inner };
+                    if catch(&shared, || on_connect(client, &req)).is_none() {
+                        if let Some(live) = self.slots[i].live.as_mut() {
+                            live.conn.abort();
+                        }
+                        self.settle(i, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes what is queued on connection `i`, then settles it.
+    fn flush(&mut self, i: usize, now: Instant) {
+        let Some(live) = self.slots[i].live.as_mut() else { return };
+        if live.conn.wants_write() {
+            // Errors close the connection inside `write_to`; `settle` sees it.
+            let _ = live.conn.write_to(&mut live.sock);
+        }
+        self.settle(i, now);
+    }
+
+    /// Drops a connection that is done, or starts its lingering close.
+    fn settle(&mut self, i: usize, now: Instant) {
+        let Some(live) = self.slots[i].live.as_mut() else { return };
+        if live.conn.phase() != Phase::Closed {
+            return;
+        }
+        if live.client.is_none() && live.linger.is_none() && self.shutdown_deadline.is_none() {
+            // An answer was written and the connection must close: send FIN, then drain input
+            // for a while so the peer reads the answer instead of a reset.
+            if live.sock.shutdown(Shutdown::Write).is_ok() {
+                live.linger = Some(now + LINGER);
+                return;
+            }
+        }
+        if live.linger.is_some_and(|t| now < t) && live.client.is_none() {
+            return;
+        }
+        self.finalize(i);
+    }
+
+    fn finalize(&mut self, i: usize) {
+        let Some(mut live) = self.slots[i].live.take() else { return };
+        let _ = self.poll.registry().deregister(&mut live.sock);
+        drop(live.sock);
+        let stats = &self.shared.stats;
+        stats.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(inner) = live.client.take() {
+            inner.closed.store(true, Ordering::Release);
+            stats.streams.fetch_sub(1, Ordering::Relaxed);
+            if let Some(on_disconnect) = &self.shared.callbacks.on_disconnect {
+                let client = Client { inner };
+                let _ = catch(&self.shared, || on_disconnect(&client));
+            }
+        }
+        self.slots[i].generation = self.slots[i].generation.wrapping_add(1);
+        self.free.push(i);
+    }
+
+    fn run_commands(&mut self, now: Instant) {
+        let mut commands = std::mem::take(&mut self.commands);
+        self.shared.mailboxes[self.index].take(&mut commands);
+        let mut flush_all = false;
+        for command in commands.drain(..) {
+            match command {
+                Command::Send(i, generation, frame) => {
+                    if let Some(live) = self.live_client(i, generation) {
+                        if live.conn.push(frame).is_err() {
+                            Shared::count(&self.shared.stats.slow_dropped);
+                        }
+                        self.dirty.push(i);
+                    }
+                }
+                Command::Close(i, generation) => {
+                    if let Some(live) = self.live_client(i, generation) {
+                        live.conn.finish_stream(live.chunked);
+                        self.dirty.push(i);
+                    }
+                }
+                Command::Broadcast(frame) => {
+                    self.push_all(&frame);
+                    flush_all = true;
+                }
+                Command::Adopt(sock) => self.adopt(sock, now),
+                Command::Shutdown => {
+                    self.begin_shutdown(now);
+                    flush_all = true;
+                }
+            }
+        }
+        self.commands = commands;
+        if flush_all {
+            self.dirty.clear();
+            self.flush_all(now);
+        } else {
+            let mut dirty = std::mem::take(&mut self.dirty);
+            for i in dirty.drain(..) {
+                self.flush(i, now);
+            }
+            self.dirty = dirty;
+        }
+    }
+
+    fn live_client(&mut self, i: usize, generation: u32) -> Option<&mut Live> {
+        let slot = self.slots.get_mut(i)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.live.as_mut().filter(|l| l.client.is_some())
+    }
+
+    /// Queues `frame` on every stream of this worker.
+    fn push_all(&mut self, frame: &Frame) {
+        for slot in &mut self.slots {
+            if let Some(live) = slot.live.as_mut() {
+                if live.client.is_some() && live.conn.push(frame.clone()).is_err() {
+                    Shared::count(&self.shared.stats.slow_dropped);
+                }
+            }
+        }
+    }
+
+    fn flush_all(&mut self, now: Instant) {
+        for i in 0..self.slots.len() {
+            self.flush(i, now);
+        }
+    }
+
+    fn keepalive(&mut self, now: Instant) {
+        let frame = self.keepalive_frame.clone();
+        self.push_all(&frame);
+        self.flush_all(now);
+        self.next_keepalive = self.shared.config.keep_alive.map(|d| now + d);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.next_tick = now + TICK;
+        for i in 0..self.slots.len() {
+            let Some(live) = self.slots[i].live.as_mut() else { continue };
+            if live.conn.timed_out(now) {
+                live.conn.time_out();
+            }
+            self.flush(i, now);
+        }
+        if self.accept_paused {
+            self.accept_paused = false;
+            self.accept(now);
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        self.shutdown_deadline = Some(now + self.shared.config.shutdown_grace);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        for slot in &mut self.slots {
+            if let Some(live) = slot.live.as_mut() {
+                match live.conn.phase() {
+                    Phase::Streaming => live.conn.finish_stream(live.chunked),
+                    _ => live.conn.close(),
+                }
+            }
+        }
+    }
+}
+
+/// Runs an application callback; a panic is counted and becomes `None`.
+fn catch<T>(shared: &Shared, f: impl FnOnce() -> T) -> Option<T> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            Shared::count(&shared.stats.callback_panics);
+            None
+        }
+    }
+}
