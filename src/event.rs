@@ -148,7 +148,7 @@ mod tests {
     fn validate_refuses_line_breaks_and_nul_in_id() {
         assert_eq!(Event::new("d").id("1\n2").validate(), Err(EncodeError::NewlineInId));
         assert_eq!(Event::new("d").id("1\r2").validate(), Err(EncodeError::NewlineInId));
-        assert_eq!(Event::new("d").id("1\02").validate(), Err(EncodeError::NulInId));
+        assert_eq!(Event::new("d").id("1\u{0}2").validate(), Err(EncodeError::NulInId));
     }
 
     #[test]

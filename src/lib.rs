@@ -41,4 +41,6 @@ pub use event::Event;
 pub use frame::decode::{DEFAULT_MAX_SIZE, Decoder, Item, MessageEvent, OwnedItem};
 pub use frame::encode::{encode, encode_comment, encoded_len};
 pub use http::{Cors, Request, Response};
-pub use server::{Broadcaster, Client, Config, SendError, Server, ServerBuilder, ServerError, ShutdownHandle};
+pub use server::{
+    Broadcaster, Client, Config, SendError, Server, ServerBuilder, ServerError, ShutdownHandle,
+};

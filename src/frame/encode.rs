@@ -236,11 +236,9 @@ mod tests {
     #[test]
     fn invalid_fields_are_refused_and_nothing_is_written() {
         let mut out = b"keep".to_vec();
-        for ev in [
-            Event::new("d").event("a\nid: 1"),
-            Event::new("d").id("1\r\ndata: x"),
-            Event::new("d").id("1\0"),
-        ] {
+        for ev in
+            [Event::new("d").event("a\nid: 1"), Event::new("d").id("1\r\ndata: x"), Event::new("d").id("1\0")]
+        {
             assert!(encode(&ev, &mut out).is_err());
             assert_eq!(out, b"keep");
         }

@@ -358,10 +358,16 @@ mod tests {
         assert_eq!(h.body_len, 5);
         let h = parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
         assert_eq!(h.unwrap().unwrap().body_len, 5);
-        assert_eq!(parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), Err(400));
+        assert_eq!(
+            parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+            Err(400)
+        );
         assert_eq!(parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n"), Err(400));
         assert_eq!(parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n"), Err(400));
-        assert_eq!(parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n"), Err(400));
+        assert_eq!(
+            parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+            Err(400)
+        );
         assert_eq!(parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n"), Err(413));
         assert_eq!(parse(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"), Err(411));
     }

@@ -98,10 +98,7 @@ impl Cors {
 
     /// Only these origins may connect.
     pub fn origins<I: IntoIterator<Item = S>, S: Into<String>>(origins: I) -> Cors {
-        Cors {
-            origins: AllowOrigins::List(origins.into_iter().map(Into::into).collect()),
-            ..Cors::any()
-        }
+        Cors { origins: AllowOrigins::List(origins.into_iter().map(Into::into).collect()), ..Cors::any() }
     }
 
     /// Allows credentials (cookies) on cross-origin streams.
@@ -292,13 +289,15 @@ mod tests {
     #[test]
     fn cors_any_uses_star_unless_credentials() {
         let any = cfg("/sse", Some(Cors::any()));
-        let Decision::Stream { headers } = decide("GET /sse HTTP/1.1\r\nHost: h\r\nOrigin: https://x\r\n\r\n", &any)
+        let Decision::Stream { headers } =
+            decide("GET /sse HTTP/1.1\r\nHost: h\r\nOrigin: https://x\r\n\r\n", &any)
         else {
             panic!()
         };
         assert_eq!(headers, vec![("Access-Control-Allow-Origin".into(), "*".into())]);
         let cred = cfg("/sse", Some(Cors::any().credentials(true)));
-        let Decision::Stream { headers } = decide("GET /sse HTTP/1.1\r\nHost: h\r\nOrigin: https://x\r\n\r\n", &cred)
+        let Decision::Stream { headers } =
+            decide("GET /sse HTTP/1.1\r\nHost: h\r\nOrigin: https://x\r\n\r\n", &cred)
         else {
             panic!()
         };

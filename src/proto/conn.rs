@@ -125,7 +125,13 @@ impl Conn {
 
     /// Queues an answer to the last request; with `keep_alive` false the connection closes once
     /// it is written. `next_deadline` is when the next request head is due (keep-alive).
-    pub fn respond(&mut self, response: &Response, extra: &[(String, String)], keep_alive: bool, head_only: bool) {
+    pub fn respond(
+        &mut self,
+        response: &Response,
+        extra: &[(String, String)],
+        keep_alive: bool,
+        head_only: bool,
+    ) {
         let mut bytes = Vec::with_capacity(128 + response.body.len());
         response.write_to(&mut bytes, extra, keep_alive, head_only);
         self.out.push_unbounded(Frame::raw(bytes));

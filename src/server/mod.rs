@@ -261,7 +261,8 @@ impl ServerBuilder {
         let mut listener = Some(listener);
         let mut threads = Vec::with_capacity(n);
         for (index, poll) in polls.into_iter().enumerate() {
-            let w = worker::Worker::new(index, poll, listener.take(), shared.clone()).map_err(ServerError::Io)?;
+            let w =
+                worker::Worker::new(index, poll, listener.take(), shared.clone()).map_err(ServerError::Io)?;
             let thread = std::thread::Builder::new()
                 .name(format!("ssehub-worker-{index}"))
                 .spawn(move || w.run())

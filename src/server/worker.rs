@@ -80,7 +80,8 @@ impl Worker {
         }
         let mut first_frames = vec![Frame::comment("ok")];
         if let Some(ms) = shared.config.initial_retry {
-            first_frames.push(Frame::event(&crate::Event::default().retry(ms)).expect("retry is always valid"));
+            first_frames
+                .push(Frame::event(&crate::Event::default().retry(ms)).expect("retry is always valid"));
         }
         let now = Instant::now();
         let next_keepalive = shared.config.keep_alive.map(|d| now + d);
@@ -228,8 +229,7 @@ impl Worker {
 
     fn read(&mut self, i: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.read_buf);
-        loop {
-            let Some(live) = self.slots[i].live.as_mut() else { break };
+        while let Some(live) = self.slots[i].live.as_mut() {
             match live.sock.read(&mut buf) {
                 Ok(0) => {
                     if live.linger.is_some() || live.conn.phase() == Phase::Streaming {
@@ -285,7 +285,9 @@ impl Worker {
         match route(&req, &config.route) {
             Decision::Fallback => {
                 let response = match &shared.callbacks.fallback {
-                    Some(f) => catch(&shared, || f(&req)).unwrap_or_else(|| Response::error(500, "handler failed")),
+                    Some(f) => {
+                        catch(&shared, || f(&req)).unwrap_or_else(|| Response::error(500, "handler failed"))
+                    }
                     None => Response::not_found(),
                 };
                 live.conn.respond(&response, &[], keep_alive, head_only);

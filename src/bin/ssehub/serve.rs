@@ -90,8 +90,9 @@ pub fn run(args: Args) -> Result<(), String> {
     let server = builder.bind(args.addr.as_str()).map_err(|e| e.to_string())?;
 
     let shutdown = server.shutdown_handle();
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     thread::spawn(move || {
         if signals.forever().next().is_some() {
             shutdown.shutdown();
