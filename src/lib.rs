@@ -33,6 +33,7 @@ pub mod error;
 pub mod event;
 pub mod frame;
 pub mod http;
+pub mod hub;
 pub mod proto;
 pub mod server;
 

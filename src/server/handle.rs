@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::EncodeError;
 use crate::event::Event;
+use crate::hub::{Published, Target};
 use crate::proto::Frame;
 use crate::server::Shared;
 
@@ -20,8 +21,8 @@ pub(crate) enum Command {
     Send(usize, u32, Frame),
     /// Close one connection gracefully.
     Close(usize, u32),
-    /// Queue a frame on every stream of the worker.
-    Broadcast(Frame),
+    /// Deliver a publish (in sequence order) to the worker's streams it targets.
+    Publish(u64, Frame, Target),
     /// Take over a newly accepted connection.
     Adopt(mio::net::TcpStream),
     /// Stop: finish streams, flush briefly, exit.
@@ -154,13 +155,17 @@ impl fmt::Debug for Client {
     }
 }
 
-/// Sends to every connected client: encodes once, hands the same bytes to every worker.
+/// Publishes events: to every stream, or to channels. Encodes each event once, numbers it,
+/// keeps it for `Last-Event-ID` replay, and hands the same bytes to every worker.
 ///
 /// ```no_run
 /// # fn demo(server: &ssehub::Server) -> Result<(), ssehub::EncodeError> {
-/// let all = server.broadcaster();
+/// let hub = server.broadcaster();
+/// hub.send(ssehub::Event::new("to everyone"))?;
+/// let published = hub.publish("room-1", ssehub::Event::new("to room-1 only"))?;
+/// println!("its id: {:?}", published.id);
 /// std::thread::spawn(move || loop {
-///     let _ = all.send(ssehub::Event::new("tick").event("clock"));
+///     let _ = hub.send(ssehub::Event::new("tick").event("clock"));
 ///     std::thread::sleep(std::time::Duration::from_secs(1));
 /// });
 /// # Ok(()) }
@@ -171,18 +176,31 @@ pub struct Broadcaster {
 }
 
 impl Broadcaster {
-    /// Sends `event` to every client connected now; returns how many that is.
+    /// Sends `event` to every stream, whatever its channels; returns how many streams are open.
     pub fn send(&self, event: impl Into<Event>) -> Result<usize, EncodeError> {
-        let frame = Frame::event(&event.into())?;
-        Ok(self.send_frame(frame))
+        self.publish_to(&Target::All, event)?;
+        Ok(self.client_count())
     }
 
-    /// Sends an already encoded frame to every client; returns how many clients there are.
-    pub fn send_frame(&self, frame: Frame) -> usize {
+    /// Sends `event` to the streams subscribed to `channel`.
+    pub fn publish(&self, channel: &str, event: impl Into<Event>) -> Result<Published, EncodeError> {
+        self.publish_to(&Target::channels([channel]), event)
+    }
+
+    /// Sends `event` to `target`: all streams, or those of some channels (each stream once).
+    ///
+    /// The event gets the next sequence number, and that number as its id when it has none
+    /// (see [`crate::hub`]); it is retained for replay per [`crate::hub::Retention`].
+    pub fn publish_to(&self, target: &Target, event: impl Into<Event>) -> Result<Published, EncodeError> {
+        let event = event.into();
+        let mut hub = self.shared.hub.lock().unwrap_or_else(|p| p.into_inner());
+        let published = hub.publish(target, event, std::time::Instant::now())?;
+        // Posted under the hub's lock, so every worker sees publishes in sequence order.
         for mailbox in self.shared.mailboxes.iter() {
-            mailbox.post(Command::Broadcast(frame.clone()));
+            mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
         }
-        self.client_count()
+        drop(hub);
+        Ok(published)
     }
 
     /// Open event streams, across all workers.

@@ -33,8 +33,8 @@ mod worker;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -44,6 +44,7 @@ use handle::{Command, Mailbox};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::route::{Cors, PathPattern, RouteConfig};
+use crate::hub::{Hub, Retention};
 
 /// Server settings. Every bound has a default; see each field.
 #[derive(Clone, Debug)]
@@ -70,6 +71,10 @@ pub struct Config {
     pub headers: Vec<(String, String)>,
     /// How long a graceful shutdown waits for queued data to be written; default 2 s.
     pub shutdown_grace: Duration,
+    /// History kept per channel for `Last-Event-ID` replay (1,024 events, 1 MiB).
+    pub retention: Retention,
+    /// Give events without an id their sequence number as id; default on (replay needs ids).
+    pub assign_ids: bool,
 }
 
 impl Default for Config {
@@ -86,6 +91,8 @@ impl Default for Config {
             initial_retry: None,
             headers: Vec::new(),
             shutdown_grace: Duration::from_secs(2),
+            retention: Retention::default(),
+            assign_ids: true,
         }
     }
 }
@@ -94,10 +101,12 @@ type OnConnect = dyn Fn(Client, &Request) + Send + Sync;
 type Verify = dyn Fn(&Request) -> Result<(), Response> + Send + Sync;
 type Fallback = dyn Fn(&Request) -> Response + Send + Sync;
 type OnDisconnect = dyn Fn(&Client) + Send + Sync;
+type Subscribe = dyn Fn(&Request) -> Result<Vec<String>, Response> + Send + Sync;
 
 struct Callbacks {
     on_connect: Option<Box<OnConnect>>,
     verify: Option<Box<Verify>>,
+    subscribe: Option<Box<Subscribe>>,
     fallback: Option<Box<Fallback>>,
     on_disconnect: Option<Box<OnDisconnect>>,
 }
@@ -124,6 +133,7 @@ pub(crate) struct Shared {
     config: Config,
     callbacks: Callbacks,
     mailboxes: Vec<Mailbox>,
+    hub: Mutex<Hub>,
     stats: Stats,
     next_client_id: AtomicU64,
     next_worker: AtomicUsize,
@@ -217,6 +227,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Decides a stream's channels (default: its `channel` query parameters, or the default
+    /// channel when it names none, see [`crate::hub::requested_channels`]); `Err(response)`
+    /// refuses the stream. Names are checked as [`crate::hub::validate_channels`] does.
+    pub fn subscribe(
+        mut self,
+        f: impl Fn(&Request) -> Result<Vec<String>, Response> + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.subscribe = Some(Box::new(f));
+        self
+    }
+
+    /// Keeps `retention` per channel for `Last-Event-ID` replay.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
     /// Answers every request off the stream path (default: `404`).
     pub fn fallback(mut self, f: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Self {
         self.callbacks.fallback = Some(Box::new(f));
@@ -250,10 +277,12 @@ impl ServerBuilder {
             polls.push(poll);
             mailboxes.push(Mailbox::new(waker));
         }
+        let hub = Mutex::new(Hub::new(self.config.retention, self.config.assign_ids));
         let shared = Arc::new(Shared {
             config: self.config,
             callbacks: self.callbacks,
             mailboxes,
+            hub,
             stats: Stats::default(),
             next_client_id: AtomicU64::new(1),
             next_worker: AtomicUsize::new(0),
@@ -296,7 +325,13 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             config: Config::default(),
-            callbacks: Callbacks { on_connect: None, verify: None, fallback: None, on_disconnect: None },
+            callbacks: Callbacks {
+                on_connect: None,
+                verify: None,
+                subscribe: None,
+                fallback: None,
+                on_disconnect: None,
+            },
         }
     }
 

@@ -21,6 +21,8 @@ use super::{Client, Shared};
 use crate::http::request::{Request, Version};
 use crate::http::response::{Response, write_stream_head};
 use crate::http::route::{Decision, route};
+use crate::hub::fanout::{Member, Subscriptions};
+use crate::hub::{Target, requested_channels, validate_channels};
 use crate::proto::{Conn, Frame, Input, Phase};
 
 pub(crate) const WAKER: Token = Token(0);
@@ -40,7 +42,11 @@ struct Live {
     conn: Conn,
     /// The application's handle, while the connection streams.
     client: Option<Arc<ClientInner>>,
+    /// Channels and the last publish delivered, while the connection streams.
+    member: Option<Member>,
     chunked: bool,
+    /// Something was queued since the last keep-alive tick (so no keep-alive is needed).
+    active: bool,
     /// Closing after an answer: input is dropped until EOF or this instant.
     linger: Option<Instant>,
 }
@@ -60,6 +66,7 @@ pub(crate) struct Worker {
     read_buf: Vec<u8>,
     commands: Vec<Command>,
     dirty: Vec<usize>,
+    subs: Subscriptions,
     first_frames: Vec<Frame>,
     keepalive_frame: Frame,
     next_keepalive: Option<Instant>,
@@ -95,6 +102,7 @@ impl Worker {
             read_buf: vec![0; 64 * 1024],
             commands: Vec::new(),
             dirty: Vec::new(),
+            subs: Subscriptions::default(),
             first_frames,
             keepalive_frame: Frame::comment(""),
             next_keepalive,
@@ -222,7 +230,15 @@ impl Worker {
         }
         let config = &self.shared.config;
         let conn = Conn::new(config.max_queue_bytes, Some(now + config.header_timeout));
-        self.slots[i].live = Some(Live { sock, conn, client: None, chunked: false, linger: None });
+        self.slots[i].live = Some(Live {
+            sock,
+            conn,
+            client: None,
+            member: None,
+            chunked: false,
+            active: false,
+            linger: None,
+        });
         // Data may have arrived before registration; edge-triggered readiness would not repeat it.
         self.read(i, now);
     }
@@ -280,7 +296,6 @@ impl Worker {
         let head_only = req.method == "HEAD";
         let keep_alive = req.version == Version::Http11 && req.keep_alive();
         let idle = Some(now + config.idle_timeout);
-        let generation = self.slots[i].generation;
         let Some(live) = self.slots[i].live.as_mut() else { return };
         match route(&req, &config.route) {
             Decision::Fallback => {
@@ -298,43 +313,62 @@ impl Worker {
                 live.conn.respond(&response, &[], keep_alive && !close, head_only);
                 live.conn.set_deadline(idle);
             }
-            Decision::Stream { mut headers } => {
-                if let Some(verify) = &shared.callbacks.verify {
-                    let verdict = catch(&shared, || verify(&req))
-                        .unwrap_or_else(|| Err(Response::error(500, "accept check failed")));
-                    if let Err(response) = verdict {
-                        Shared::count(&shared.stats.rejected);
-                        live.conn.respond(&response, &[], keep_alive, head_only);
-                        live.conn.set_deadline(idle);
-                        return;
-                    }
+            Decision::Stream { headers } => match check_stream(&shared, &req) {
+                Ok(channels) => self.open_stream(i, &req, headers, channels, now),
+                Err(response) => {
+                    Shared::count(&shared.stats.rejected);
+                    live.conn.respond(&response, &[], keep_alive, head_only);
+                    live.conn.set_deadline(idle);
                 }
-                let chunked = req.version == Version::Http11;
-                headers.extend(config.headers.iter().cloned());
-                let mut head = Vec::with_capacity(256);
-                write_stream_head(&mut head, chunked, &headers);
-                live.conn.start_stream(head, chunked, &self.first_frames);
-                live.chunked = chunked;
-                let inner = Arc::new(ClientInner {
-                    id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
-                    slot: i,
-                    generation,
-                    worker: self.index,
-                    closed: AtomicBool::new(false),
-                    shared: shared.clone(),
-                });
-                live.client = Some(inner.clone());
-                shared.stats.streams.fetch_add(1, Ordering::Relaxed);
-                self.flush(i, now);
-                if let Some(on_connect) = &shared.callbacks.on_connect {
-                    let client = Client { inner };
-                    if catch(&shared, || on_connect(client, &req)).is_none() {
-                        if let Some(live) = self.slots[i].live.as_mut() {
-                            live.conn.abort();
-                        }
-                        self.settle(i, now);
-                    }
+            },
+        }
+    }
+
+    /// Turns connection `i` into a stream on `channels`: head, `:ok`, any replay, then live.
+    fn open_stream(
+        &mut self,
+        i: usize,
+        req: &Request,
+        mut headers: Vec<(String, String)>,
+        channels: Vec<Arc<str>>,
+        now: Instant,
+    ) {
+        let shared = self.shared.clone();
+        let generation = self.slots[i].generation;
+        let Some(live) = self.slots[i].live.as_mut() else { return };
+        let resume = {
+            let mut hub = shared.hub.lock().unwrap_or_else(|p| p.into_inner());
+            hub.resume(&channels, req.last_event_id().as_deref(), now)
+        };
+        let mut first = self.first_frames.clone();
+        first.extend(resume.gap);
+        first.extend(resume.frames);
+        let chunked = req.version == Version::Http11;
+        headers.extend(shared.config.headers.iter().cloned());
+        let mut head = Vec::with_capacity(256);
+        write_stream_head(&mut head, chunked, &headers);
+        live.conn.start_stream(head, chunked, &first);
+        live.chunked = chunked;
+        self.subs.join(i, &channels);
+        live.member = Some(Member::new(channels.into(), resume.seq));
+        let inner = Arc::new(ClientInner {
+            id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
+            slot: i,
+            generation,
+            worker: self.index,
+            closed: AtomicBool::new(false),
+            shared: shared.clone(),
+        });
+        live.client = Some(inner.clone());
+        shared.stats.streams.fetch_add(1, Ordering::Relaxed);
+        self.flush(i, now);
+        if let Some(on_connect) = &shared.callbacks.on_connect {
+            let client = Client { inner };
+            if catch(&shared, || on_connect(client, req)).is_none() {
+                if let Some(live) = self.slots[i].live.as_mut() {
+                    live.conn.abort();
                 }
+                self.settle(i, now);
             }
         }
     }
@@ -375,6 +409,9 @@ impl Worker {
         drop(live.sock);
         let stats = &self.shared.stats;
         stats.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(member) = live.member.take() {
+            self.subs.leave(i, &member.channels);
+        }
         if let Some(inner) = live.client.take() {
             inner.closed.store(true, Ordering::Release);
             stats.streams.fetch_sub(1, Ordering::Relaxed);
@@ -388,16 +425,15 @@ impl Worker {
     }
 
     fn run_commands(&mut self, now: Instant) {
+        let shared = self.shared.clone();
         let mut commands = std::mem::take(&mut self.commands);
-        self.shared.mailboxes[self.index].take(&mut commands);
+        shared.mailboxes[self.index].take(&mut commands);
         let mut flush_all = false;
         for command in commands.drain(..) {
             match command {
                 Command::Send(i, generation, frame) => {
                     if let Some(live) = self.live_client(i, generation) {
-                        if live.conn.push(frame).is_err() {
-                            Shared::count(&self.shared.stats.slow_dropped);
-                        }
+                        deliver(live, frame, &shared);
                         self.dirty.push(i);
                     }
                 }
@@ -407,9 +443,26 @@ impl Worker {
                         self.dirty.push(i);
                     }
                 }
-                Command::Broadcast(frame) => {
-                    self.push_all(&frame);
+                Command::Publish(seq, frame, Target::All) => {
+                    for slot in &mut self.slots {
+                        if let Some(live) = slot.live.as_mut() {
+                            if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
+                                deliver(live, frame.clone(), &shared);
+                            }
+                        }
+                    }
                     flush_all = true;
+                }
+                Command::Publish(seq, frame, Target::Channels(channels)) => {
+                    for channel in channels.iter() {
+                        for &i in self.subs.members(channel) {
+                            let Some(live) = self.slots[i].live.as_mut() else { continue };
+                            if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
+                                deliver(live, frame.clone(), &shared);
+                                self.dirty.push(i);
+                            }
+                        }
+                    }
                 }
                 Command::Adopt(sock) => self.adopt(sock, now),
                 Command::Shutdown => {
@@ -439,26 +492,24 @@ impl Worker {
         slot.live.as_mut().filter(|l| l.client.is_some())
     }
 
-    /// Queues `frame` on every stream of this worker.
-    fn push_all(&mut self, frame: &Frame) {
-        for slot in &mut self.slots {
-            if let Some(live) = slot.live.as_mut() {
-                if live.client.is_some() && live.conn.push(frame.clone()).is_err() {
-                    Shared::count(&self.shared.stats.slow_dropped);
-                }
-            }
-        }
-    }
-
     fn flush_all(&mut self, now: Instant) {
         for i in 0..self.slots.len() {
             self.flush(i, now);
         }
     }
 
+    /// Sends the keep-alive comment to every stream that has been sent nothing since the last
+    /// one: it keeps idle connections open through proxies and finds dead peers (the write
+    /// fails), and a stream that carries events needs neither.
     fn keepalive(&mut self, now: Instant) {
-        let frame = self.keepalive_frame.clone();
-        self.push_all(&frame);
+        for slot in &mut self.slots {
+            if let Some(live) = slot.live.as_mut() {
+                if live.client.is_some() && !std::mem::take(&mut live.active) {
+                    deliver(live, self.keepalive_frame.clone(), &self.shared);
+                    live.active = false;
+                }
+            }
+        }
         self.flush_all(now);
         self.next_keepalive = self.shared.config.keep_alive.map(|d| now + d);
     }
@@ -494,6 +545,28 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Queues a frame on a stream; a stream past its queue bound is closed and counted.
+fn deliver(live: &mut Live, frame: Frame, shared: &Shared) {
+    live.active = true;
+    if live.conn.push(frame).is_err() {
+        Shared::count(&shared.stats.slow_dropped);
+    }
+}
+
+/// The accept check and the channel choice for a stream request.
+fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, Response> {
+    if let Some(verify) = &shared.callbacks.verify {
+        catch(shared, || verify(req)).unwrap_or_else(|| Err(Response::error(500, "accept check failed")))?;
+    }
+    match &shared.callbacks.subscribe {
+        Some(subscribe) => validate_channels(
+            catch(shared, || subscribe(req))
+                .unwrap_or_else(|| Err(Response::error(500, "channel choice failed")))?,
+        ),
+        None => requested_channels(req),
     }
 }
 

@@ -6,11 +6,16 @@
 //!   nanoseconds since the epoch at publishing, a space, and `x` padding to `--size` bytes (the
 //!   data `ssehub bench` measures latency from).
 //!
+//! Every event gets an id and is kept for replay (`--replay`): a client that reconnects with
+//! `Last-Event-ID` gets what it missed. With `--channel NAME` the events go to that channel only,
+//! and the page at `/?channel=NAME` listens there.
+//!
 //! SIGINT and SIGTERM stop it gracefully: streams end with their last chunk, exit status 0.
 
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ssehub::hub::{Retention, Target};
 use ssehub::{Cors, Event, Response, Server};
 
 const PAGE: &str = include_str!("page.html");
@@ -50,17 +55,54 @@ pub struct Args {
     /// Seconds a client has to send its request head (then 408).
     #[arg(long, default_value_t = 10.0)]
     pub header_timeout: f64,
+    /// Seconds a keep-alive connection off the stream path may idle between requests.
+    #[arg(long, default_value_t = 60.0)]
+    pub idle_timeout: f64,
+    /// Largest request head in bytes (then 431).
+    #[arg(long, default_value_t = 8192)]
+    pub max_head_bytes: usize,
+    /// Most header fields in a request head (then 431).
+    #[arg(long, default_value_t = 64)]
+    pub max_headers: usize,
+    /// Events kept per channel for Last-Event-ID replay; 0 keeps none.
+    #[arg(long, default_value_t = 1024)]
+    pub replay: usize,
+    /// Encoded bytes kept per channel for replay.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub replay_bytes: usize,
+    /// Seconds an event is kept for replay at most (default: no age bound).
+    #[arg(long)]
+    pub replay_age: Option<f64>,
+    /// Publish the clock (or --rate) events to this channel instead of to every stream
+    /// (repeatable; clients pick channels with `?channel=NAME`).
+    #[arg(long = "channel")]
+    pub channels: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err("--rate must be a positive number".into());
     }
-    for (flag, secs) in [("--keep-alive", args.keep_alive), ("--header-timeout", args.header_timeout)] {
-        if !(secs >= 0.0 && secs.is_finite()) {
+    for (flag, secs) in [
+        ("--keep-alive", args.keep_alive),
+        ("--header-timeout", args.header_timeout),
+        ("--idle-timeout", args.idle_timeout),
+        ("--replay-age", args.replay_age.unwrap_or(0.0)),
+    ] {
+        if !(secs >= 0.0 && secs < 1e9) {
             return Err(format!("{flag} must be a number of seconds >= 0"));
         }
     }
+    if args.max_headers == 0 || args.max_head_bytes < 16 {
+        return Err("--max-headers must be at least 1 and --max-head-bytes at least 16".into());
+    }
+    let target = if args.channels.is_empty() {
+        Target::All
+    } else {
+        ssehub::hub::validate_channels(args.channels.clone())
+            .map_err(|_| "--channel names must be 1 to 256 bytes")?;
+        Target::channels(&args.channels)
+    };
     let page = PAGE.replace("STREAM_PATH", &args.path.replace('*', "demo"));
     let mut builder = Server::builder()
         .path(&args.path)
@@ -69,6 +111,14 @@ pub fn run(args: Args) -> Result<(), String> {
             c.max_queue_bytes = args.max_queue_bytes;
             c.max_connections = args.max_connections;
             c.header_timeout = Duration::from_secs_f64(args.header_timeout);
+            c.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
+            c.limits.max_head_bytes = args.max_head_bytes;
+            c.limits.max_headers = args.max_headers;
+            c.retention = Retention {
+                max_events: args.replay,
+                max_bytes: args.replay_bytes,
+                max_age: args.replay_age.map(Duration::from_secs_f64),
+            };
         })
         .fallback(move |req| match (req.method.as_str(), req.path.as_str()) {
             ("GET" | "HEAD", "/" | "/index.html") => Response::html(page.clone()),
@@ -103,8 +153,8 @@ pub fn run(args: Args) -> Result<(), String> {
     println!("ssehub listening on http://{addr}/ (stream: http://{addr}{})", args.path);
     let all = server.broadcaster();
     match args.rate {
-        None => thread::spawn(move || clock(all)),
-        Some(rate) => thread::spawn(move || paced(all, rate, args.size)),
+        None => thread::spawn(move || clock(all, target)),
+        Some(rate) => thread::spawn(move || paced(all, target, rate, args.size)),
     };
     server.wait();
     Ok(())
@@ -115,16 +165,16 @@ fn since_epoch() -> Duration {
 }
 
 /// The guide's demo: the time in milliseconds, once a second.
-fn clock(all: ssehub::Broadcaster) {
+fn clock(all: ssehub::Broadcaster, target: Target) {
     loop {
-        let _ = all.send(Event::new(since_epoch().as_millis().to_string()));
+        let _ = all.publish_to(&target, Event::new(since_epoch().as_millis().to_string()));
         let ms_into_second = since_epoch().subsec_millis();
         thread::sleep(Duration::from_millis(u64::from(1000 - ms_into_second)));
     }
 }
 
 /// Benchmark data at `rate` events a second: nanoseconds since the epoch, padded to `size`.
-fn paced(all: ssehub::Broadcaster, rate: f64, size: usize) {
+fn paced(all: ssehub::Broadcaster, target: Target, rate: f64, size: usize) {
     let start = Instant::now();
     let mut sent: u64 = 0;
     let mut data = String::with_capacity(size.max(32));
@@ -137,7 +187,7 @@ fn paced(all: ssehub::Broadcaster, rate: f64, size: usize) {
             while data.len() < size {
                 data.push('x');
             }
-            let _ = all.send(Event::new(data.as_str()));
+            let _ = all.publish_to(&target, Event::new(data.as_str()));
             sent += 1;
         }
         let next = Duration::from_secs_f64((sent + 1) as f64 / rate);

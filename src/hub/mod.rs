@@ -1,0 +1,328 @@
+//! Channels, event ids and `Last-Event-ID` replay, as pure state.
+//!
+//! ```text
+//! publish(target, Event) ─► Hub: seq += 1, id assigned, encode once ─► Frame ─► channel logs
+//!                                                                    └─► every worker's mailbox
+//! new stream (channels, Last-Event-ID) ─► Hub::resume ─► retained frames after that id + seam seq
+//! worker: Publish(seq, frame) ─► fanout::Member::accepts(seq) ─► connection queue
+//! ```
+//!
+//! # Ids
+//! Every publish gets the next hub-wide sequence number. An event without an id is given that
+//! number as its id (unless id assignment is off); an event with an id keeps the application's.
+//! Ids are per channel monotonic because they are hub-wide monotonic, which is also what lets a
+//! client subscribed to several channels resume all of them from one `Last-Event-ID`.
+//!
+//! # Resuming without gap or duplicate
+//! [`Hub::resume`] runs under the same lock as [`Hub::publish`], and the server posts each
+//! publish to the workers while holding it, so every worker sees publishes in sequence order.
+//! `resume` returns the retained frames after the client's id *and* the sequence number they
+//! reach; the worker then delivers only live frames with a larger number ([`fanout::Member`]).
+//! A publish that raced the resume is therefore in exactly one of the two.
+//!
+//! # A missed stretch is never silent
+//! When the `Last-Event-ID` is unknown (older than what is retained, from before a restart, or
+//! made up), or events after it were evicted from one of the client's channels, the client first
+//! receives an event of type [`GAP_EVENT`] whose data is the id it sent, then every retained event
+//! of its channels. An EventSource sees it with `addEventListener('gap', ...)`.
+//!
+//! # Channels
+//! A stream subscribes to named channels (by default [`DEFAULT_CHANNEL`]); a publish goes to one
+//! channel, several (a client in more than one of them gets the event once), or all streams.
+
+pub mod fanout;
+pub mod log;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::EncodeError;
+use crate::event::Event;
+use crate::http::{Request, Response};
+use crate::proto::Frame;
+pub use log::{Entry, Log, Retention};
+
+/// The channel of streams that name none, and of publishes that name none.
+pub const DEFAULT_CHANNEL: &str = "default";
+
+/// The event type that tells a resuming client it missed events.
+pub const GAP_EVENT: &str = "gap";
+
+/// The log of publishes to every stream, replayed to every resuming client.
+const ALL: &str = "\0all";
+
+/// Where a publish goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Every stream, whatever its channels.
+    All,
+    /// The streams subscribed to any of these channels (sorted, without duplicates).
+    Channels(Arc<[Arc<str>]>),
+}
+
+impl Target {
+    /// The streams of these channels.
+    pub fn channels<I: IntoIterator<Item = S>, S: AsRef<str>>(channels: I) -> Target {
+        let mut list: Vec<Arc<str>> = channels.into_iter().map(|c| Arc::from(c.as_ref())).collect();
+        list.sort();
+        list.dedup();
+        Target::Channels(list.into())
+    }
+}
+
+/// What a publish produced: the frame every subscriber gets, and its place in the order.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The hub-wide sequence number.
+    pub seq: u64,
+    /// The event's id (assigned or the application's).
+    pub id: Option<Arc<str>>,
+    /// The encoded event.
+    pub frame: Frame,
+}
+
+/// What a new stream gets before the live events.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// Live publishes with a sequence number up to this one are already covered.
+    pub seq: u64,
+    /// A [`GAP_EVENT`] frame when the client missed events, sent first.
+    pub gap: Option<Frame>,
+    /// The retained events after the client's id, in publish order.
+    pub frames: Vec<Frame>,
+}
+
+/// Sequence numbers, ids and the per-channel replay logs. See the [module docs](self).
+#[derive(Debug)]
+pub struct Hub {
+    seq: u64,
+    logs: HashMap<Arc<str>, Log>,
+    retention: Retention,
+    assign_ids: bool,
+}
+
+impl Hub {
+    /// A hub keeping `retention` per channel; `assign_ids` gives id-less events their number.
+    pub fn new(retention: Retention, assign_ids: bool) -> Hub {
+        Hub { seq: 0, logs: HashMap::new(), retention, assign_ids }
+    }
+
+    /// The sequence number of the latest publish.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The retention bounds.
+    pub fn retention(&self) -> &Retention {
+        &self.retention
+    }
+
+    /// The log of `channel`, if it ever had an event retained.
+    pub fn log(&self, channel: &str) -> Option<&Log> {
+        self.logs.get(channel)
+    }
+
+    /// Numbers, encodes and retains an event.
+    pub fn publish(
+        &mut self,
+        target: &Target,
+        mut event: Event,
+        now: Instant,
+    ) -> Result<Published, EncodeError> {
+        event.validate()?;
+        let seq = self.seq + 1;
+        if event.id.is_none() && self.assign_ids {
+            event.id = Some(seq.to_string());
+        }
+        let frame = Frame::event(&event)?;
+        self.seq = seq;
+        let id: Option<Arc<str>> = event.id.map(Arc::from);
+        let entry = Entry { seq, id: id.clone(), frame: frame.clone(), at: now };
+        let retention = self.retention;
+        match target {
+            Target::All => self.logs.entry(ALL.into()).or_default().push(entry, &retention),
+            Target::Channels(list) => {
+                for channel in list.iter() {
+                    self.logs.entry(channel.clone()).or_default().push(entry.clone(), &retention);
+                }
+            }
+        }
+        Ok(Published { seq, id, frame })
+    }
+
+    /// What a stream subscribed to `channels` gets before the live events, given the
+    /// `Last-Event-ID` it sent (if any). See the [module docs](self).
+    pub fn resume(&mut self, channels: &[Arc<str>], last_event_id: Option<&str>, now: Instant) -> Resume {
+        let Some(last) = last_event_id else {
+            return Resume { seq: self.seq, ..Resume::default() };
+        };
+        let retention = self.retention;
+        let names = channels.iter().map(|c| &**c).chain([ALL]);
+        let mut logs: Vec<&Log> = Vec::new();
+        for name in names {
+            if let Some(log) = self.logs.get_mut(name) {
+                log.trim(&retention, Some(now));
+            }
+        }
+        for name in channels.iter().map(|c| &**c).chain([ALL]) {
+            if let Some(log) = self.logs.get(name) {
+                logs.push(log);
+            }
+        }
+        let found = logs.iter().find_map(|log| log.find(last));
+        let (from, gap) = match found {
+            Some(seq) => (seq, logs.iter().any(|log| log.lost_after(seq))),
+            None => (0, true),
+        };
+        let mut entries: Vec<&Entry> = logs.iter().flat_map(|log| log.after(from)).collect();
+        entries.sort_by_key(|e| e.seq);
+        entries.dedup_by_key(|e| e.seq);
+        let gap =
+            gap.then(|| Frame::event(&Event::new(sanitize(last)).event(GAP_EVENT)).expect("a valid event"));
+        Resume { seq: self.seq, gap, frames: entries.into_iter().map(|e| e.frame.clone()).collect() }
+    }
+}
+
+/// Most channels one stream may subscribe to.
+pub const MAX_CHANNELS_PER_STREAM: usize = 32;
+/// Longest channel name, in bytes.
+pub const MAX_CHANNEL_NAME: usize = 256;
+
+/// The channels a request asks for: its `channel` query parameters (repeatable), or
+/// [`DEFAULT_CHANNEL`] when it names none.
+///
+/// More than [`MAX_CHANNELS_PER_STREAM`] channels, an empty name or one longer than
+/// [`MAX_CHANNEL_NAME`] is a `400`.
+///
+/// ```
+/// # use ssehub::http::request::{parse_head, Limits};
+/// let head = parse_head(b"GET /sse?channel=a&channel=b%20c HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default());
+/// let channels = ssehub::hub::requested_channels(&head.unwrap().unwrap().request).unwrap();
+/// assert_eq!(channels, ["a".into(), "b c".into()]);
+/// ```
+pub fn requested_channels(req: &Request) -> Result<Vec<Arc<str>>, Response> {
+    let names: Vec<String> =
+        req.query_params().into_iter().filter(|(k, _)| k == "channel").map(|(_, v)| v).collect();
+    validate_channels(if names.is_empty() { vec![DEFAULT_CHANNEL.to_owned()] } else { names })
+}
+
+/// Checks a channel list (count, name lengths), sorted and without duplicates.
+pub fn validate_channels(names: Vec<String>) -> Result<Vec<Arc<str>>, Response> {
+    if names.len() > MAX_CHANNELS_PER_STREAM {
+        return Err(Response::error(400, "too many channels"));
+    }
+    if names.iter().any(|n| n.is_empty() || n.len() > MAX_CHANNEL_NAME) {
+        return Err(Response::error(400, "channel names must be 1 to 256 bytes"));
+    }
+    let mut list: Vec<Arc<str>> = names.into_iter().map(Arc::from).collect();
+    list.sort();
+    list.dedup();
+    Ok(list)
+}
+
+/// The id echoed in a gap event's data; data may hold anything, so only length is bounded.
+fn sanitize(id: &str) -> String {
+    id.chars().take(256).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::decode::{Decoder, OwnedItem};
+
+    fn data_of(frames: &[Frame]) -> Vec<String> {
+        let mut dec = Decoder::new();
+        let mut out = Vec::new();
+        for f in frames {
+            dec.feed(f.block(), |item| {
+                if let OwnedItem::Event { data, event_type, .. } = item.to_owned() {
+                    out.push(if event_type == "message" { data } else { format!("{event_type}:{data}") });
+                }
+            })
+            .unwrap();
+        }
+        out
+    }
+
+    fn ch(names: &[&str]) -> Vec<Arc<str>> {
+        names.iter().map(|n| Arc::from(*n)).collect()
+    }
+
+    #[test]
+    fn ids_are_assigned_in_publish_order_unless_given() {
+        let mut hub = Hub::new(Retention::default(), true);
+        let t = Instant::now();
+        let a = hub.publish(&Target::All, Event::new("a"), t).unwrap();
+        let b = hub.publish(&Target::All, Event::new("b").id("mine"), t).unwrap();
+        assert_eq!((a.seq, a.id.as_deref()), (1, Some("1")));
+        assert_eq!((b.seq, b.id.as_deref()), (2, Some("mine")));
+        assert_eq!(a.frame.block(), b"id: 1\ndata: a\n\n");
+        let mut plain = Hub::new(Retention::default(), false);
+        assert_eq!(plain.publish(&Target::All, Event::new("c"), t).unwrap().id, None);
+    }
+
+    #[test]
+    fn resume_replays_the_client_channels_after_its_id() {
+        let mut hub = Hub::new(Retention::default(), true);
+        let t = Instant::now();
+        for (n, target) in [("1", "a"), ("2", "b"), ("3", "a"), ("4", "c"), ("5", "a")] {
+            hub.publish(&Target::channels([target]), Event::new(n), t).unwrap();
+        }
+        hub.publish(&Target::All, Event::new("6"), t).unwrap();
+        let r = hub.resume(&ch(&["a", "b"]), Some("1"), t);
+        assert_eq!(r.seq, 6);
+        assert!(r.gap.is_none());
+        assert_eq!(data_of(&r.frames), ["2", "3", "5", "6"]);
+        let fresh = hub.resume(&ch(&["a"]), None, t);
+        assert!(fresh.frames.is_empty() && fresh.gap.is_none() && fresh.seq == 6);
+    }
+
+    #[test]
+    fn multi_channel_publish_is_replayed_once() {
+        let mut hub = Hub::new(Retention::default(), true);
+        let t = Instant::now();
+        hub.publish(&Target::channels(["a"]), Event::new("x"), t).unwrap();
+        hub.publish(&Target::channels(["a", "b", "a"]), Event::new("both"), t).unwrap();
+        assert_eq!(data_of(&hub.resume(&ch(&["a", "b"]), Some("1"), t).frames), ["both"]);
+    }
+
+    #[test]
+    fn unknown_or_evicted_ids_announce_a_gap_then_replay_what_is_kept() {
+        let mut hub = Hub::new(Retention { max_events: 2, ..Retention::default() }, true);
+        let t = Instant::now();
+        for n in 1..=4 {
+            hub.publish(&Target::channels(["a"]), Event::new(n.to_string()), t).unwrap();
+        }
+        let r = hub.resume(&ch(&["a"]), Some("1"), t);
+        let mut frames = r.gap.into_iter().collect::<Vec<_>>();
+        frames.extend(r.frames);
+        assert_eq!(data_of(&frames), ["gap:1", "3", "4"]);
+        let r = hub.resume(&ch(&["a"]), Some("3"), t);
+        assert!(r.gap.is_none());
+        assert_eq!(data_of(&r.frames), ["4"]);
+        let r = hub.resume(&ch(&["a"]), Some("nonsense"), t);
+        assert!(r.gap.is_some());
+    }
+
+    #[test]
+    fn a_gap_in_another_channel_is_reported_too() {
+        let mut hub = Hub::new(Retention { max_events: 1, ..Retention::default() }, true);
+        let t = Instant::now();
+        hub.publish(&Target::channels(["a"]), Event::new("a1"), t).unwrap();
+        hub.publish(&Target::channels(["b"]), Event::new("b1"), t).unwrap();
+        hub.publish(&Target::channels(["b"]), Event::new("b2"), t).unwrap();
+        // Resuming from "1" (kept in a): b1 was evicted from b, so the client missed it.
+        let r = hub.resume(&ch(&["a", "b"]), Some("1"), t);
+        assert!(r.gap.is_some());
+        assert_eq!(data_of(&r.frames), ["b2"]);
+    }
+
+    #[test]
+    fn invalid_events_consume_no_sequence_number() {
+        let mut hub = Hub::new(Retention::default(), true);
+        let t = Instant::now();
+        assert!(hub.publish(&Target::All, Event::new("x").event("a\nb"), t).is_err());
+        assert_eq!(hub.seq(), 0);
+    }
+}
