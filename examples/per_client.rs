@@ -12,14 +12,17 @@ use ssehub::{Event, SendError, Server};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::builder()
         .verify(|request| match request.query_param("from") {
-            Some(from) if from.parse::<u64>().is_err() => Err(ssehub::Response::error(400, "from must be a number")),
+            Some(from) if from.parse::<u64>().is_err() => {
+                Err(ssehub::Response::error(400, "from must be a number"))
+            }
             _ => Ok(()),
         })
         .on_connect(|client, request| {
             let mut n: u64 = request.query_param("from").and_then(|f| f.parse().ok()).unwrap_or(0);
             std::thread::spawn(move || {
                 loop {
-                    let event = Event::new(format!("count {n}\n(a second line)")).event("count").id(n.to_string());
+                    let event =
+                        Event::new(format!("count {n}\n(a second line)")).event("count").id(n.to_string());
                     match client.send(event) {
                         Ok(()) => n += 1,
                         Err(SendError::Disconnected) => break,
