@@ -95,19 +95,24 @@ impl Response {
 
 /// Appends the head that turns a response into an event stream.
 ///
-/// `chunked` selects the HTTP/1.1 framing (see the module docs); `extra` are CORS and
-/// configured headers.
-pub fn write_stream_head(out: &mut Vec<u8>, chunked: bool, extra: &[(String, String)]) {
+/// `chunked` selects the HTTP/1.1 framing (see the module docs); `keep_alive` false (a client
+/// that sent `Connection: close`) says the connection ends with the stream; `extra` are CORS
+/// and configured headers.
+pub fn write_stream_head(out: &mut Vec<u8>, chunked: bool, keep_alive: bool, extra: &[(String, String)]) {
     status_line(200, out);
     out.extend_from_slice(
         b"Content-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\n",
     );
     write_headers(extra, out);
-    if chunked {
-        out.extend_from_slice(b"Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
+    out.extend_from_slice(if chunked && keep_alive {
+        b"Connection: keep-alive\r\n"
     } else {
-        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        b"Connection: close\r\n"
+    });
+    if chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The chunk that ends a chunked body.
@@ -177,7 +182,7 @@ mod tests {
     #[test]
     fn stream_heads() {
         let mut out = Vec::new();
-        write_stream_head(&mut out, true, &[("X-Extra".into(), "1".into())]);
+        write_stream_head(&mut out, true, true, &[("X-Extra".into(), "1".into())]);
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"));
         assert!(s.contains("Cache-Control: no-cache, no-transform\r\n"));
@@ -185,7 +190,14 @@ mod tests {
         assert!(s.contains("X-Extra: 1\r\n"));
         assert!(s.ends_with("Transfer-Encoding: chunked\r\n\r\n"));
         let mut out = Vec::new();
-        write_stream_head(&mut out, false, &[]);
+        write_stream_head(&mut out, false, false, &[]);
         assert!(String::from_utf8(out).unwrap().ends_with("Connection: close\r\n\r\n"));
+        let mut out = Vec::new();
+        write_stream_head(&mut out, true, false, &[]);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n")
+        );
     }
 }

@@ -53,21 +53,47 @@ pub enum Input {
 /// How many slices one vectored write gathers (Linux allows 1024; 64 covers any real backlog).
 const MAX_IOVECS: usize = 64;
 
+/// A connection's bounds in time and space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Bytes that may wait to be written. A stream past it is closed; a connection whose
+    /// answers pass it stops taking requests until they are written (pipelining backpressure).
+    pub max_queue_bytes: usize,
+    /// Time from the first byte of a request head (or from accepting) to its end.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may wait, idle, for its next request.
+    pub idle_timeout: Duration,
+}
+
 /// One connection, without its socket. See the [module docs](self).
 #[derive(Debug)]
 pub struct Conn {
     phase: Phase,
     /// Unparsed input (request heads and bodies); empty and unallocated while streaming.
     inbuf: Vec<u8>,
+    /// Bytes at the front of `inbuf` already taken by requests (dropped at the next read, so
+    /// many pipelined requests in one read cost one move, not one each).
+    consumed: usize,
     out: OutQueue,
-    /// When the current request head must be complete (the header or keep-alive timeout).
+    settings: Settings,
+    /// When the current request head must be complete, or the idle wait ends.
     deadline: Option<Instant>,
+    /// A request was answered (so the connection is a kept-alive one).
+    answered: bool,
 }
 
 impl Conn {
-    /// A new connection; its first request head is due by `deadline`.
-    pub fn new(max_queue_bytes: usize, deadline: Option<Instant>) -> Conn {
-        Conn { phase: Phase::Head, inbuf: Vec::new(), out: OutQueue::new(max_queue_bytes), deadline }
+    /// A connection accepted at `now`; its first request head is due `header_timeout` later.
+    pub fn new(settings: Settings, now: Instant) -> Conn {
+        Conn {
+            phase: Phase::Head,
+            inbuf: Vec::new(),
+            consumed: 0,
+            out: OutQueue::new(settings.max_queue_bytes),
+            settings,
+            deadline: Some(now + settings.header_timeout),
+            answered: false,
+        }
     }
 
     /// The current phase.
@@ -80,18 +106,39 @@ impl Conn {
         self.out.queued_bytes()
     }
 
-    /// Takes bytes read from the socket.
-    pub fn received(&mut self, bytes: &[u8]) {
-        if self.phase == Phase::Head {
-            self.inbuf.extend_from_slice(bytes);
+    /// Whether the driver should read from the socket now.
+    ///
+    /// While answers to earlier requests fill the queue, no more requests are read: the
+    /// client's unread requests wait in the kernel, and TCP flow control slows it down. Streams
+    /// and closing connections are read (and the bytes dropped) to notice the peer leaving.
+    pub fn wants_read(&self) -> bool {
+        match self.phase {
+            Phase::Head => self.out.queued_bytes() < self.settings.max_queue_bytes,
+            Phase::Streaming | Phase::Closing => true,
+            Phase::Closed => false,
         }
+    }
+
+    /// Takes bytes read from the socket at `now`.
+    pub fn received(&mut self, bytes: &[u8], now: Instant) {
+        if self.phase != Phase::Head || bytes.is_empty() {
+            return;
+        }
+        if self.consumed > 0 {
+            self.inbuf.drain(..self.consumed);
+            self.consumed = 0;
+        }
+        if self.inbuf.is_empty() {
+            // A new request head starts: from here the header timeout applies, not the idle one.
+            self.deadline = Some(now + self.settings.header_timeout);
+        }
+        self.inbuf.extend_from_slice(bytes);
     }
 
     /// The peer closed its sending side (read returned 0).
     ///
-    /// A connection waiting for a request has nothing more to do; a stream keeps going until a
-    /// write fails, since a half-closed client may still read (the driver closes it when it
-    /// chooses to treat EOF as a disconnect).
+    /// A connection waiting for a request has nothing more to do. (Streams are closed by the
+    /// driver: an EventSource never half-closes.)
     pub fn peer_closed(&mut self) {
         if self.phase == Phase::Head {
             self.close();
@@ -100,65 +147,80 @@ impl Conn {
 
     /// Looks for a complete request in the input.
     pub fn poll_request(&mut self, limits: &Limits) -> Input {
-        if self.phase != Phase::Head || self.inbuf.is_empty() {
+        let input = &self.inbuf[self.consumed..];
+        if self.phase != Phase::Head || input.is_empty() || !self.wants_read() {
             return Input::NeedMore;
         }
-        match parse_head(&self.inbuf, limits) {
+        match parse_head(input, limits) {
             Ok(None) => Input::NeedMore,
             Ok(Some(head)) => {
                 let total = head.head_len + head.body_len;
-                if self.inbuf.len() < total {
+                if input.len() < total {
                     return Input::NeedMore;
                 }
                 let mut request = head.request;
-                request.body = self.inbuf[head.head_len..total].to_vec();
-                self.inbuf.drain(..total);
+                request.body = input[head.head_len..total].to_vec();
+                self.consumed += total;
+                if self.consumed == self.inbuf.len() {
+                    self.inbuf.clear();
+                    self.consumed = 0;
+                }
                 Input::Request(request)
             }
             Err(response) => {
                 let status = response.status;
-                self.respond(&response, &[], false, false);
+                self.respond(&response, &[], false, false, Instant::now());
                 Input::Refused(status)
             }
         }
     }
 
     /// Queues an answer to the last request; with `keep_alive` false the connection closes once
-    /// it is written. `next_deadline` is when the next request head is due (keep-alive).
+    /// it is written. A kept-alive connection then waits `idle_timeout` for its next request
+    /// (`header_timeout` if that request has already begun to arrive).
     pub fn respond(
         &mut self,
         response: &Response,
         extra: &[(String, String)],
         keep_alive: bool,
         head_only: bool,
+        now: Instant,
     ) {
         let mut bytes = Vec::with_capacity(128 + response.body.len());
         response.write_to(&mut bytes, extra, keep_alive, head_only);
         self.out.push_unbounded(Frame::raw(bytes));
-        if !keep_alive {
+        self.answered = true;
+        if keep_alive {
+            let started = self.inbuf.len() > self.consumed;
+            let wait = if started { self.settings.header_timeout } else { self.settings.idle_timeout };
+            self.deadline = Some(now + wait);
+        } else {
             self.close();
         }
     }
 
-    /// Sets when the next request head is due (`None`: never).
-    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
-        self.deadline = deadline;
-    }
-
-    /// Whether the deadline for a request head has passed at `now`.
+    /// Whether the request-head or idle deadline has passed at `now`.
     pub fn timed_out(&self, now: Instant) -> bool {
         self.phase == Phase::Head && self.deadline.is_some_and(|d| now >= d)
     }
 
-    /// Times the connection out: queues `408 Request Timeout` and closes.
-    pub fn time_out(&mut self) {
-        if self.phase == Phase::Head {
-            self.respond(&Response::error(408, "request head not received in time"), &[], false, false);
+    /// Times the connection out: `408 Request Timeout` when a request had begun, a plain close
+    /// when it was idle between requests.
+    pub fn time_out(&mut self, now: Instant) {
+        if self.phase != Phase::Head {
+            return;
+        }
+        // A request begun, or a connection that never sent one, is told why it is closed; one
+        // that went quiet after its requests were answered is simply closed (idling is no error).
+        if self.inbuf.len() > self.consumed || !self.answered {
+            self.respond(&Response::error(408, "request head not received in time"), &[], false, false, now);
+        } else {
+            self.close();
         }
     }
 
     /// Turns the connection into an event stream: `head` is the response head, `first` the
-    /// frames sent at once (the `:ok` comment, an initial `retry`).
+    /// frames sent at once (the `:ok` comment, an initial `retry`, a replay).
     pub fn start_stream(&mut self, head: Vec<u8>, chunked: bool, first: &[Frame]) {
         self.out.push_unbounded(Frame::raw(head));
         self.out.set_chunked(chunked);
@@ -167,7 +229,13 @@ impl Conn {
         }
         self.phase = Phase::Streaming;
         self.inbuf = Vec::new();
+        self.consumed = 0;
         self.deadline = None;
+    }
+
+    /// Whether queueing `frame` now would pass the bound (so the driver should write first).
+    pub fn would_overflow(&self, frame: &Frame) -> bool {
+        self.out.would_overflow(frame)
     }
 
     /// Queues an event frame on a stream.
@@ -197,6 +265,7 @@ impl Conn {
     /// Closes once what is queued is written.
     pub fn close(&mut self) {
         self.inbuf = Vec::new();
+        self.consumed = 0;
         self.phase = if self.out.is_empty() { Phase::Closed } else { Phase::Closing };
     }
 
@@ -204,6 +273,7 @@ impl Conn {
     pub fn abort(&mut self) {
         self.out.clear();
         self.inbuf = Vec::new();
+        self.consumed = 0;
         self.phase = Phase::Closed;
     }
 
@@ -244,9 +314,6 @@ impl Conn {
     }
 }
 
-/// The default time a client has to send a complete request head: 10 s.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +342,14 @@ mod tests {
         }
     }
 
+    fn settings(max_queue_bytes: usize) -> Settings {
+        Settings {
+            max_queue_bytes,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
     fn flush_all(c: &mut Conn, w: &mut Trickle) {
         for _ in 0..10_000 {
             if !c.wants_write() {
@@ -287,23 +362,23 @@ mod tests {
 
     #[test]
     fn pipelined_requests_come_out_one_by_one() {
-        let mut c = Conn::new(1 << 20, None);
-        c.received(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyzGET /c");
+        let mut c = Conn::new(settings(1 << 20), Instant::now());
+        c.received(&b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyzGET /c"[..], Instant::now());
         let l = Limits::default();
         let Input::Request(a) = c.poll_request(&l) else { panic!() };
         assert_eq!(a.path, "/a");
         let Input::Request(b) = c.poll_request(&l) else { panic!() };
         assert_eq!((b.path.as_str(), b.body.as_slice()), ("/b", &b"xyz"[..]));
         assert_eq!(c.poll_request(&l), Input::NeedMore);
-        c.received(b" HTTP/1.1\r\nHost: h\r\n\r\n");
+        c.received(b" HTTP/1.1\r\nHost: h\r\n\r\n", Instant::now());
         let Input::Request(r) = c.poll_request(&l) else { panic!() };
         assert_eq!(r.path, "/c");
     }
 
     #[test]
     fn refused_input_answers_and_closes() {
-        let mut c = Conn::new(1 << 20, None);
-        c.received(b"GET / HTTP/2.0\r\n\r\n");
+        let mut c = Conn::new(settings(1 << 20), Instant::now());
+        c.received(b"GET / HTTP/2.0\r\n\r\n", Instant::now());
         assert_eq!(c.poll_request(&Limits::default()), Input::Refused(505));
         assert_eq!(c.phase(), Phase::Closing);
         let mut w = Trickle { out: Vec::new(), cap: 7, blocked: false };
@@ -314,7 +389,7 @@ mod tests {
 
     #[test]
     fn stream_writes_in_order_through_partial_writes() {
-        let mut c = Conn::new(1 << 20, None);
+        let mut c = Conn::new(settings(1 << 20), Instant::now());
         c.start_stream(b"HEAD\r\n\r\n".to_vec(), true, &[Frame::comment("ok")]);
         for i in 0..50 {
             c.push(Frame::event(&Event::new(i.to_string())).unwrap()).unwrap();
@@ -330,7 +405,7 @@ mod tests {
 
     #[test]
     fn overflow_closes_and_drops_the_queue() {
-        let mut c = Conn::new(100, None);
+        let mut c = Conn::new(settings(100), Instant::now());
         c.start_stream(Vec::new(), false, &[]);
         let frame = Frame::event(&Event::new("x".repeat(30))).unwrap();
         for _ in 0..2 {
@@ -345,19 +420,78 @@ mod tests {
     #[test]
     fn header_deadline() {
         let t0 = Instant::now();
-        let mut c = Conn::new(1 << 20, Some(t0 + Duration::from_secs(10)));
-        c.received(b"GET / HT");
-        assert!(!c.timed_out(t0 + Duration::from_secs(9)));
+        let mut c = Conn::new(settings(1 << 20), t0);
+        c.received(b"GET / HT", t0 + Duration::from_secs(1));
+        assert!(!c.timed_out(t0 + Duration::from_secs(10)), "the head's first byte starts the clock");
+        assert!(c.timed_out(t0 + Duration::from_secs(11)));
+        c.time_out(t0 + Duration::from_secs(11));
+        assert_eq!(c.phase(), Phase::Closing, "408 queued");
+    }
+
+    #[test]
+    fn silent_connection_gets_408_at_the_header_timeout() {
+        let t0 = Instant::now();
+        let mut c = Conn::new(settings(1 << 20), t0);
         assert!(c.timed_out(t0 + Duration::from_secs(10)));
-        c.time_out();
+        c.time_out(t0 + Duration::from_secs(10));
+        let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
+        flush_all(&mut c, &mut w);
+        assert!(w.out.starts_with(b"HTTP/1.1 408 "));
+    }
+
+    #[test]
+    fn keep_alive_waits_idle_then_the_next_head_gets_the_header_timeout() {
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let mut c = Conn::new(settings(1 << 20), t0);
+        c.received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", t0);
+        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+        c.respond(&Response::text(200, "ok"), &[], true, false, s(1));
+        let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
+        flush_all(&mut c, &mut w);
+        assert!(!c.timed_out(s(60)), "idle for up to idle_timeout");
+        c.received(b"GET / HT", s(30));
+        assert!(c.timed_out(s(40)), "a started head is due header_timeout after its first byte");
+        c.time_out(s(40));
         assert_eq!(c.phase(), Phase::Closing);
     }
 
     #[test]
+    fn idle_keep_alive_timeout_closes_quietly() {
+        let t0 = Instant::now();
+        let mut c = Conn::new(settings(1 << 20), t0);
+        c.received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", t0);
+        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+        c.respond(&Response::text(200, "ok"), &[], true, false, t0);
+        let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
+        flush_all(&mut c, &mut w);
+        let answered = w.out.len();
+        c.time_out(t0 + Duration::from_secs(61));
+        assert_eq!(c.phase(), Phase::Closed);
+        assert_eq!(w.out.len(), answered, "no 408 for an idle connection");
+    }
+
+    #[test]
+    fn answers_past_the_queue_bound_stop_reading_until_written() {
+        let mut c = Conn::new(settings(1000), Instant::now());
+        let one = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        c.received(&one.repeat(3), Instant::now());
+        let big = Response::text(200, "x".repeat(1500));
+        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+        c.respond(&big, &[], true, false, Instant::now());
+        assert!(!c.wants_read());
+        assert_eq!(c.poll_request(&Limits::default()), Input::NeedMore, "no new request while full");
+        let mut w = Trickle { out: Vec::new(), cap: 100_000, blocked: false };
+        flush_all(&mut c, &mut w);
+        assert!(c.wants_read());
+        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+    }
+
+    #[test]
     fn input_while_streaming_is_dropped() {
-        let mut c = Conn::new(1 << 20, None);
+        let mut c = Conn::new(settings(1 << 20), Instant::now());
         c.start_stream(Vec::new(), true, &[]);
-        c.received(b"GET /x HTTP/1.1\r\n\r\n");
+        c.received(b"GET /x HTTP/1.1\r\n\r\n", Instant::now());
         assert_eq!(c.poll_request(&Limits::default()), Input::NeedMore);
     }
 }

@@ -124,17 +124,25 @@ impl OutQueue {
     }
 
     /// Queues `frame`, unless that would pass the bound.
+    ///
+    /// An empty queue takes any one frame, so an event larger than the bound still reaches a
+    /// client that keeps up; the queue thus holds at most `limit` bytes or one frame.
     pub fn push(&mut self, frame: Frame) -> Result<(), Overflow> {
-        let len = frame.view(self.chunked).len();
-        if self.queued + len > self.limit {
+        if self.would_overflow(&frame) {
             return Err(Overflow { queued: self.queued, limit: self.limit });
         }
         self.push_unbounded(frame);
         Ok(())
     }
 
-    /// Queues `frame` whatever the bound (the server's own heads and answers, which a client
-    /// cannot multiply without reading).
+    /// Whether [`OutQueue::push`] would refuse `frame` now.
+    pub fn would_overflow(&self, frame: &Frame) -> bool {
+        !self.frames.is_empty() && self.queued + frame.view(self.chunked).len() > self.limit
+    }
+
+    /// Queues `frame` whatever the bound: the server's own heads, answers and replays. (The
+    /// connection stops reading requests while answers fill the queue, so a client cannot
+    /// multiply them without reading.)
     pub fn push_unbounded(&mut self, frame: Frame) {
         self.queued += frame.view(self.chunked).len();
         self.frames.push_back(frame);
@@ -235,6 +243,15 @@ mod tests {
         assert_eq!(q.push(Frame::raw(vec![0; 6])), Err(Overflow { queued: 15, limit: 20 }));
         assert_eq!(q.queued_bytes(), 15);
         q.push(Frame::raw(vec![0; 5])).unwrap();
+    }
+
+    #[test]
+    fn an_empty_queue_takes_one_frame_larger_than_the_bound() {
+        let mut q = OutQueue::new(20);
+        q.push(Frame::raw(vec![0; 50])).unwrap();
+        assert!(q.would_overflow(&Frame::raw(vec![0; 1])));
+        q.advance(50);
+        q.push(Frame::raw(vec![0; 50])).unwrap();
     }
 
     #[test]

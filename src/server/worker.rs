@@ -23,6 +23,7 @@ use crate::http::response::{Response, write_stream_head};
 use crate::http::route::{Decision, route};
 use crate::hub::fanout::{Member, Subscriptions};
 use crate::hub::{Target, requested_channels, validate_channels};
+use crate::proto::conn::Settings;
 use crate::proto::{Conn, Frame, Input, Phase};
 
 pub(crate) const WAKER: Token = Token(0);
@@ -49,6 +50,10 @@ struct Live {
     active: bool,
     /// Closing after an answer: input is dropped until EOF or this instant.
     linger: Option<Instant>,
+    /// The peer closed its side (or the socket failed): nothing to linger for.
+    peer_eof: bool,
+    /// Reading stopped because answers fill the queue; writing resumes it.
+    read_paused: bool,
 }
 
 struct Slot {
@@ -229,7 +234,12 @@ impl Worker {
             return;
         }
         let config = &self.shared.config;
-        let conn = Conn::new(config.max_queue_bytes, Some(now + config.header_timeout));
+        let settings = Settings {
+            max_queue_bytes: config.max_queue_bytes,
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+        };
+        let conn = Conn::new(settings, now);
         self.slots[i].live = Some(Live {
             sock,
             conn,
@@ -238,17 +248,38 @@ impl Worker {
             chunked: false,
             active: false,
             linger: None,
+            peer_eof: false,
+            read_paused: false,
         });
         // Data may have arrived before registration; edge-triggered readiness would not repeat it.
         self.read(i, now);
     }
 
+    /// Reads what connection `i` has sent and acts on it, writing answers as it goes; while
+    /// answers fill the queue, reading pauses (see [`Conn::wants_read`]) and resumes here.
     fn read(&mut self, i: usize, now: Instant) {
+        loop {
+            self.read_some(i, now);
+            self.write_out(i, now);
+            match self.slots[i].live.as_mut() {
+                Some(live) if live.read_paused && live.conn.wants_read() => live.read_paused = false,
+                _ => return,
+            }
+        }
+    }
+
+    /// Reads until the socket would block, the peer closes, or the connection wants no input.
+    fn read_some(&mut self, i: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.read_buf);
         while let Some(live) = self.slots[i].live.as_mut() {
+            if live.linger.is_none() && !live.conn.wants_read() {
+                live.read_paused = true;
+                break;
+            }
             match live.sock.read(&mut buf) {
                 Ok(0) => {
-                    if live.linger.is_some() || live.conn.phase() == Phase::Streaming {
+                    live.peer_eof = true;
+                    if live.conn.phase() == Phase::Streaming {
                         // A stream's client left (EventSource clients never half-close).
                         live.conn.abort();
                     } else {
@@ -258,7 +289,7 @@ impl Worker {
                 }
                 Ok(n) => {
                     if live.linger.is_none() {
-                        live.conn.received(&buf[..n]);
+                        live.conn.received(&buf[..n], now);
                         if live.conn.phase() == Phase::Head {
                             self.take_requests(i, now);
                         }
@@ -267,13 +298,13 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
+                    live.peer_eof = true;
                     live.conn.abort();
                     break;
                 }
             }
         }
         self.read_buf = buf;
-        self.flush(i, now);
     }
 
     fn take_requests(&mut self, i: usize, now: Instant) {
@@ -295,7 +326,6 @@ impl Worker {
         let config = &shared.config;
         let head_only = req.method == "HEAD";
         let keep_alive = req.version == Version::Http11 && req.keep_alive();
-        let idle = Some(now + config.idle_timeout);
         let Some(live) = self.slots[i].live.as_mut() else { return };
         match route(&req, &config.route) {
             Decision::Fallback => {
@@ -305,20 +335,17 @@ impl Worker {
                     }
                     None => Response::not_found(),
                 };
-                live.conn.respond(&response, &[], keep_alive, head_only);
-                live.conn.set_deadline(idle);
+                live.conn.respond(&response, &[], keep_alive, head_only, now);
             }
             Decision::Respond { response, close } => {
                 Shared::count(&shared.stats.rejected);
-                live.conn.respond(&response, &[], keep_alive && !close, head_only);
-                live.conn.set_deadline(idle);
+                live.conn.respond(&response, &[], keep_alive && !close, head_only, now);
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
                 Ok(channels) => self.open_stream(i, &req, headers, channels, now),
                 Err(response) => {
                     Shared::count(&shared.stats.rejected);
-                    live.conn.respond(&response, &[], keep_alive, head_only);
-                    live.conn.set_deadline(idle);
+                    live.conn.respond(&response, &[], keep_alive, head_only, now);
                 }
             },
         }
@@ -346,7 +373,7 @@ impl Worker {
         let chunked = req.version == Version::Http11;
         headers.extend(shared.config.headers.iter().cloned());
         let mut head = Vec::with_capacity(256);
-        write_stream_head(&mut head, chunked, &headers);
+        write_stream_head(&mut head, chunked, req.keep_alive(), &headers);
         live.conn.start_stream(head, chunked, &first);
         live.chunked = chunked;
         self.subs.join(i, &channels);
@@ -361,20 +388,30 @@ impl Worker {
         });
         live.client = Some(inner.clone());
         shared.stats.streams.fetch_add(1, Ordering::Relaxed);
-        self.flush(i, now);
+        // The callback runs before the first write, so that a client that is already gone is
+        // reported to `on_disconnect` after `on_connect`, never before.
         if let Some(on_connect) = &shared.callbacks.on_connect {
             let client = Client { inner };
             if catch(&shared, || on_connect(client, req)).is_none() {
                 if let Some(live) = self.slots[i].live.as_mut() {
                     live.conn.abort();
                 }
-                self.settle(i, now);
             }
+        }
+        self.write_out(i, now);
+    }
+
+    /// Writes what is queued on connection `i`, settles it, and resumes reading it if reading
+    /// was paused for its queue.
+    fn flush(&mut self, i: usize, now: Instant) {
+        self.write_out(i, now);
+        if self.slots[i].live.as_ref().is_some_and(|l| l.read_paused && l.conn.wants_read()) {
+            self.read(i, now);
         }
     }
 
     /// Writes what is queued on connection `i`, then settles it.
-    fn flush(&mut self, i: usize, now: Instant) {
+    fn write_out(&mut self, i: usize, now: Instant) {
         let Some(live) = self.slots[i].live.as_mut() else { return };
         if live.conn.wants_write() {
             // Errors close the connection inside `write_to`; `settle` sees it.
@@ -389,7 +426,8 @@ impl Worker {
         if live.conn.phase() != Phase::Closed {
             return;
         }
-        if live.client.is_none() && live.linger.is_none() && self.shutdown_deadline.is_none() {
+        let lingers = live.client.is_none() && !live.peer_eof && self.shutdown_deadline.is_none();
+        if lingers && live.linger.is_none() {
             // An answer was written and the connection must close: send FIN, then drain input
             // for a while so the peer reads the answer instead of a reset.
             if live.sock.shutdown(Shutdown::Write).is_ok() {
@@ -397,7 +435,7 @@ impl Worker {
                 return;
             }
         }
-        if live.linger.is_some_and(|t| now < t) && live.client.is_none() {
+        if lingers && live.linger.is_some_and(|t| now < t) {
             return;
         }
         self.finalize(i);
@@ -519,7 +557,7 @@ impl Worker {
         for i in 0..self.slots.len() {
             let Some(live) = self.slots[i].live.as_mut() else { continue };
             if live.conn.timed_out(now) {
-                live.conn.time_out();
+                live.conn.time_out(now);
             }
             self.flush(i, now);
         }
@@ -543,6 +581,7 @@ impl Worker {
                     Phase::Streaming => live.conn.finish_stream(live.chunked),
                     _ => live.conn.close(),
                 }
+                live.linger = live.linger.map(|_| now);
             }
         }
     }
@@ -551,6 +590,10 @@ impl Worker {
 /// Queues a frame on a stream; a stream past its queue bound is closed and counted.
 fn deliver(live: &mut Live, frame: Frame, shared: &Shared) {
     live.active = true;
+    if live.conn.would_overflow(&frame) {
+        // Only what the socket cannot take counts against the bound: write before judging.
+        let _ = live.conn.write_to(&mut live.sock);
+    }
     if live.conn.push(frame).is_err() {
         Shared::count(&shared.stats.slow_dropped);
     }

@@ -89,7 +89,7 @@ pub fn run(args: Args) -> Result<(), String> {
         ("--idle-timeout", args.idle_timeout),
         ("--replay-age", args.replay_age.unwrap_or(0.0)),
     ] {
-        if !(secs >= 0.0 && secs < 1e9) {
+        if !(0.0..1e9).contains(&secs) {
             return Err(format!("{flag} must be a number of seconds >= 0"));
         }
     }
