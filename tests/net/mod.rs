@@ -409,3 +409,16 @@ pub fn data_of(items: &[OwnedItem]) -> Vec<String> {
         })
         .collect()
 }
+
+/// Open file descriptors of this process (entries of `/proc/self/fd`, not counting the one
+/// used to list them).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count().saturating_sub(1)
+}
+
+/// Resident memory of this process, in bytes (`VmRSS` of `/proc/self/status`).
+pub fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).and_then(|kb| kb.parse::<usize>().ok()).expect("VmRSS in kB") * 1024
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod decode;
 mod serve;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Serve event streams (the demo clock at /sse, a page at /), or benchmark data with --rate.
     Serve(serve::Args),
+    /// Load an SSE server: hold N event streams open, measure events/s, latency and fairness.
+    Bench(bench::Args),
     /// Decode an event stream (FILE or standard input) into one JSON object per line.
     Decode {
         /// The stream to read; standard input when absent or `-`.
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Decode { file, max_size } => decode::run(file, max_size).map_err(|e| e.to_string()),
     };
     match result {

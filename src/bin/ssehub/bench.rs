@@ -1,0 +1,379 @@
+//! `ssehub bench URL`: a load generator for event streams (a `wrk` for SSE) that works against
+//! any SSE server speaking plain HTTP/1.1.
+//!
+//! It opens `--connections` streams to URL at a bounded pace, lets them warm up, then measures
+//! for `--duration`: events and bytes per second, delivery latency (for events whose data starts
+//! with the nanoseconds since the UNIX epoch at publishing, as `ssehub serve --rate` sends),
+//! how evenly the connections were served, and, with `--server-pid`, the server's CPU time and
+//! memory.
+//!
+//! ```text
+//! main thread: args ─► workers ─► open window (warm-up over, all connected) ─► close ─► report
+//! worker (×T): mio loop ─► connect, GET ─► read ─► head ─► de-chunk ─► Decoder ─► count
+//! ```
+//! The measured window opens once the warm-up is over *and* every connection has been
+//! established or has failed, so connection set-up never counts against throughput.
+
+mod dechunk;
+mod procfs;
+mod report;
+mod stream;
+mod url;
+mod worker;
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use report::{Server, Summary};
+use url::Url;
+use worker::{Clock, Live, Plan};
+
+/// A worker thread and its live counters.
+type Worker = (thread::JoinHandle<std::io::Result<worker::Report>>, Arc<Live>);
+
+/// The one read buffer of each worker.
+const READ_BUFFER: usize = 256 * 1024;
+/// How far ahead of "now" the main thread opens the measured window.
+const WINDOW_LEAD: Duration = Duration::from_millis(10);
+/// Open files needed besides the connections (standard streams, epoll, signal pipe...).
+const SPARE_FILES: u64 = 32;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The event stream: http://host[:port][/path][?query].
+    pub url: String,
+    /// Connections to open and keep open.
+    #[arg(short, long, default_value_t = 100)]
+    pub connections: usize,
+    /// Seconds to measure, after the warm-up.
+    #[arg(short, long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds to run before measuring (events then are not counted).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Connection attempts started per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub connect_rate: f64,
+    /// Most connections connecting or awaiting their response head at once.
+    #[arg(long, default_value_t = 256)]
+    pub max_connecting: usize,
+    /// Seconds a connection has to connect and get its response head.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Threads, each with its own event loop and an equal share of the connections.
+    #[arg(short, long, default_value_t = 1)]
+    pub threads: usize,
+    /// The server's process ID: report its CPU time and memory (Linux /proc).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let url = Url::parse(&args.url).map_err(|e| format!("bad URL {}: {e}", args.url))?;
+    if args.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    if args.threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    if args.max_connecting == 0 {
+        return Err("--max-connecting must be at least 1".into());
+    }
+    let seconds = |flag: &str, v: f64, zero_ok: bool| {
+        let ok = v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e9;
+        match ok {
+            true => Ok(Duration::from_secs_f64(v)),
+            false => {
+                Err(format!("{flag} must be a number of seconds {}", if zero_ok { ">= 0" } else { "> 0" }))
+            }
+        }
+    };
+    let duration = seconds("--duration", args.duration, false)?;
+    let warmup = seconds("--warmup", args.warmup, true)?;
+    let connect_timeout = seconds("--connect-timeout", args.connect_timeout, false)?;
+    if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
+        return Err("--connect-rate must be a positive number".into());
+    }
+    let addr = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {}: no address", url.host))?;
+    // The server before any of our connections: the baseline of its memory growth.
+    let server_before = match args.server_pid {
+        Some(pid) => Some(
+            procfs::sample(pid).map_err(|e| format!("--server-pid {pid}: cannot read /proc/{pid}: {e}"))?,
+        ),
+        None => None,
+    };
+    raise_open_files(args.connections as u64 + SPARE_FILES, args.connections)?;
+
+    let threads = args.threads.min(args.connections);
+    let clock = Arc::new(Clock::new());
+    let request: Arc<[u8]> = url.request().into();
+    let mut workers: Vec<Worker> = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let plan = Plan {
+            addr,
+            request: Arc::clone(&request),
+            connections: args.connections / threads + usize::from(i < args.connections % threads),
+            connect_rate: args.connect_rate / threads as f64,
+            max_connecting: args.max_connecting.div_ceil(threads),
+            connect_timeout,
+            read_buffer: READ_BUFFER,
+        };
+        let live = Arc::new(Live::new());
+        let (clock, l) = (Arc::clone(&clock), Arc::clone(&live));
+        let handle = thread::Builder::new()
+            .name(format!("bench-{i}"))
+            .spawn(move || worker::run(plan, clock, l))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        workers.push((handle, live));
+    }
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends the process at once; the first closes the window early.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&interrupted));
+        let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+    }
+
+    let mut progress = Progress::new(args.connections, &clock);
+    let warmup_end = clock.base + warmup;
+    let mut server_start = None;
+    let mut worker_stopped = false;
+    let mut stopped_early = None;
+    loop {
+        let now = Instant::now();
+        let window = clock.window();
+        if interrupted.load(Relaxed) {
+            stopped_early = Some("interrupted");
+            clock.close_window_now();
+            break;
+        }
+        // A worker ends by itself only once the window is over; earlier, it failed.
+        if workers.iter().any(|(h, _)| h.is_finished()) && window.is_none_or(|(_, end)| Instant::now() < end)
+        {
+            worker_stopped = true;
+            clock.close_window_now();
+            break;
+        }
+        match window {
+            None => {
+                let resolved: u64 =
+                    workers.iter().map(|(_, l)| l.established.load(Relaxed) + l.failed.load(Relaxed)).sum();
+                if now >= warmup_end && resolved >= args.connections as u64 {
+                    // Opened a little ahead, so that every worker knows of it before it starts:
+                    // each read then falls on the right side of the boundary.
+                    let start = now + WINDOW_LEAD;
+                    clock.open_window(start, duration);
+                    thread::sleep(start.saturating_duration_since(Instant::now()));
+                    server_start = args.server_pid.and_then(|pid| procfs::sample(pid).ok());
+                }
+            }
+            Some((_, end)) if now >= end => break,
+            Some(_) => {
+                // Every connection has been resolved: with none left open, nothing can happen.
+                let open: u64 = workers
+                    .iter()
+                    .map(|(_, l)| l.established.load(Relaxed).saturating_sub(l.closed.load(Relaxed)))
+                    .sum();
+                if open == 0 {
+                    stopped_early = Some("no connection left open");
+                    clock.close_window_now();
+                    break;
+                }
+            }
+        }
+        progress.tick(now, &workers, &clock);
+        thread::sleep(Duration::from_millis(5));
+    }
+    let server_end = args.server_pid.map(|pid| (pid, procfs::sample(pid)));
+    progress.done();
+
+    let mut summary = Summary {
+        url: args.url.clone(),
+        requested: args.connections,
+        threads,
+        warmup,
+        window: clock.window().map_or(Duration::ZERO, |(start, end)| end.saturating_duration_since(start)),
+        stopped_early,
+        established: 0,
+        failures: Vec::new(),
+        closes: Vec::new(),
+        setup: worker::histogram(),
+        latency: worker::histogram(),
+        events: 0,
+        unstamped: 0,
+        bytes: 0,
+        fairness: None,
+        server: None,
+    };
+    let (mut failures, mut closes) = (HashMap::new(), HashMap::new());
+    for (handle, _) in workers {
+        let report = match handle.join() {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => return Err(format!("a worker stopped: {e}")),
+            Err(_) => return Err("a worker panicked".into()),
+        };
+        summary.established += report.established;
+        summary.setup.add(&report.setup).map_err(|e| format!("{e:?}"))?;
+        summary.latency.add(&report.latency).map_err(|e| format!("{e:?}"))?;
+        summary.events += report.window_events;
+        summary.unstamped += report.window_unstamped;
+        summary.bytes += report.window_bytes;
+        for (reason, n) in report.failures {
+            *failures.entry(reason).or_insert(0) += n;
+        }
+        for (reason, n) in report.closes {
+            *closes.entry(reason).or_insert(0) += n;
+        }
+        for n in report.per_connection {
+            let (fewest, most) = summary.fairness.unwrap_or((n, n));
+            summary.fairness = Some((fewest.min(n), most.max(n)));
+        }
+    }
+    if worker_stopped {
+        return Err("a worker stopped before the end of the run".into());
+    }
+    summary.failures = by_count(failures);
+    summary.closes = by_count(closes);
+    if let Some((pid, end)) = server_end {
+        // A server that went away mid-run still gets its report; only its numbers are missing.
+        let end = end.ok();
+        let cpu_seconds = server_start.zip(end).map(|(start, end)| {
+            end.cpu_ticks.saturating_sub(start.cpu_ticks) as f64 / procfs::ticks_per_second() as f64
+        });
+        summary.server = Some(Server {
+            pid,
+            cpu_seconds,
+            rss_before_kib: server_before.and_then(|s| s.rss_kib),
+            rss_kib: end.and_then(|e| e.rss_kib),
+            peak_rss_kib: end.and_then(|e| e.hwm_kib),
+            exited: end.is_none_or(|e| !e.alive),
+        });
+    }
+
+    let mut out = std::io::stdout().lock();
+    let written = match args.json {
+        true => writeln!(out, "{}", summary.json()),
+        false => write!(out, "{}", summary.table()),
+    };
+    written.and_then(|()| out.flush()).map_err(|e| format!("cannot write the report: {e}"))
+}
+
+fn by_count(map: HashMap<String, u64>) -> Vec<(String, u64)> {
+    let mut list: Vec<_> = map.into_iter().collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    list
+}
+
+/// Raises the soft limit on open files to the hard limit, and checks that `needed` fit.
+fn raise_open_files(needed: u64, connections: usize) -> Result<(), String> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the rlimit we pass, which lives across the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(format!("cannot read the open-file limit: {}", std::io::Error::last_os_error()));
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: setrlimit only reads the rlimit we pass, which lives across the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    if needed > lim.rlim_cur {
+        return Err(format!(
+            "--connections {connections} needs about {needed} open files, but the limit is {} (hard limit {}); \
+             raise the hard limit (ulimit -Hn) or open fewer connections",
+            lim.rlim_cur, lim.rlim_max
+        ));
+    }
+    Ok(())
+}
+
+/// The live line on stderr, once a second: connections open, events/s in the last second,
+/// latency p99 so far in the current phase.
+struct Progress {
+    requested: usize,
+    next: Instant,
+    last: (Instant, u64),
+    p99: hdrhistogram::Histogram<u64>,
+    tty: bool,
+    printed: bool,
+}
+
+impl Progress {
+    fn new(requested: usize, clock: &Clock) -> Progress {
+        Progress {
+            requested,
+            next: clock.base + Duration::from_secs(1),
+            last: (clock.base, 0),
+            p99: worker::histogram(),
+            tty: std::io::stderr().is_terminal(),
+            printed: false,
+        }
+    }
+
+    fn tick(&mut self, now: Instant, workers: &[Worker], clock: &Clock) {
+        if now < self.next {
+            return;
+        }
+        while self.next <= now {
+            self.next += Duration::from_secs(1);
+        }
+        let sum = |f: fn(&Live) -> u64| workers.iter().map(|(_, l)| f(l)).sum::<u64>();
+        let events = sum(|l| l.events.load(Relaxed));
+        let open = sum(|l| l.established.load(Relaxed)).saturating_sub(sum(|l| l.closed.load(Relaxed)));
+        let failed = sum(|l| l.failed.load(Relaxed));
+        let (last_t, last_events) = self.last;
+        let rate = events.saturating_sub(last_events) as f64
+            / now.saturating_duration_since(last_t).as_secs_f64().max(1e-3);
+        self.last = (now, events);
+        self.p99.reset();
+        for (_, l) in workers {
+            if let Ok(h) = l.latency.lock() {
+                let _ = self.p99.add(&*h);
+            }
+        }
+        let phase = match clock.window() {
+            None => format!("warm-up {:>3.0}s", now.saturating_duration_since(clock.base).as_secs_f64()),
+            Some((start, end)) => format!(
+                "{:>3.0}/{:.0}s",
+                now.saturating_duration_since(start).as_secs_f64(),
+                end.saturating_duration_since(start).as_secs_f64()
+            ),
+        };
+        let p99 = match self.p99.is_empty() {
+            true => "-".to_owned(),
+            false => report::us(self.p99.value_at_quantile(0.99)),
+        };
+        let line = format!(
+            "[{phase}] open {open}/{} failed {failed} | {} events/s | p99 {p99}",
+            self.requested,
+            report::group(rate.round() as u64)
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = match self.tty {
+            true => write!(err, "\r\x1b[K{line}"),
+            false => writeln!(err, "{line}"),
+        };
+        let _ = err.flush();
+        self.printed = true;
+    }
+
+    /// Ends the live line (on a terminal it has no newline yet).
+    fn done(&self) {
+        if self.tty && self.printed {
+            eprintln!();
+        }
+    }
+}

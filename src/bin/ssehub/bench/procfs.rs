@@ -1,0 +1,96 @@
+//! The server's CPU time and memory, for `ssehub bench --server-pid PID` (Linux `/proc`).
+//!
+//! Sampled at the start and the end of the measured window: the CPU seconds between the two
+//! samples (user + system, from `/proc/PID/stat`) over the events delivered in the window give
+//! the server's CPU cost per delivered event; `/proc/PID/status` gives its resident memory now
+//! (`VmRSS`) and at its peak (`VmHWM`).
+
+use std::fs;
+use std::io;
+
+/// One reading of a process's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// Whether the process is still running (not a zombie).
+    pub alive: bool,
+    /// User plus system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set size, in KiB (`None` for a zombie, which has no memory).
+    pub rss_kib: Option<u64>,
+    /// Peak resident set size, in KiB.
+    pub hwm_kib: Option<u64>,
+}
+
+/// Reads the counters of process `pid`.
+pub fn sample(pid: u32) -> io::Result<Sample> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let (state, cpu_ticks) = parse_stat(&stat).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("cannot parse /proc/{pid}/stat"))
+    })?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(Sample {
+        alive: !matches!(state, "Z" | "X" | "x"),
+        cpu_ticks,
+        rss_kib: status_kib(&status, "VmRSS"),
+        hwm_kib: status_kib(&status, "VmHWM"),
+    })
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`): `sysconf(_SC_CLK_TCK)`, or 100 if that fails.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a system constant; it has no pointer arguments.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
+/// The state (field 3) and `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line. The
+/// command name (field 2) is in parentheses and may itself hold spaces and parentheses, so
+/// fields are counted from the last `)`.
+fn parse_stat(stat: &str) -> Option<(&str, u64)> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_comm.split_ascii_whitespace();
+    let state = fields.next()?;
+    let mut fields = fields.skip(10);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((state, utime + stime))
+}
+
+/// The value in KiB of a `Key:   1234 kB` line of `/proc/PID/status`.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix(':')?;
+        value.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_skip_a_tricky_command_name() {
+        let stat = "12420 (a b) c)) R 12347 12347 3009 0 -1 4194304 101 0 0 0 31 7 0 0 20 0 1 0 117865";
+        assert_eq!(parse_stat(stat), Some(("R", 38)));
+        assert_eq!(parse_stat("12420 (cat R 1 2"), None);
+        assert_eq!(parse_stat("12420 (cat) R 1 2"), None);
+    }
+
+    #[test]
+    fn status_values() {
+        let status = "Name:\tssehub\nVmHWM:\t    1968 kB\nVmRSS:\t    1700 kB\nThreads:\t3\n";
+        assert_eq!(status_kib(status, "VmRSS"), Some(1700));
+        assert_eq!(status_kib(status, "VmHWM"), Some(1968));
+        assert_eq!(status_kib(status, "VmSwap"), None);
+        assert_eq!(status_kib(status, "Threads"), None);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let s = sample(std::process::id()).unwrap();
+        assert!(s.alive);
+        assert!(s.rss_kib.is_some_and(|kib| kib > 0));
+        assert!(s.hwm_kib >= s.rss_kib);
+        assert!(ticks_per_second() > 0);
+    }
+}

@@ -1,0 +1,503 @@
+//! One load-generator thread: a mio event loop that opens its share of the connections at a
+//! bounded pace, reads every socket until `WouldBlock` (mio's readiness is edge-triggered) into
+//! its one read buffer, and counts what [`Stream`] decodes.
+//!
+//! ```text
+//! connect (paced, ≤ max in flight) ─► write request ─► read ─► Stream::feed ─► count + latency
+//! ```
+//! The run's clock lives in [`Clock`]: the main thread opens the measured window once the
+//! warm-up is over and every connection has been established or has failed, and closes it
+//! after `--duration`. Each read is stamped once, so every event it completes falls in the same
+//! phase (warm-up, window, after) and gets the same receive time.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::stream::{Stop, Stream, timestamp_ns};
+
+/// Clock value meaning "not decided yet".
+const NOT_YET: u64 = u64::MAX;
+/// How often a worker publishes its latency histogram for the progress line.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+/// The longest a worker sleeps in `poll` (it then looks at the clock again).
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+
+/// Histograms record microseconds from 1 µs to one hour, to 3 significant figures.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// The run's shared clock: the measured window, in nanoseconds after `base`.
+pub struct Clock {
+    pub base: Instant,
+    window_start: AtomicU64,
+    window_end: AtomicU64,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock {
+            base: Instant::now(),
+            window_start: AtomicU64::new(NOT_YET),
+            window_end: AtomicU64::new(NOT_YET),
+        }
+    }
+
+    /// Opens the measured window at `start` for `duration` (the end is stored first, so a
+    /// worker that sees the start also sees the end).
+    pub fn open_window(&self, start: Instant, duration: Duration) {
+        let start = self.nanos(start);
+        self.window_end.store(start.saturating_add(duration.as_nanos() as u64), Relaxed);
+        self.window_start.store(start, Relaxed);
+    }
+
+    /// Closes the window now (an interrupted run); opens a zero-length one if none was open.
+    pub fn close_window_now(&self) {
+        let now = self.nanos(Instant::now());
+        if self.window_start.load(Relaxed) == NOT_YET {
+            self.window_end.store(now, Relaxed);
+            self.window_start.store(now, Relaxed);
+        } else {
+            self.window_end.fetch_min(now, Relaxed);
+        }
+    }
+
+    /// The window, once open.
+    pub fn window(&self) -> Option<(Instant, Instant)> {
+        let start = self.window_start.load(Relaxed);
+        let end = self.window_end.load(Relaxed);
+        (start != NOT_YET && end != NOT_YET)
+            .then(|| (self.base + Duration::from_nanos(start), self.base + Duration::from_nanos(end)))
+    }
+
+    fn nanos(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.base).as_nanos() as u64
+    }
+
+    fn phase(&self, t: Instant) -> Phase {
+        let t = self.nanos(t);
+        let start = self.window_start.load(Relaxed);
+        if start == NOT_YET || t < start {
+            Phase::Warmup
+        } else if t < self.window_end.load(Relaxed) {
+            Phase::Window
+        } else {
+            Phase::After
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Warmup,
+    Window,
+    After,
+}
+
+/// What a worker does.
+pub struct Plan {
+    pub addr: SocketAddr,
+    pub request: Arc<[u8]>,
+    pub connections: usize,
+    /// Connection attempts started per second by this worker.
+    pub connect_rate: f64,
+    /// Most of this worker's connections connecting or awaiting their head at once.
+    pub max_connecting: usize,
+    /// Time from the connect to the response head before a connection counts as timed out.
+    pub connect_timeout: Duration,
+    pub read_buffer: usize,
+}
+
+/// A worker's live counters, read by the main thread for the progress line and for deciding
+/// when the window opens.
+pub struct Live {
+    /// Connections whose response head was accepted (ever).
+    pub established: AtomicU64,
+    /// Connections that failed before their head was accepted.
+    pub failed: AtomicU64,
+    /// Established connections that have since closed.
+    pub closed: AtomicU64,
+    /// Events received so far, warm-up included.
+    pub events: AtomicU64,
+    /// Latency of the current phase (warm-up, then window), refreshed every [`PUBLISH_EVERY`].
+    pub latency: Mutex<Histogram<u64>>,
+}
+
+impl Live {
+    pub fn new() -> Live {
+        Live {
+            established: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            latency: Mutex::new(histogram()),
+        }
+    }
+}
+
+/// A worker's results.
+pub struct Report {
+    pub established: u64,
+    /// Failure reason → count.
+    pub failures: HashMap<String, u64>,
+    /// Close reason → count, for established connections that closed during the run.
+    pub closes: HashMap<String, u64>,
+    /// Connect start → response head accepted, µs.
+    pub setup: Histogram<u64>,
+    /// Delivery latency of the window's timestamped events, µs.
+    pub latency: Histogram<u64>,
+    pub window_events: u64,
+    /// Events in the window whose data held no timestamp.
+    pub window_unstamped: u64,
+    /// Bytes read in the window (framing included).
+    pub window_bytes: u64,
+    /// Events received in the window by each established connection.
+    pub per_connection: Vec<u64>,
+}
+
+struct Conn {
+    sock: TcpStream,
+    started: Instant,
+    connected: bool,
+    written: usize,
+    stream: Stream,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// `None` once the connection failed or closed.
+    conn: Option<Conn>,
+    established: bool,
+    window_events: u64,
+}
+
+/// Counters and histograms the read path updates.
+struct Tally {
+    events: u64,
+    window_events: u64,
+    window_unstamped: u64,
+    window_bytes: u64,
+    warmup_latency: Histogram<u64>,
+    latency: Histogram<u64>,
+    setup: Histogram<u64>,
+    in_flight: usize,
+    established: u64,
+    failed: u64,
+    closed: u64,
+    failures: HashMap<String, u64>,
+    closes: HashMap<String, u64>,
+}
+
+impl Tally {
+    /// The connection in `slot` is over: count it, and close its socket.
+    fn finish(&mut self, slot: &mut Slot, reason: String) {
+        slot.conn = None;
+        if slot.established {
+            self.closed += 1;
+            *self.closes.entry(reason).or_default() += 1;
+        } else {
+            self.in_flight -= 1;
+            self.failed += 1;
+            *self.failures.entry(reason).or_default() += 1;
+        }
+    }
+}
+
+/// Runs one worker until the window closes.
+pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; plan.read_buffer];
+    let mut slots: Vec<Slot> = Vec::with_capacity(plan.connections);
+    // Connection attempts in start order, with the time their head is due by.
+    let mut deadlines: VecDeque<(Instant, usize)> = VecDeque::with_capacity(plan.max_connecting);
+    let mut t = Tally {
+        events: 0,
+        window_events: 0,
+        window_unstamped: 0,
+        window_bytes: 0,
+        warmup_latency: histogram(),
+        latency: histogram(),
+        setup: histogram(),
+        in_flight: 0,
+        established: 0,
+        failed: 0,
+        closed: 0,
+        failures: HashMap::new(),
+        closes: HashMap::new(),
+    };
+    let mut next_publish = Instant::now();
+
+    loop {
+        let now = Instant::now();
+        if clock.phase(now) == Phase::After {
+            break;
+        }
+
+        // Start the connections that are due, within the cap on those in flight.
+        let due = ((now - clock.base).as_secs_f64() * plan.connect_rate) as usize + 1;
+        while slots.len() < plan.connections.min(due) && t.in_flight < plan.max_connecting {
+            let i = slots.len();
+            slots.push(Slot::default());
+            t.in_flight += 1;
+            let started = Instant::now();
+            match TcpStream::connect(plan.addr).and_then(|mut sock| {
+                poll.registry().register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+                Ok(sock)
+            }) {
+                Ok(sock) => {
+                    slots[i].conn =
+                        Some(Conn { sock, started, connected: false, written: 0, stream: Stream::new() });
+                    deadlines.push_back((started + plan.connect_timeout, i));
+                }
+                Err(e) => t.finish(&mut slots[i], connect_error(&e)),
+            }
+        }
+
+        // Connections still without a response head when it was due.
+        while let Some(&(deadline, i)) = deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            deadlines.pop_front();
+            if slots[i].conn.is_some() && !slots[i].established {
+                t.finish(&mut slots[i], "timeout".to_owned());
+            }
+        }
+
+        live.events.store(t.events, Relaxed);
+        live.established.store(t.established, Relaxed);
+        live.failed.store(t.failed, Relaxed);
+        live.closed.store(t.closed, Relaxed);
+        if now >= next_publish {
+            next_publish = now + PUBLISH_EVERY;
+            let current = if clock.phase(now) == Phase::Window { &t.latency } else { &t.warmup_latency };
+            if let Ok(mut shared) = live.latency.lock() {
+                let _ = shared.set_to(current);
+            }
+        }
+
+        // Sleep until the next thing due: a connect, a head deadline, the window's end.
+        let mut wake = now + MAX_SLEEP;
+        if slots.len() < plan.connections && t.in_flight < plan.max_connecting {
+            wake = wake.min(clock.base + Duration::from_secs_f64(slots.len() as f64 / plan.connect_rate));
+        }
+        if let Some(&(deadline, _)) = deadlines.front() {
+            wake = wake.min(deadline);
+        }
+        if let Some((_, end)) = clock.window() {
+            wake = wake.min(end);
+        }
+        match poll.poll(&mut events, Some(wake.saturating_duration_since(now))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+
+        for event in events.iter() {
+            let slot = &mut slots[event.token().0];
+            let closing = event.is_read_closed() || event.is_error();
+            if let Err(reason) = on_ready(slot, &plan.request, &mut buf, closing, &clock, &mut t) {
+                t.finish(slot, reason);
+            }
+        }
+    }
+
+    // The window is over: whatever is still connecting never made it.
+    for slot in slots.iter_mut().filter(|s| s.conn.is_some() && !s.established) {
+        t.finish(slot, "not established by the end of the run".to_owned());
+    }
+    let per_connection = slots.iter().filter(|s| s.established).map(|s| s.window_events).collect();
+    live.events.store(t.events, Relaxed);
+    live.failed.store(t.failed, Relaxed);
+    Ok(Report {
+        established: t.established,
+        failures: t.failures,
+        closes: t.closes,
+        setup: t.setup,
+        latency: t.latency,
+        window_events: t.window_events,
+        window_unstamped: t.window_unstamped,
+        window_bytes: t.window_bytes,
+        per_connection,
+    })
+}
+
+/// Handles readiness of one connection; `Err(reason)` when it is over.
+///
+/// Reads until `WouldBlock`, with one shortcut that halves the read calls when every event
+/// comes on its own: a read that returns less than the buffer has emptied the socket (epoll(7)
+/// says so for stream sockets), and any byte that arrives later raises a new edge. Only when the
+/// edge also announced the peer's FIN or an error (`closing`) does it read on to learn of it,
+/// since no later edge would.
+fn on_ready(
+    slot: &mut Slot,
+    request: &[u8],
+    buf: &mut [u8],
+    closing: bool,
+    clock: &Clock,
+    t: &mut Tally,
+) -> Result<(), String> {
+    let Some(conn) = slot.conn.as_mut() else { return Ok(()) };
+    if !conn.connected {
+        // A non-blocking connect has finished when the socket has an error or a peer.
+        if let Some(e) = conn.sock.take_error().map_err(|e| connect_error(&e))? {
+            return Err(connect_error(&e));
+        }
+        match conn.sock.peer_addr() {
+            Ok(_) => conn.connected = true,
+            Err(e) if e.kind() == ErrorKind::NotConnected => return Ok(()),
+            Err(e) => return Err(connect_error(&e)),
+        }
+    }
+    while conn.written < request.len() {
+        match conn.sock.write(&request[conn.written..]) {
+            Ok(n) => conn.written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error("write", &e)),
+        }
+    }
+    loop {
+        let n = match conn.sock.read(buf) {
+            Ok(0) => return Err(stop_reason(conn.stream.eof())),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error("read", &e)),
+        };
+        let received = Instant::now();
+        let phase = clock.phase(received);
+        let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        if phase == Phase::Window {
+            t.window_bytes += n as u64;
+        }
+        let was_established = slot.established;
+        let window_events = &mut slot.window_events;
+        let fed = conn.stream.feed(&buf[..n], &mut |data: &str| {
+            t.events += 1;
+            let latency = timestamp_ns(data).map(|sent| now_ns.saturating_sub(sent) / 1000);
+            match phase {
+                Phase::Warmup => {
+                    if let Some(us) = latency {
+                        t.warmup_latency.saturating_record(us);
+                    }
+                }
+                Phase::Window => {
+                    *window_events += 1;
+                    t.window_events += 1;
+                    match latency {
+                        Some(us) => t.latency.saturating_record(us),
+                        None => t.window_unstamped += 1,
+                    }
+                }
+                Phase::After => {}
+            }
+        });
+        if !was_established && conn.stream.established() {
+            slot.established = true;
+            t.in_flight -= 1;
+            t.established += 1;
+            t.setup.saturating_record(received.saturating_duration_since(conn.started).as_micros() as u64);
+        }
+        fed.map_err(stop_reason)?;
+        if n < buf.len() && !closing {
+            return Ok(());
+        }
+    }
+}
+
+fn stop_reason(stop: Stop) -> String {
+    match stop {
+        Stop::Refused(r) => r.to_string(),
+        Stop::Ended(e) => e.to_string(),
+    }
+}
+
+fn connect_error(e: &io::Error) -> String {
+    match e.kind() {
+        ErrorKind::ConnectionReset => "reset".to_owned(),
+        ErrorKind::TimedOut => "timeout".to_owned(),
+        kind => format!("connect error: {kind}"),
+    }
+}
+
+fn io_error(what: &str, e: &io::Error) -> String {
+    match e.kind() {
+        ErrorKind::ConnectionReset => "reset".to_owned(),
+        kind => format!("{what} error: {kind}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A canned server on 127.0.0.1: the first connection gets a 404, the others a chunked
+    /// stream of three events (two with timestamps), written a few bytes at a time.
+    fn serve(listener: TcpListener, connections: usize) {
+        for i in 0..connections {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut req = [0u8; 1024];
+            let _ = sock.read(&mut req).unwrap();
+            assert!(req.starts_with(b"GET /sse HTTP/1.1\r\nHost: "));
+            if i == 0 {
+                sock.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").unwrap();
+                continue;
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+            let body = format!("data: {now} xx\n\ndata: not a time\n\ndata: {now}\n\n");
+            let wire = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 {:x}\r\n{body}\r\n0\r\n\r\n",
+                body.len()
+            );
+            for piece in wire.as_bytes().chunks(7) {
+                sock.write_all(piece).unwrap();
+                sock.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    #[test]
+    fn counts_events_failures_and_closes_over_real_sockets() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || serve(listener, 4));
+        let clock = Arc::new(Clock::new());
+        clock.open_window(clock.base, Duration::from_millis(500));
+        let plan = Plan {
+            addr,
+            request: super::super::url::Url::parse(&format!("http://{addr}/sse")).unwrap().request().into(),
+            connections: 4,
+            connect_rate: 1000.0,
+            max_connecting: 1, // one at a time, so the 404 goes to the first
+            connect_timeout: Duration::from_secs(5),
+            read_buffer: 16,
+        };
+        let live = Arc::new(Live::new());
+        let report = run(plan, clock, Arc::clone(&live)).unwrap();
+        server.join().unwrap();
+
+        assert_eq!(report.established, 3);
+        assert_eq!(report.failures, HashMap::from([("status 404".to_owned(), 1)]));
+        assert_eq!(report.closes, HashMap::from([("body ended (last chunk)".to_owned(), 3)]));
+        assert_eq!(report.window_events, 9);
+        assert_eq!(report.window_unstamped, 3);
+        assert_eq!(report.latency.len(), 6);
+        assert_eq!(report.setup.len(), 3);
+        assert_eq!(report.per_connection, [3, 3, 3]);
+        assert!(report.window_bytes > 0);
+        assert_eq!(live.events.load(Relaxed), 9);
+    }
+}
