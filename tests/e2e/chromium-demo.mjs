@@ -124,7 +124,12 @@ try {
   if (Math.abs(shown - Date.now()) > MAX_SKEW_MS) await fail(`#time ${state.time} is far from now (${new Date().toISOString()})`);
   if (state.statusClass !== 'open') await fail(`#status class is ${JSON.stringify(state.statusClass)}, expected "open"`);
   if (state.log.length < 2) await fail(`#log has ${state.log.length} entries, expected >= 2`);
-  if (Number(state.log[0]) !== shown) await fail(`newest #log entry ${JSON.stringify(state.log[0])} does not match #time ${state.time} (${shown})`);
+  // Entries read "#<event id> <data>": the server numbers its events (for Last-Event-ID replay).
+  const entry = /^#(\d+) (\d+)$/;
+  const [newest, previous] = state.log.map((line) => line.match(entry));
+  if (!newest || !previous) await fail(`#log entries ${JSON.stringify(state.log.slice(0, 2))} are not "#<id> <ms>"`);
+  if (Number(newest[2]) !== shown) await fail(`newest #log entry ${JSON.stringify(state.log[0])} does not match #time ${state.time} (${shown})`);
+  if (Number(newest[1]) !== Number(previous[1]) + 1) await fail(`event ids ${previous[1]}, ${newest[1]} are not consecutive`);
   const pageErrors = consoleLines.filter((l) => l.startsWith('pageerror:'));
   if (pageErrors.length) await fail(`the page threw: ${pageErrors.join('; ')}`);
 
