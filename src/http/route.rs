@@ -150,6 +150,8 @@ pub enum Decision {
     },
     /// Not the stream path: the application's fallback handler answers.
     Fallback,
+    /// `GET` (or `HEAD`) on the metrics path: the server answers with its metrics.
+    Metrics,
 }
 
 /// The routing configuration.
@@ -159,10 +161,15 @@ pub struct RouteConfig {
     pub pattern: PathPattern,
     /// CORS, when cross-origin clients are allowed.
     pub cors: Option<Cors>,
+    /// Where the server answers with its metrics (Prometheus text), if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// Decides what `head` becomes. Pure: see the [module docs](self) for the table.
 pub fn route(req: &Request, cfg: &RouteConfig) -> Decision {
+    if cfg.metrics.as_deref() == Some(req.path.as_str()) && matches!(req.method.as_str(), "GET" | "HEAD") {
+        return Decision::Metrics;
+    }
     if req.path == "*" || !cfg.pattern.matches(&req.path) {
         return Decision::Fallback;
     }
@@ -221,7 +228,7 @@ mod tests {
     }
 
     fn cfg(pattern: &str, cors: Option<Cors>) -> RouteConfig {
-        RouteConfig { pattern: PathPattern::new(pattern), cors }
+        RouteConfig { pattern: PathPattern::new(pattern), cors, metrics: Some("/metrics".into()) }
     }
 
     fn status(d: &Decision) -> u16 {
@@ -229,7 +236,19 @@ mod tests {
             Decision::Respond { response, .. } => response.status,
             Decision::Stream { .. } => 200,
             Decision::Fallback => 0,
+            Decision::Metrics => 1,
         }
+    }
+
+    #[test]
+    fn metrics_path_is_answered_by_the_server_for_get_and_head() {
+        let c = cfg("/sse", None);
+        assert_eq!(decide("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", &c), Decision::Metrics);
+        assert_eq!(decide("HEAD /metrics HTTP/1.1\r\nHost: h\r\n\r\n", &c), Decision::Metrics);
+        let post = "POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(decide(post, &c), Decision::Fallback);
+        let off = RouteConfig { metrics: None, ..c };
+        assert_eq!(decide("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", &off), Decision::Fallback);
     }
 
     #[test]

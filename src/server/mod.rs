@@ -28,6 +28,7 @@
 //! ```
 
 mod handle;
+mod metrics;
 mod worker;
 
 use std::fmt;
@@ -80,7 +81,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            route: RouteConfig { pattern: PathPattern::new("/sse"), cors: None },
+            route: RouteConfig { pattern: PathPattern::new("/sse"), cors: None, metrics: None },
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             header_timeout: Duration::from_secs(10),
@@ -126,6 +127,21 @@ pub struct Stats {
     pub slow_dropped: AtomicU64,
     /// Application callbacks that panicked.
     pub callback_panics: AtomicU64,
+    /// Per worker thread, in worker order.
+    pub workers: Vec<WorkerStats>,
+}
+
+/// One worker's counters (written by that worker only).
+#[derive(Default, Debug)]
+pub struct WorkerStats {
+    /// Open streams on this worker.
+    pub streams: AtomicUsize,
+    /// Event frames queued to streams (one per stream per event, keep-alives included).
+    pub events: AtomicU64,
+    /// Bytes written to sockets.
+    pub bytes: AtomicU64,
+    /// Bytes waiting in this worker's connection queues (sampled every 250 ms).
+    pub queued_bytes: AtomicUsize,
 }
 
 /// What every worker shares: settings, callbacks, mailboxes, counters.
@@ -238,6 +254,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Answers `GET path` with the server's metrics in the Prometheus text format
+    /// (see [`Server::metrics`]).
+    pub fn metrics_path(mut self, path: &str) -> Self {
+        self.config.route.metrics = Some(path.to_owned());
+        self
+    }
+
     /// Keeps `retention` per channel for `Last-Event-ID` replay.
     pub fn retention(mut self, retention: Retention) -> Self {
         self.config.retention = retention;
@@ -283,7 +306,7 @@ impl ServerBuilder {
             callbacks: self.callbacks,
             mailboxes,
             hub,
-            stats: Stats::default(),
+            stats: Stats { workers: (0..n).map(|_| WorkerStats::default()).collect(), ..Stats::default() },
             next_client_id: AtomicU64::new(1),
             next_worker: AtomicUsize::new(0),
         });
@@ -353,6 +376,11 @@ impl Server {
     /// The server's counters.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// The server's metrics in the Prometheus text exposition format.
+    pub fn metrics(&self) -> String {
+        metrics::render(&self.shared)
     }
 
     /// Stops accepting, ends every stream gracefully, and waits for the workers to finish.

@@ -17,7 +17,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::handle::{ClientInner, Command};
-use super::{Client, Shared};
+use super::{Client, Shared, WorkerStats};
 use crate::http::request::{Request, Version};
 use crate::http::response::{Response, write_stream_head};
 use crate::http::route::{Decision, route};
@@ -337,6 +337,12 @@ impl Worker {
                 };
                 live.conn.respond(&response, &[], keep_alive, head_only, now);
             }
+            Decision::Metrics => {
+                let response = Response::new(200)
+                    .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                    .body(super::metrics::render(&shared));
+                live.conn.respond(&response, &[], keep_alive, head_only, now);
+            }
             Decision::Respond { response, close } => {
                 Shared::count(&shared.stats.rejected);
                 live.conn.respond(&response, &[], keep_alive && !close, head_only, now);
@@ -388,6 +394,7 @@ impl Worker {
         });
         live.client = Some(inner.clone());
         shared.stats.streams.fetch_add(1, Ordering::Relaxed);
+        shared.stats.workers[self.index].streams.fetch_add(1, Ordering::Relaxed);
         // The callback runs before the first write, so that a client that is already gone is
         // reported to `on_disconnect` after `on_connect`, never before.
         if let Some(on_connect) = &shared.callbacks.on_connect {
@@ -415,7 +422,9 @@ impl Worker {
         let Some(live) = self.slots[i].live.as_mut() else { return };
         if live.conn.wants_write() {
             // Errors close the connection inside `write_to`; `settle` sees it.
-            let _ = live.conn.write_to(&mut live.sock);
+            if let Ok(n) = live.conn.write_to(&mut live.sock) {
+                self.shared.stats.workers[self.index].bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
         }
         self.settle(i, now);
     }
@@ -453,6 +462,7 @@ impl Worker {
         if let Some(inner) = live.client.take() {
             inner.closed.store(true, Ordering::Release);
             stats.streams.fetch_sub(1, Ordering::Relaxed);
+            stats.workers[self.index].streams.fetch_sub(1, Ordering::Relaxed);
             if let Some(on_disconnect) = &self.shared.callbacks.on_disconnect {
                 let client = Client { inner };
                 let _ = catch(&self.shared, || on_disconnect(&client));
@@ -464,6 +474,7 @@ impl Worker {
 
     fn run_commands(&mut self, now: Instant) {
         let shared = self.shared.clone();
+        let stats = &shared.stats.workers[self.index];
         let mut commands = std::mem::take(&mut self.commands);
         shared.mailboxes[self.index].take(&mut commands);
         let mut flush_all = false;
@@ -471,7 +482,7 @@ impl Worker {
             match command {
                 Command::Send(i, generation, frame) => {
                     if let Some(live) = self.live_client(i, generation) {
-                        deliver(live, frame, &shared);
+                        deliver(live, frame, &shared, stats);
                         self.dirty.push(i);
                     }
                 }
@@ -485,7 +496,7 @@ impl Worker {
                     for slot in &mut self.slots {
                         if let Some(live) = slot.live.as_mut() {
                             if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
-                                deliver(live, frame.clone(), &shared);
+                                deliver(live, frame.clone(), &shared, stats);
                             }
                         }
                     }
@@ -496,7 +507,7 @@ impl Worker {
                         for &i in self.subs.members(channel) {
                             let Some(live) = self.slots[i].live.as_mut() else { continue };
                             if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
-                                deliver(live, frame.clone(), &shared);
+                                deliver(live, frame.clone(), &shared, stats);
                                 self.dirty.push(i);
                             }
                         }
@@ -543,7 +554,12 @@ impl Worker {
         for slot in &mut self.slots {
             if let Some(live) = slot.live.as_mut() {
                 if live.client.is_some() && !std::mem::take(&mut live.active) {
-                    deliver(live, self.keepalive_frame.clone(), &self.shared);
+                    deliver(
+                        live,
+                        self.keepalive_frame.clone(),
+                        &self.shared,
+                        &self.shared.stats.workers[self.index],
+                    );
                     live.active = false;
                 }
             }
@@ -554,6 +570,9 @@ impl Worker {
 
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + TICK;
+        let queued: usize =
+            self.slots.iter().filter_map(|s| s.live.as_ref()).map(|l| l.conn.queued_bytes()).sum();
+        self.shared.stats.workers[self.index].queued_bytes.store(queued, Ordering::Relaxed);
         for i in 0..self.slots.len() {
             let Some(live) = self.slots[i].live.as_mut() else { continue };
             if live.conn.timed_out(now) {
@@ -588,11 +607,14 @@ impl Worker {
 }
 
 /// Queues a frame on a stream; a stream past its queue bound is closed and counted.
-fn deliver(live: &mut Live, frame: Frame, shared: &Shared) {
+fn deliver(live: &mut Live, frame: Frame, shared: &Shared, stats: &WorkerStats) {
     live.active = true;
+    stats.events.fetch_add(1, Ordering::Relaxed);
     if live.conn.would_overflow(&frame) {
         // Only what the socket cannot take counts against the bound: write before judging.
-        let _ = live.conn.write_to(&mut live.sock);
+        if let Ok(n) = live.conn.write_to(&mut live.sock) {
+            stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
     if live.conn.push(frame).is_err() {
         Shared::count(&shared.stats.slow_dropped);

@@ -1,6 +1,7 @@
 //! `ssehub serve`: the guide's demo and the benchmark server.
 //!
 //! * `GET /` — a page whose `EventSource` shows each event live.
+//! * `GET /metrics` — the server's counters in the Prometheus text format (`--metrics-path`).
 //! * `GET <path>` (default `/sse`) — the stream: by default the time in milliseconds since the
 //!   UNIX epoch once a second; with `--rate R`, R events a second whose data is the decimal
 //!   nanoseconds since the epoch at publishing, a space, and `x` padding to `--size` bytes (the
@@ -73,6 +74,12 @@ pub struct Args {
     /// Seconds an event is kept for replay at most (default: no age bound).
     #[arg(long)]
     pub replay_age: Option<f64>,
+    /// Where the server answers with its metrics (Prometheus text format).
+    #[arg(long, default_value = "/metrics")]
+    pub metrics_path: String,
+    /// Serve no metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
     /// Publish the clock (or --rate) events to this channel instead of to every stream
     /// (repeatable; clients pick channels with `?channel=NAME`).
     #[arg(long = "channel")]
@@ -124,6 +131,9 @@ pub fn run(args: Args) -> Result<(), String> {
             ("GET" | "HEAD", "/" | "/index.html") => Response::html(page.clone()),
             _ => Response::not_found(),
         });
+    if !args.no_metrics {
+        builder = builder.metrics_path(&args.metrics_path);
+    }
     if let Some(n) = args.workers {
         builder = builder.workers(n);
     }

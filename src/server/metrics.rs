@@ -1,0 +1,72 @@
+//! The server's counters in the Prometheus text exposition format (version 0.0.4).
+//!
+//! Served at [`super::ServerBuilder::metrics_path`] by the workers themselves, and available as
+//! [`super::Server::metrics`]. Counters end in `_total`; per-worker series carry a `worker` label.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::Shared;
+
+/// Renders every metric of `shared`.
+pub(crate) fn render(shared: &Shared) -> String {
+    let s = &shared.stats;
+    let published = shared.hub.lock().map_or(0, |hub| hub.seq());
+    let mut out = String::with_capacity(2048);
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    };
+    metric("ssehub_streams", "gauge", "Open event streams.", s.streams.load(Relaxed) as u64);
+    metric(
+        "ssehub_connections",
+        "gauge",
+        "Open connections of any kind.",
+        s.connections.load(Relaxed) as u64,
+    );
+    metric("ssehub_connections_accepted_total", "counter", "Connections accepted.", s.accepted.load(Relaxed));
+    metric(
+        "ssehub_connections_rejected_total",
+        "counter",
+        "Requests refused: bad requests, limits, accept check, CORS, methods.",
+        s.rejected.load(Relaxed),
+    );
+    metric(
+        "ssehub_slow_clients_dropped_total",
+        "counter",
+        "Streams closed because their queue passed max_queue_bytes.",
+        s.slow_dropped.load(Relaxed),
+    );
+    metric(
+        "ssehub_callback_panics_total",
+        "counter",
+        "Application callbacks that panicked.",
+        s.callback_panics.load(Relaxed),
+    );
+    metric(
+        "ssehub_published_total",
+        "counter",
+        "Events published (sequence number of the latest).",
+        published,
+    );
+    let per_worker: [(&str, &str, &str, fn(&super::WorkerStats) -> u64); 4] = [
+        ("ssehub_worker_streams", "gauge", "Open event streams per worker.", |w| {
+            w.streams.load(Relaxed) as u64
+        }),
+        ("ssehub_events_written_total", "counter", "Event frames queued to streams, per worker.", |w| {
+            w.events.load(Relaxed)
+        }),
+        ("ssehub_bytes_written_total", "counter", "Bytes written to sockets, per worker.", |w| {
+            w.bytes.load(Relaxed)
+        }),
+        ("ssehub_queued_bytes", "gauge", "Bytes waiting in connection queues, per worker.", |w| {
+            w.queued_bytes.load(Relaxed) as u64
+        }),
+    ];
+    for (name, kind, help, get) in per_worker {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for (i, w) in s.workers.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {}", get(w));
+        }
+    }
+    out
+}
