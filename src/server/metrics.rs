@@ -6,7 +6,10 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::Shared;
+use super::{Shared, WorkerStats};
+
+/// A per-worker series: name, type, help, and how to read it.
+type Series = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
 
 /// Renders every metric of `shared`.
 pub(crate) fn render(shared: &Shared) -> String {
@@ -48,7 +51,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "Events published (sequence number of the latest).",
         published,
     );
-    let per_worker: [(&str, &str, &str, fn(&super::WorkerStats) -> u64); 4] = [
+    let per_worker: [Series; 4] = [
         ("ssehub_worker_streams", "gauge", "Open event streams per worker.", |w| {
             w.streams.load(Relaxed) as u64
         }),
