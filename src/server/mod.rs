@@ -76,6 +76,11 @@ pub struct Config {
     pub retention: Retention,
     /// Give events without an id their sequence number as id; default on (replay needs ids).
     pub assign_ids: bool,
+    /// The write-coalescing window: a worker starts a write pass at most once per window, so
+    /// events published in quick succession reach each client in one vectored write. Events
+    /// further apart than the window are written at once. Default 5 ms; zero writes every
+    /// event at once.
+    pub coalesce: Duration,
 }
 
 impl Default for Config {
@@ -94,6 +99,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(2),
             retention: Retention::default(),
             assign_ids: true,
+            coalesce: Duration::from_millis(5),
         }
     }
 }

@@ -71,6 +71,11 @@ pub(crate) struct Worker {
     read_buf: Vec<u8>,
     commands: Vec<Command>,
     dirty: Vec<usize>,
+    /// Every stream may have something new queued (a publish to all, a shutdown).
+    flush_all_pending: bool,
+    /// When the last write pass started, and when the next one is due (see `maybe_flush`).
+    last_flush: Instant,
+    next_flush: Option<Instant>,
     subs: Subscriptions,
     first_frames: Vec<Frame>,
     keepalive_frame: Frame,
@@ -107,6 +112,9 @@ impl Worker {
             read_buf: vec![0; 64 * 1024],
             commands: Vec::new(),
             dirty: Vec::new(),
+            flush_all_pending: false,
+            last_flush: now,
+            next_flush: None,
             subs: Subscriptions::default(),
             first_frames,
             keepalive_frame: Frame::comment(""),
@@ -124,6 +132,9 @@ impl Worker {
             let mut wake_at = self.next_tick;
             if let Some(k) = self.next_keepalive {
                 wake_at = wake_at.min(k);
+            }
+            if let Some(f) = self.next_flush {
+                wake_at = wake_at.min(f);
             }
             if let Err(e) = self.poll.poll(&mut events, Some(wake_at.saturating_duration_since(now))) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -148,6 +159,9 @@ impl Worker {
                 }
             }
             self.run_commands(now);
+            if self.next_flush.is_some_and(|f| now >= f) {
+                self.flush_pending(now);
+            }
             if now >= self.next_tick {
                 self.tick(now);
             }
@@ -521,7 +535,30 @@ impl Worker {
             }
         }
         self.commands = commands;
-        if flush_all {
+        self.flush_all_pending |= flush_all;
+        self.maybe_flush(now);
+    }
+
+    /// Writes the connections that have something new queued, unless the worker wrote less
+    /// than the coalescing window ago: then the write waits for the window's end, and every
+    /// event that arrives meanwhile goes out in the same vectored write. At low rates (events
+    /// further apart than the window) nothing waits.
+    fn maybe_flush(&mut self, now: Instant) {
+        if !self.flush_all_pending && self.dirty.is_empty() {
+            return;
+        }
+        let due = self.last_flush + self.shared.config.coalesce;
+        if now >= due || self.shutdown_deadline.is_some() {
+            self.flush_pending(now);
+        } else {
+            self.next_flush = Some(due);
+        }
+    }
+
+    fn flush_pending(&mut self, now: Instant) {
+        self.last_flush = now;
+        self.next_flush = None;
+        if std::mem::take(&mut self.flush_all_pending) {
             self.dirty.clear();
             self.flush_all(now);
         } else {

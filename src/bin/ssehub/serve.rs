@@ -74,6 +74,10 @@ pub struct Args {
     /// Seconds an event is kept for replay at most (default: no age bound).
     #[arg(long)]
     pub replay_age: Option<f64>,
+    /// Milliseconds of write coalescing: a worker writes at most once per window, so a burst of
+    /// events reaches each client in one write (0: write every event at once).
+    #[arg(long, default_value_t = 5.0)]
+    pub coalesce_ms: f64,
     /// Where the server answers with its metrics (Prometheus text format).
     #[arg(long, default_value = "/metrics")]
     pub metrics_path: String,
@@ -95,6 +99,7 @@ pub fn run(args: Args) -> Result<(), String> {
         ("--header-timeout", args.header_timeout),
         ("--idle-timeout", args.idle_timeout),
         ("--replay-age", args.replay_age.unwrap_or(0.0)),
+        ("--coalesce-ms", args.coalesce_ms / 1000.0),
     ] {
         if !(0.0..1e9).contains(&secs) {
             return Err(format!("{flag} must be a number of seconds >= 0"));
@@ -119,6 +124,7 @@ pub fn run(args: Args) -> Result<(), String> {
             c.max_connections = args.max_connections;
             c.header_timeout = Duration::from_secs_f64(args.header_timeout);
             c.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
+            c.coalesce = Duration::from_secs_f64(args.coalesce_ms / 1000.0);
             c.limits.max_head_bytes = args.max_head_bytes;
             c.limits.max_headers = args.max_headers;
             c.retention = Retention {
