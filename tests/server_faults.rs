@@ -264,3 +264,32 @@ fn connection_churn_leaks_nothing() {
     assert_healthy(&server);
     server.shutdown();
 }
+
+#[test]
+fn a_stream_whose_queue_makes_no_progress_is_closed_after_the_send_timeout() {
+    let _fds = shared_fds();
+    let calls = Arc::new(Calls::default());
+    let server = builder(&calls)
+        .configure(|c| {
+            c.max_queue_bytes = 64 << 20; // the bound is not what closes it here
+            c.send_timeout = Duration::from_millis(600);
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr();
+    let hub = server.broadcaster();
+    // A client that reads its head and then stops reading for good.
+    let stuck = Stream::open(addr, "/sse", "");
+    assert!(wait_until(TIMEOUT, || hub.client_count() == 1));
+    let big = "x".repeat(256 * 1024);
+    for _ in 0..32 {
+        hub.send(big.as_str()).unwrap(); // 8 MiB: far more than the socket buffers take
+    }
+    let started = Instant::now();
+    assert!(wait_until(TIMEOUT, || hub.client_count() == 0), "the stuck stream is closed");
+    assert!(started.elapsed() >= Duration::from_millis(500), "not before the send timeout");
+    assert_eq!(server.stats().slow_dropped.load(Relaxed), 1);
+    drop(stuck);
+    assert_healthy(&server);
+    server.shutdown();
+}

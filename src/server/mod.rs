@@ -64,6 +64,10 @@ pub struct Config {
     pub keep_alive: Option<Duration>,
     /// Bytes that may wait for one slow client before it is disconnected; default 1 MiB.
     pub max_queue_bytes: usize,
+    /// A stream whose queued data makes no progress for this long is closed as dead or stuck;
+    /// also the stream sockets' `TCP_USER_TIMEOUT`, so that a peer that vanished without a FIN
+    /// (its data never acknowledged) is found. Default 45 s (three keep-alive intervals).
+    pub send_timeout: Duration,
     /// Open connections at most (streams and others); past it `503`. Default 16,384.
     pub max_connections: usize,
     /// A `retry` (ms) sent at the start of every stream; default none.
@@ -93,6 +97,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             keep_alive: Some(Duration::from_secs(15)),
             max_queue_bytes: 1 << 20,
+            send_timeout: Duration::from_secs(45),
             max_connections: 16_384,
             initial_retry: None,
             headers: Vec::new(),

@@ -54,6 +54,8 @@ struct Live {
     peer_eof: bool,
     /// Reading stopped because answers fill the queue; writing resumes it.
     read_paused: bool,
+    /// The last time the queue was empty or a write made progress (for `send_timeout`).
+    progress: Instant,
 }
 
 struct Slot {
@@ -264,6 +266,7 @@ impl Worker {
             linger: None,
             peer_eof: false,
             read_paused: false,
+            progress: now,
         });
         // Data may have arrived before registration; edge-triggered readiness would not repeat it.
         self.read(i, now);
@@ -396,6 +399,9 @@ impl Worker {
         write_stream_head(&mut head, chunked, req.keep_alive(), &headers);
         live.conn.start_stream(head, chunked, &first);
         live.chunked = chunked;
+        // Unacknowledged data past this time fails the socket: a peer that vanished without a
+        // FIN is found by the next keep-alive comment instead of after the kernel's ~15 minutes.
+        let _ = socket2::SockRef::from(&live.sock).set_tcp_user_timeout(Some(shared.config.send_timeout));
         self.subs.join(i, &channels);
         live.member = Some(Member::new(channels.into(), resume.seq));
         let inner = Arc::new(ClientInner {
@@ -438,6 +444,9 @@ impl Worker {
             // Errors close the connection inside `write_to`; `settle` sees it.
             if let Ok(n) = live.conn.write_to(&mut live.sock) {
                 self.shared.stats.workers[self.index].bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if n > 0 {
+                    live.progress = now;
+                }
             }
         }
         self.settle(i, now);
@@ -610,10 +619,18 @@ impl Worker {
         let queued: usize =
             self.slots.iter().filter_map(|s| s.live.as_ref()).map(|l| l.conn.queued_bytes()).sum();
         self.shared.stats.workers[self.index].queued_bytes.store(queued, Ordering::Relaxed);
+        let send_timeout = self.shared.config.send_timeout;
         for i in 0..self.slots.len() {
             let Some(live) = self.slots[i].live.as_mut() else { continue };
             if live.conn.timed_out(now) {
                 live.conn.time_out(now);
+            }
+            if live.conn.queued_bytes() == 0 {
+                live.progress = now;
+            } else if live.client.is_some() && now.saturating_duration_since(live.progress) > send_timeout {
+                // Nothing written for send_timeout: the peer is gone or has stopped reading.
+                live.conn.abort();
+                Shared::count(&self.shared.stats.slow_dropped);
             }
             self.flush(i, now);
         }

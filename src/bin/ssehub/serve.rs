@@ -50,6 +50,10 @@ pub struct Args {
     /// Bytes queued for one client before it is dropped as too slow.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_queue_bytes: usize,
+    /// Seconds a stream's queued data may make no progress before the stream is closed (also
+    /// its TCP_USER_TIMEOUT, which finds peers that vanished without a FIN).
+    #[arg(long, default_value_t = 45.0)]
+    pub send_timeout: f64,
     /// Most open connections; past it new ones get 503.
     #[arg(long, default_value_t = 16_384)]
     pub max_connections: usize,
@@ -100,10 +104,14 @@ pub fn run(args: Args) -> Result<(), String> {
         ("--idle-timeout", args.idle_timeout),
         ("--replay-age", args.replay_age.unwrap_or(0.0)),
         ("--coalesce-ms", args.coalesce_ms / 1000.0),
+        ("--send-timeout", args.send_timeout),
     ] {
         if !(0.0..1e9).contains(&secs) {
             return Err(format!("{flag} must be a number of seconds >= 0"));
         }
+    }
+    if args.send_timeout <= 0.0 {
+        return Err("--send-timeout must be more than 0 seconds".into());
     }
     if args.max_headers == 0 || args.max_head_bytes < 16 {
         return Err("--max-headers must be at least 1 and --max-head-bytes at least 16".into());
@@ -125,6 +133,7 @@ pub fn run(args: Args) -> Result<(), String> {
             c.header_timeout = Duration::from_secs_f64(args.header_timeout);
             c.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
             c.coalesce = Duration::from_secs_f64(args.coalesce_ms / 1000.0);
+            c.send_timeout = Duration::from_secs_f64(args.send_timeout);
             c.limits.max_head_bytes = args.max_head_bytes;
             c.limits.max_headers = args.max_headers;
             c.retention = Retention {
