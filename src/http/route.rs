@@ -152,6 +152,8 @@ pub enum Decision {
     Fallback,
     /// `GET` (or `HEAD`) on the metrics path: the server answers with its metrics.
     Metrics,
+    /// The publish endpoint's path (any method: see [`crate::hub::publish`]).
+    Publish,
 }
 
 /// The routing configuration.
@@ -163,10 +165,15 @@ pub struct RouteConfig {
     pub cors: Option<Cors>,
     /// Where the server answers with its metrics (Prometheus text), if anywhere.
     pub metrics: Option<String>,
+    /// Where publishers `POST` events, if the endpoint is enabled.
+    pub publish: Option<String>,
 }
 
 /// Decides what `head` becomes. Pure: see the [module docs](self) for the table.
 pub fn route(req: &Request, cfg: &RouteConfig) -> Decision {
+    if cfg.publish.as_deref() == Some(req.path.as_str()) {
+        return Decision::Publish;
+    }
     if cfg.metrics.as_deref() == Some(req.path.as_str()) && matches!(req.method.as_str(), "GET" | "HEAD") {
         return Decision::Metrics;
     }
@@ -228,7 +235,12 @@ mod tests {
     }
 
     fn cfg(pattern: &str, cors: Option<Cors>) -> RouteConfig {
-        RouteConfig { pattern: PathPattern::new(pattern), cors, metrics: Some("/metrics".into()) }
+        RouteConfig {
+            pattern: PathPattern::new(pattern),
+            cors,
+            metrics: Some("/metrics".into()),
+            publish: None,
+        }
     }
 
     fn status(d: &Decision) -> u16 {
@@ -237,6 +249,7 @@ mod tests {
             Decision::Stream { .. } => 200,
             Decision::Fallback => 0,
             Decision::Metrics => 1,
+            Decision::Publish => 2,
         }
     }
 

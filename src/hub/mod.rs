@@ -32,6 +32,7 @@
 
 pub mod fanout;
 pub mod log;
+pub mod publish;
 
 use std::collections::HashMap;
 use std::sync::Arc;

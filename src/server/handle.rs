@@ -192,15 +192,7 @@ impl Broadcaster {
     /// The event gets the next sequence number, and that number as its id when it has none
     /// (see [`crate::hub`]); it is retained for replay per [`crate::hub::Retention`].
     pub fn publish_to(&self, target: &Target, event: impl Into<Event>) -> Result<Published, EncodeError> {
-        let event = event.into();
-        let mut hub = self.shared.hub.lock().unwrap_or_else(|p| p.into_inner());
-        let published = hub.publish(target, event, std::time::Instant::now())?;
-        // Posted under the hub's lock, so every worker sees publishes in sequence order.
-        for mailbox in self.shared.mailboxes.iter() {
-            mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
-        }
-        drop(hub);
-        Ok(published)
+        self.shared.publish(target, event.into())
     }
 
     /// Open event streams, across all workers.

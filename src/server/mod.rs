@@ -45,7 +45,7 @@ use handle::{Command, Mailbox};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::route::{Cors, PathPattern, RouteConfig};
-use crate::hub::{Hub, Retention};
+use crate::hub::{Hub, Published, Retention, Target};
 
 /// Server settings. Every bound has a default; see each field.
 #[derive(Clone, Debug)]
@@ -85,12 +85,19 @@ pub struct Config {
     /// further apart than the window are written at once. Default 5 ms; zero writes every
     /// event at once.
     pub coalesce: Duration,
+    /// The bearer token of the publish endpoint (see [`ServerBuilder::publish_endpoint`]).
+    pub publish_token: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
-            route: RouteConfig { pattern: PathPattern::new("/sse"), cors: None, metrics: None },
+            route: RouteConfig {
+                pattern: PathPattern::new("/sse"),
+                cors: None,
+                metrics: None,
+                publish: None,
+            },
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             header_timeout: Duration::from_secs(10),
@@ -105,6 +112,7 @@ impl Default for Config {
             retention: Retention::default(),
             assign_ids: true,
             coalesce: Duration::from_millis(5),
+            publish_token: None,
         }
     }
 }
@@ -272,6 +280,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Enables `POST path` for publishing over HTTP with `Authorization: Bearer token` (see
+    /// [`crate::hub::publish`]). Without it there is no such endpoint: publishing is never open
+    /// by default.
+    pub fn publish_endpoint(mut self, path: &str, token: &str) -> Self {
+        self.config.route.publish = Some(path.to_owned());
+        self.config.publish_token = Some(token.to_owned());
+        self
+    }
+
     /// Keeps `retention` per channel for `Last-Event-ID` replay.
     pub fn retention(mut self, retention: Retention) -> Self {
         self.config.retention = retention;
@@ -427,5 +444,16 @@ impl ShutdownHandle {
 impl Shared {
     fn count(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Numbers, encodes and retains an event, and hands it to every worker.
+    fn publish(&self, target: &Target, event: crate::Event) -> Result<Published, crate::EncodeError> {
+        let mut hub = self.hub.lock().unwrap_or_else(|p| p.into_inner());
+        let published = hub.publish(target, event, std::time::Instant::now())?;
+        // Posted under the hub's lock, so every worker sees publishes in sequence order.
+        for mailbox in &self.mailboxes {
+            mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
+        }
+        Ok(published)
     }
 }

@@ -22,7 +22,7 @@ use crate::http::request::{Request, Version};
 use crate::http::response::{Response, write_stream_head};
 use crate::http::route::{Decision, route};
 use crate::hub::fanout::{Member, Subscriptions};
-use crate::hub::{Target, requested_channels, validate_channels};
+use crate::hub::{Target, publish, requested_channels, validate_channels};
 use crate::proto::conn::Settings;
 use crate::proto::{Conn, Frame, Input, Phase};
 
@@ -351,6 +351,23 @@ impl Worker {
                         catch(&shared, || f(&req)).unwrap_or_else(|| Response::error(500, "handler failed"))
                     }
                     None => Response::not_found(),
+                };
+                live.conn.respond(&response, &[], keep_alive, head_only, now);
+            }
+            Decision::Publish => {
+                let token = config.publish_token.as_deref().unwrap_or_default();
+                let response = match publish::check(&req, token) {
+                    Ok(p) => match shared.publish(&p.target, p.event) {
+                        Ok(published) => match &published.id {
+                            Some(id) => publish::created(id),
+                            None => publish::created(&published.seq.to_string()),
+                        },
+                        Err(e) => Response::error(400, &e.to_string()),
+                    },
+                    Err(refusal) => {
+                        Shared::count(&shared.stats.rejected);
+                        refusal
+                    }
                 };
                 live.conn.respond(&response, &[], keep_alive, head_only, now);
             }

@@ -17,6 +17,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up; boxing buys nothing
 enum Command {
     /// Serve event streams (the demo clock at /sse, a page at /), or benchmark data with --rate.
     Serve(serve::Args),

@@ -1,6 +1,7 @@
 //! `ssehub serve`: the guide's demo and the benchmark server.
 //!
 //! * `GET /` — a page whose `EventSource` shows each event live.
+//! * `POST /publish` — with `--publish-token TOKEN`: publish the body as an event (see README).
 //! * `GET /metrics` — the server's counters in the Prometheus text format (`--metrics-path`).
 //! * `GET <path>` (default `/sse`) — the stream: by default the time in milliseconds since the
 //!   UNIX epoch once a second; with `--rate R`, R events a second whose data is the decimal
@@ -82,6 +83,12 @@ pub struct Args {
     /// events reaches each client in one write (0: write every event at once).
     #[arg(long, default_value_t = 5.0)]
     pub coalesce_ms: f64,
+    /// Enable `POST <publish-path>` for publishing over HTTP with `Authorization: Bearer TOKEN`.
+    #[arg(long)]
+    pub publish_token: Option<String>,
+    /// The publish endpoint's path.
+    #[arg(long, default_value = "/publish")]
+    pub publish_path: String,
     /// Where the server answers with its metrics (Prometheus text format).
     #[arg(long, default_value = "/metrics")]
     pub metrics_path: String,
@@ -146,6 +153,12 @@ pub fn run(args: Args) -> Result<(), String> {
             ("GET" | "HEAD", "/" | "/index.html") => Response::html(page.clone()),
             _ => Response::not_found(),
         });
+    if let Some(token) = &args.publish_token {
+        if token.is_empty() {
+            return Err("--publish-token must not be empty".into());
+        }
+        builder = builder.publish_endpoint(&args.publish_path, token);
+    }
     if !args.no_metrics {
         builder = builder.metrics_path(&args.metrics_path);
     }
