@@ -4,19 +4,9 @@ mod net;
 
 use std::time::Duration;
 
-use net::{Stream, TIMEOUT, data_of, wait_until};
+use net::{Stream, TIMEOUT, data_of, ids_of, wait_until};
 use ssehub::hub::{Retention, Target};
 use ssehub::{Event, OwnedItem, Server};
-
-fn ids_of(items: &[OwnedItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            OwnedItem::Event { last_event_id, .. } => Some(last_event_id.clone()),
-            OwnedItem::Retry(_) => None,
-        })
-        .collect()
-}
 
 #[test]
 fn reconnect_with_last_event_id_gets_exactly_the_missed_events() {

@@ -13,11 +13,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launch } from './browser.mjs';
 
 const screenshotPath = process.argv[2] || '/tmp/ssehub-demo.png';
 const baseUrl = (process.argv[3] || process.env.SSEHUB_BASE_URL || 'http://127.0.0.1:18931').replace(/\/+$/, '');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WAIT_MS = 20_000;
 const MAX_SKEW_MS = 60_000;
 // The whole run, browser start included; a wedged browser must not hang CI.
@@ -65,22 +64,7 @@ const watchdog = setTimeout(() => {
 
 try {
   log(`launching ${CHROMIUM} (profile ${userDataDir})`);
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    viewport: { width: 900, height: 600 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  context = await launch(userDataDir, { width: 900, height: 600 });
   log(`browser ${context.browser()?.version() ?? '(persistent context)'}`);
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => consoleLines.push(`console.${m.type()}: ${m.text()}`));

@@ -10,11 +10,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const baseUrl = (process.argv[2] || 'http://127.0.0.1:18981').replace(/\/+$/, '');
 const screenshotPath = process.argv[3] || '/tmp/ssehub-replay.png';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const userDataDir = mkdtempSync(join(tmpdir(), 'ssehub-e2e-replay-'));
 let context;
 
@@ -24,16 +23,7 @@ const counters = async (page) =>
   );
 
 async function main() {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    viewport: { width: 900, height: 400 },
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  context = await launch(userDataDir, { width: 900, height: 400 });
   const page = context.pages()[0] || (await context.newPage());
   await page.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded', timeout: 15_000 });
   await page.waitForFunction(

@@ -410,6 +410,17 @@ pub fn data_of(items: &[OwnedItem]) -> Vec<String> {
         .collect()
 }
 
+/// The last event ID of each event among `items`.
+pub fn ids_of(items: &[OwnedItem]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            OwnedItem::Event { last_event_id, .. } => Some(last_event_id.clone()),
+            OwnedItem::Retry(_) => None,
+        })
+        .collect()
+}
+
 /// Open file descriptors of this process (entries of `/proc/self/fd`, not counting the one
 /// used to list them).
 pub fn open_fds() -> usize {

@@ -1,0 +1,26 @@
+// Headless Debian Chromium for the end-to-end tests, through playwright-core (the system
+// browser: no download). The flags keep it off the network it cannot reach here.
+
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** A persistent context on a fresh profile directory, with the given viewport. */
+export function launch(userDataDir, viewport) {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30_000,
+    viewport,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
