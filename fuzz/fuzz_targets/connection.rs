@@ -1,0 +1,816 @@
+//! The sans-IO connection state machine against a model, driven by an arbitrary sequence of
+//! operations.
+//!
+//! The operations are what the mio driver does (`src/server/worker.rs`): bytes received (raw, or
+//! well-formed requests pipelined several at a time), polling requests and answering each one
+//! (a fallback response with a body of up to 4 KiB, an error response, or a stream with a few
+//! first frames), pushing frames of arbitrary size, finishing the stream, closing, aborting, the
+//! peer half-closing, writing to a socket that takes at most `k` bytes and then would block (or is
+//! interrupted, or fails, or returns `Ok(0)`), and advancing a virtual clock followed by
+//! `if timed_out { time_out }`. Settings are small: a queue bound of 64..=8192 bytes, timeouts of
+//! a few milliseconds, small request limits. Some frames and answers are sized from the room the
+//! queue bound leaves (`room + delta`), so the edges of the bound are hit exactly.
+//!
+//! The model predicts every answer and, after every operation, the target asserts:
+//!
+//! * the phase, `queued_bytes()` (exactly the bytes queued and not yet written), `wants_write()`
+//!   (`queued > 0` and not `Closed`), `wants_read()` (in `Head`: `queued < max_queue_bytes`;
+//!   `Streaming`/`Closing`: true; `Closed`: false) and `timed_out(now)` all equal the model's;
+//! * what `poll_request` returns equals sequential `parse_head` over the unconsumed input
+//!   (with the body), and it yields a request or a refusal only while `queued < max_queue_bytes`;
+//! * `Closed` implies nothing queued; `Closing` implies something queued (it will be written and
+//!   then become `Closed`: after a write that empties the queue, `Closing` is `Closed`);
+//! * the bytes the writers receive are exactly the concatenation, in order, of what was queued
+//!   (responses, stream heads, frames in their chunked or bare view, the last chunk; a 408 is
+//!   checked by its status line and length); nothing is written once `Closed`; `write_to` returns
+//!   `Ok(n)` with `n` the bytes taken, and only when the queue is empty or the socket would
+//!   block; it fails only when the socket failed, and then the connection is `Closed`;
+//! * a stream push is refused exactly when the queue is non-empty and `queued + frame > max`
+//!   (`would_overflow` agrees), and a refusal drops the queue and closes;
+//! * the queue bound, as the code guarantees it (see [`Model::check_bounds`]);
+//! * a chunked stream body holds no zero-size chunk before the one `finish_stream` queues.
+#![no_main]
+
+use std::io::{self, IoSlice, Write};
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use ssehub::Event;
+use ssehub::http::request::{Limits, parse_head};
+use ssehub::http::response::{LAST_CHUNK, Response, write_stream_head};
+use ssehub::proto::Frame;
+use ssehub::proto::conn::{Conn, Input, Phase, Settings};
+
+/// Whether `Frame::block_bytes(b"")` may be pushed: an empty block makes an empty frame, which
+/// queues nothing (it used to end a chunked body with `0\r\n\r\n`, or hand `writev` an empty
+/// slice whose `Ok(0)` aborted the connection: artifacts `empty-block-chunked`, `empty-block-bare`).
+const ALLOW_EMPTY_BLOCKS: bool = true;
+
+#[derive(Arbitrary, Debug)]
+struct Plan {
+    max_queue: u16,
+    header_timeout_ms: u8,
+    idle_timeout_ms: u8,
+    max_head: u16,
+    max_headers: u8,
+    max_body: u16,
+    ops: Vec<Op>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    /// Bytes read from the socket.
+    Received(Vec<u8>),
+    /// `1 + count % 4` copies of a canned request, in one read.
+    Requests {
+        which: u8,
+        count: u8,
+    },
+    /// Takes every complete request and answers it with `answers[i % len]` (404 when empty).
+    PollRequests(Vec<Answer>),
+    Push(FrameSpec),
+    FinishStream,
+    Close,
+    Abort,
+    PeerClosed,
+    Write(WriterSpec),
+    /// Advances the clock by this many milliseconds, then times out if due.
+    Tick(u16),
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum Answer {
+    Fallback {
+        body: u16,
+        keep_alive: bool,
+        head_only: bool,
+    },
+    /// A 200 whose bytes are `room + delta` (at least the smallest response), where `room` is
+    /// what the queue bound leaves: answers at the edge of `wants_read`.
+    Fit {
+        delta: i8,
+        keep_alive: bool,
+    },
+    Refuse {
+        status: u8,
+        keep_alive: bool,
+    },
+    Stream {
+        chunked: bool,
+        keep_alive: bool,
+        first: Vec<FrameSpec>,
+    },
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum FrameSpec {
+    Event {
+        comment: Option<String>,
+        event: Option<String>,
+        id: Option<String>,
+        data: Option<String>,
+    },
+    Comment(String),
+    Block(Vec<u8>),
+    /// An event whose data is `n % 8192` bytes.
+    Sized(u16),
+    /// A comment block whose bytes on the wire are `room + delta` (clamped to at least 1), where
+    /// `room` is what the queue bound leaves: frames at the edge of the bound.
+    Fit(i8),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum WriterSpec {
+    /// Takes at most this many bytes, then would block.
+    Budget(u16),
+    /// Takes everything.
+    Unlimited,
+    /// Interrupted once, then takes at most this many bytes.
+    Interrupted(u16),
+    /// Takes at most this many bytes, then fails (connection reset).
+    FailAfter(u16),
+    /// Returns `Ok(0)`: the peer is gone.
+    Zero,
+}
+
+const CANNED: &[&[u8]] = &[
+    b"GET /sse HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/1.0\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+    b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/2.0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"GET /sse HTTP/1.1\r\nHost: h\r\nLast-Event-ID: 3\r\n\r\n",
+    b"GET /sse HTTP/1.1\r\nHo",
+];
+
+/// A socket: takes at most `budget` bytes, then would block or fails.
+struct Sink {
+    out: Vec<u8>,
+    budget: usize,
+    interrupt: bool,
+    fail: bool,
+    zero: bool,
+    /// The socket reported a failure (an error or `Ok(0)` for a non-empty write).
+    failed: bool,
+    blocked: bool,
+    calls: usize,
+}
+
+impl Sink {
+    fn new(spec: WriterSpec) -> Sink {
+        let mut s = Sink {
+            out: Vec::new(),
+            budget: usize::MAX,
+            interrupt: false,
+            fail: false,
+            zero: false,
+            failed: false,
+            blocked: false,
+            calls: 0,
+        };
+        match spec {
+            WriterSpec::Budget(k) => s.budget = usize::from(k),
+            WriterSpec::Unlimited => {}
+            WriterSpec::Interrupted(k) => {
+                s.interrupt = true;
+                s.budget = usize::from(k);
+            }
+            WriterSpec::FailAfter(k) => {
+                s.budget = usize::from(k);
+                s.fail = true;
+            }
+            WriterSpec::Zero => s.zero = true,
+        }
+        s
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.calls += 1;
+        assert!(self.calls < 100_000, "write_to keeps writing");
+        if self.interrupt {
+            self.interrupt = false;
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            // What writev(2) on a socket answers for nothing to write.
+            return Ok(0);
+        }
+        if self.zero {
+            self.failed = true;
+            return Ok(0);
+        }
+        if self.budget == 0 {
+            if self.fail {
+                self.failed = true;
+                return Err(io::ErrorKind::ConnectionReset.into());
+            }
+            self.blocked = true;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut n = 0;
+        for b in bufs {
+            let take = b.len().min(self.budget - n);
+            self.out.extend_from_slice(&b[..take]);
+            n += take;
+        }
+        self.budget -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes `Frame::block_bytes` puts on the wire for a block of `n` bytes.
+fn wire_len(n: usize, chunked: bool) -> usize {
+    if chunked && n > 0 { format!("{n:x}").len() + 2 + n + 2 } else { n }
+}
+
+/// A comment block of `n >= 1` bytes.
+fn comment_block(n: usize) -> Vec<u8> {
+    match n {
+        0 | 1 => b"\n".to_vec(),
+        2 => b"\n\n".to_vec(),
+        _ => [&b":"[..], &vec![b'x'; n - 3], b"\n\n"].concat(),
+    }
+}
+
+/// Clamps `room + delta` to at least 1.
+fn fit(room: usize, delta: i8) -> usize {
+    (room as i64 + i64::from(delta)).max(1) as usize
+}
+
+/// Builds the frame `spec` describes; `room` is what the queue bound leaves, `chunked` the
+/// stream's framing (for `Fit`).
+fn build_frame(spec: &FrameSpec, room: usize, chunked: bool) -> Option<Frame> {
+    let frame = match spec {
+        FrameSpec::Event { comment, event, id, data } => Frame::event(&Event {
+            comment: comment.clone(),
+            event: event.clone(),
+            id: id.clone(),
+            retry: None,
+            data: data.clone(),
+        })
+        .ok()?,
+        FrameSpec::Comment(text) => Frame::comment(text),
+        FrameSpec::Block(bytes) => {
+            let bytes = &bytes[..bytes.len().min(8192)];
+            if bytes.is_empty() && !ALLOW_EMPTY_BLOCKS {
+                return None;
+            }
+            Frame::block_bytes(bytes)
+        }
+        FrameSpec::Sized(n) => Frame::event(&Event::new("x".repeat(usize::from(*n) % 8192))).ok()?,
+        FrameSpec::Fit(delta) => {
+            let want = fit(room, *delta).min(16 << 10);
+            // The largest block whose wire length is at most `want` (the hex length can skip).
+            let n = (1..=want).rev().find(|&n| wire_len(n, chunked) <= want).unwrap_or(1);
+            Frame::block_bytes(&comment_block(n))
+        }
+    };
+    // The chunked view is the block inside one HTTP/1.1 chunk; an empty block is no chunk at
+    // all (a zero-size chunk would end the body).
+    let block = frame.block();
+    let mut chunk = Vec::new();
+    if !block.is_empty() {
+        chunk = format!("{:x}\r\n", block.len()).into_bytes();
+        chunk.extend_from_slice(block);
+        chunk.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(frame.chunked(), chunk.as_slice(), "chunk framing of {spec:?}");
+    Some(frame)
+}
+
+fn view(frame: &Frame, chunked: bool) -> &[u8] {
+    if chunked { frame.chunked() } else { frame.block() }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+struct Model {
+    settings: Settings,
+    limits: Limits,
+    now: Instant,
+    phase: Phase,
+    /// Received request bytes not yet taken by a request.
+    input: Vec<u8>,
+    /// Everything queued so far, in order: what was written, then what is queued.
+    expected: Vec<u8>,
+    /// Ranges of `expected` known only by their length (the body of a 408 whose text the
+    /// library chooses).
+    wild: Vec<(usize, usize)>,
+    /// Everything the writers took.
+    written: Vec<u8>,
+    deadline: Option<Instant>,
+    answered: bool,
+    chunked: bool,
+    /// Where a chunked stream's body starts in `expected`, and where its last chunk is.
+    stream_body: Option<usize>,
+    last_chunk_at: Option<usize>,
+    /// Where 408 answers start in `expected`.
+    timeouts: Vec<(usize, usize)>,
+    // What the queue bound allows (see `check_bounds`).
+    largest_answer: usize,
+    largest_unit: usize,
+    stream_level: usize,
+    closing_level: usize,
+    tail: usize,
+}
+
+impl Model {
+    fn max(&self) -> usize {
+        self.settings.max_queue_bytes
+    }
+
+    fn pending(&self) -> usize {
+        self.expected.len() - self.written.len()
+    }
+
+    fn queue(&mut self, bytes: &[u8]) {
+        self.expected.extend_from_slice(bytes);
+    }
+
+    fn drop_queue(&mut self) {
+        let w = self.written.len();
+        self.expected.truncate(w);
+        for r in &mut self.wild {
+            r.1 = r.1.min(w);
+        }
+        self.wild.retain(|r| r.0 < r.1);
+    }
+
+    fn close(&mut self) {
+        self.input.clear();
+        let before = self.phase;
+        self.phase = if self.pending() > 0 { Phase::Closing } else { Phase::Closed };
+        if self.phase == Phase::Closing && before != Phase::Closing {
+            self.closing_level = self.pending();
+        }
+    }
+
+    fn abort(&mut self) {
+        self.drop_queue();
+        self.input.clear();
+        self.phase = Phase::Closed;
+    }
+
+    fn timed_out(&self) -> bool {
+        self.phase == Phase::Head && self.deadline.is_some_and(|d| self.now >= d)
+    }
+
+    /// Queues an answer to a request (or a refusal) and settles the connection.
+    fn answer(&mut self, bytes: &[u8], keep_alive: bool) {
+        self.queue(bytes);
+        self.largest_answer = self.largest_answer.max(bytes.len());
+        self.largest_unit = self.largest_unit.max(bytes.len());
+        self.answered = true;
+        if keep_alive {
+            let wait =
+                if self.input.is_empty() { self.settings.idle_timeout } else { self.settings.header_timeout };
+            self.deadline = Some(self.now + wait);
+        } else {
+            self.close();
+        }
+    }
+
+    /// What `poll_request` must return; takes the request from the model's input.
+    fn poll(&mut self) -> Input {
+        if self.phase != Phase::Head || self.input.is_empty() || self.pending() >= self.max() {
+            return Input::NeedMore;
+        }
+        match parse_head(&self.input, &self.limits) {
+            Ok(None) => Input::NeedMore,
+            Ok(Some(head)) => {
+                let total = head.head_len + head.body_len;
+                if self.input.len() < total {
+                    return Input::NeedMore;
+                }
+                let mut request = head.request;
+                request.body = self.input[head.head_len..total].to_vec();
+                self.input.drain(..total);
+                Input::Request(request)
+            }
+            Err(response) => {
+                let mut bytes = Vec::new();
+                response.write_to(&mut bytes, &[], false, false);
+                self.answer(&bytes, false);
+                Input::Refused(response.status)
+            }
+        }
+    }
+
+    /// Compares bytes a writer took with what was queued.
+    fn took(&mut self, bytes: &[u8]) {
+        let start = self.written.len();
+        assert!(
+            start + bytes.len() <= self.expected.len(),
+            "written {} bytes past the {} queued",
+            start + bytes.len() - self.expected.len(),
+            self.pending()
+        );
+        for (i, &b) in bytes.iter().enumerate() {
+            let at = start + i;
+            if self.wild.iter().any(|&(s, e)| s <= at && at < e) {
+                continue;
+            }
+            if self.expected[at] != b {
+                let from = at.saturating_sub(40);
+                panic!(
+                    "written byte {at} is {:?}, queued {:?}\nwritten  ...{:?}\nexpected ...{:?}",
+                    b as char,
+                    self.expected[at] as char,
+                    String::from_utf8_lossy(&[&self.written[from.min(start)..], &bytes[..=i]].concat()),
+                    String::from_utf8_lossy(&self.expected[from..=at]),
+                );
+            }
+        }
+        self.written.extend_from_slice(bytes);
+    }
+
+    /// The queue bound as the code guarantees it.
+    ///
+    /// * `Head`: a request (or refusal) is produced only while `queued < max`, and one answer is
+    ///   queued for it, so `queued <= max - 1 + largest answer` (0 before any answer).
+    /// * `Streaming`: `start_stream` queues the head and first frames unbounded on top of the
+    ///   pipelined answers (`< max`); after it, a push is accepted only onto an empty queue or
+    ///   when the result stays `<= max`. So `queued <= max(max, level after start_stream,
+    ///   largest frame pushed)`.
+    /// * `Closing`: nothing more is queued once closing, except what took it there: the last
+    ///   chunk (`finish_stream`) or the 408 (`time_out`, which is queued whatever the queue
+    ///   holds). So the level never grows, and every level is at most
+    ///   `max + largest single unit (answer, stream start, frame) + tail (408 or last chunk)`.
+    fn check_bounds(&self, queued: usize) {
+        let max = self.max();
+        let headline = max + self.largest_unit + self.tail;
+        assert!(
+            queued <= headline,
+            "queued {queued} > max {max} + unit {} + tail {}",
+            self.largest_unit,
+            self.tail
+        );
+        match self.phase {
+            Phase::Head => {
+                let bound = if self.largest_answer == 0 { 0 } else { max - 1 + self.largest_answer };
+                assert!(
+                    queued <= bound,
+                    "Head: queued {queued} > {max} - 1 + answer {}",
+                    self.largest_answer
+                );
+            }
+            Phase::Streaming => {
+                let bound = max.max(self.stream_level);
+                assert!(queued <= bound, "Streaming: queued {queued} > {bound}");
+            }
+            Phase::Closing => {
+                assert!(
+                    queued <= self.closing_level,
+                    "Closing: queued grew to {queued} > {}",
+                    self.closing_level
+                );
+            }
+            Phase::Closed => assert_eq!(queued, 0, "Closed with {queued} bytes queued"),
+        }
+    }
+
+    fn check(&self, conn: &Conn) {
+        assert_eq!(conn.phase(), self.phase, "phase");
+        let queued = conn.queued_bytes();
+        assert_eq!(queued, self.pending(), "queued_bytes vs the bytes queued and not written");
+        assert_eq!(conn.wants_write(), queued > 0 && self.phase != Phase::Closed, "wants_write");
+        let wants_read = match self.phase {
+            Phase::Head => queued < self.max(),
+            Phase::Streaming | Phase::Closing => true,
+            Phase::Closed => false,
+        };
+        assert_eq!(conn.wants_read(), wants_read, "wants_read with {queued} queued");
+        if self.phase == Phase::Head && queued >= self.max() {
+            assert!(!conn.wants_read(), "reads while the queue is full");
+        }
+        match self.phase {
+            Phase::Closed => assert!(queued == 0 && !conn.wants_write(), "Closed with something queued"),
+            Phase::Closing => assert!(queued > 0 && conn.wants_write(), "Closing with nothing to write"),
+            _ => {}
+        }
+        assert_eq!(conn.timed_out(self.now), self.timed_out(), "timed_out");
+        self.check_bounds(queued);
+    }
+
+    /// Checks a chunked stream body: chunk framing, and a zero-size chunk only where
+    /// `finish_stream` put the last one.
+    fn check_chunks(&self) {
+        let Some(start) = self.stream_body else { return };
+        let w = &self.written;
+        let mut i = start;
+        while i < w.len() {
+            let Some(nl) = find(&w[i..], b"\r\n") else { break };
+            let size_line = std::str::from_utf8(&w[i..i + nl]).expect("chunk size line is ASCII");
+            let size = usize::from_str_radix(size_line, 16).expect("chunk size is hex");
+            if size == 0 {
+                assert_eq!(Some(i), self.last_chunk_at, "a zero-size chunk ends the stream body at {i}");
+                break;
+            }
+            i += nl + 2 + size;
+            if i + 2 > w.len() {
+                break;
+            }
+            assert_eq!(&w[i..i + 2], b"\r\n", "chunk data ends with CRLF");
+            i += 2;
+        }
+    }
+}
+
+fn run_write(conn: &mut Conn, model: &mut Model, spec: WriterSpec) {
+    let before = model.phase;
+    let queued_before = model.pending();
+    let mut sink = Sink::new(spec);
+    let result = conn.write_to(&mut sink);
+    if before == Phase::Closed {
+        assert!(sink.out.is_empty(), "{} bytes written after Closed", sink.out.len());
+    }
+    model.took(&sink.out);
+    match result {
+        Ok(n) => {
+            assert_eq!(n, sink.out.len(), "write_to's count vs the bytes written");
+            assert!(!sink.failed, "write_to hid a failed write");
+            assert!(
+                model.pending() == 0 || sink.blocked,
+                "write_to returned with {} queued and the socket not blocked",
+                model.pending()
+            );
+            if model.phase == Phase::Closing && model.pending() == 0 {
+                model.phase = Phase::Closed;
+            }
+        }
+        Err(e) => {
+            assert!(
+                sink.failed,
+                "write_to failed ({e}) on a socket that did not fail ({} queued, {} written, phase {before:?})",
+                queued_before,
+                sink.out.len()
+            );
+            model.abort();
+        }
+    }
+}
+
+fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
+    let now = model.now;
+    match answer {
+        Answer::Fallback { body, keep_alive, head_only } => {
+            let response = Response::text(200, "x".repeat(usize::from(*body) % 4097));
+            let mut bytes = Vec::new();
+            response.write_to(&mut bytes, &[], *keep_alive, *head_only);
+            conn.respond(&response, &[], *keep_alive, *head_only, now);
+            model.answer(&bytes, *keep_alive);
+        }
+        Answer::Fit { delta, keep_alive } => {
+            let want = fit(model.max().saturating_sub(model.pending()), *delta);
+            let len = |body: usize| {
+                let mut bytes = Vec::new();
+                Response::text(200, "x".repeat(body)).write_to(&mut bytes, &[], *keep_alive, false);
+                bytes.len()
+            };
+            let overhead = len(0);
+            let mut body = want.saturating_sub(overhead);
+            // The Content-Length digits grow with the body: step back until it fits.
+            while body > 0 && len(body) > want {
+                body -= 1;
+            }
+            let response = Response::text(200, "x".repeat(body));
+            let mut bytes = Vec::new();
+            response.write_to(&mut bytes, &[], *keep_alive, false);
+            conn.respond(&response, &[], *keep_alive, false, now);
+            model.answer(&bytes, *keep_alive);
+        }
+        Answer::Refuse { status, keep_alive } => {
+            let status = [400, 403, 404, 405, 500, 503][usize::from(*status) % 6];
+            let response = Response::error(status, "refused");
+            let mut bytes = Vec::new();
+            response.write_to(&mut bytes, &[], *keep_alive, false);
+            conn.respond(&response, &[], *keep_alive, false, now);
+            model.answer(&bytes, *keep_alive);
+        }
+        Answer::Stream { chunked, keep_alive, first } => {
+            let mut head = Vec::new();
+            write_stream_head(&mut head, *chunked, *keep_alive, &[]);
+            let mut frames = Vec::new();
+            let mut level = model.pending() + head.len();
+            for spec in first.iter().take(8) {
+                if let Some(f) = build_frame(spec, model.max().saturating_sub(level), *chunked) {
+                    level += view(&f, *chunked).len();
+                    frames.push(f);
+                }
+            }
+            conn.start_stream(head.clone(), *chunked, &frames);
+            let level_before = model.pending();
+            model.queue(&head);
+            model.chunked = *chunked;
+            if *chunked {
+                model.stream_body = Some(model.expected.len());
+            }
+            for f in &frames {
+                let bytes = view(f, *chunked).to_vec();
+                model.queue(&bytes);
+            }
+            model.largest_unit = model.largest_unit.max(model.pending() - level_before);
+            model.stream_level = model.pending();
+            model.phase = Phase::Streaming;
+            model.input.clear();
+            model.deadline = None;
+        }
+    }
+}
+
+fuzz_target!(|plan: Plan| {
+    let settings = Settings {
+        max_queue_bytes: 64 + usize::from(plan.max_queue) % 8129,
+        header_timeout: Duration::from_millis(1 + 4 * u64::from(plan.header_timeout_ms)),
+        idle_timeout: Duration::from_millis(1 + 4 * u64::from(plan.idle_timeout_ms)),
+    };
+    let limits = Limits {
+        max_head_bytes: 32 + usize::from(plan.max_head) % 1024,
+        max_headers: usize::from(plan.max_headers % 16),
+        max_body_bytes: usize::from(plan.max_body) % 2048,
+    };
+    let t0 = Instant::now();
+    let mut conn = Conn::new(settings, t0);
+    let mut model = Model {
+        settings,
+        limits,
+        now: t0,
+        phase: Phase::Head,
+        input: Vec::new(),
+        expected: Vec::new(),
+        wild: Vec::new(),
+        written: Vec::new(),
+        deadline: Some(t0 + settings.header_timeout),
+        answered: false,
+        chunked: false,
+        stream_body: None,
+        last_chunk_at: None,
+        timeouts: Vec::new(),
+        largest_answer: 0,
+        largest_unit: 0,
+        stream_level: 0,
+        closing_level: 0,
+        tail: 0,
+    };
+    model.check(&conn);
+
+    for op in &plan.ops {
+        match op {
+            Op::Received(bytes) => {
+                conn.received(bytes, model.now);
+                if model.phase == Phase::Head && !bytes.is_empty() {
+                    if model.input.is_empty() {
+                        model.deadline = Some(model.now + settings.header_timeout);
+                    }
+                    model.input.extend_from_slice(bytes);
+                }
+            }
+            Op::Requests { which, count } => {
+                let bytes = CANNED[usize::from(*which) % CANNED.len()].repeat(1 + usize::from(count % 4));
+                conn.received(&bytes, model.now);
+                if model.phase == Phase::Head {
+                    if model.input.is_empty() {
+                        model.deadline = Some(model.now + settings.header_timeout);
+                    }
+                    model.input.extend_from_slice(&bytes);
+                }
+            }
+            Op::PollRequests(answers) => {
+                let default = Answer::Fallback { body: 9, keep_alive: true, head_only: false };
+                let mut i = 0;
+                loop {
+                    let queued = conn.queued_bytes();
+                    let predicted = model.poll();
+                    let got = conn.poll_request(&limits, model.now);
+                    assert_eq!(got, predicted, "poll_request");
+                    match got {
+                        Input::NeedMore => break,
+                        Input::Refused(_) => {
+                            assert!(queued < model.max(), "a refusal queued with {queued} queued");
+                            break;
+                        }
+                        Input::Request(_) => {
+                            assert!(queued < model.max(), "a request taken with {queued} queued");
+                            let a = if answers.is_empty() { &default } else { &answers[i % answers.len()] };
+                            answer(&mut conn, &mut model, a);
+                            i += 1;
+                        }
+                    }
+                    model.check(&conn);
+                }
+            }
+            Op::Push(spec) => {
+                let room = model.max().saturating_sub(model.pending());
+                let Some(frame) = build_frame(spec, room, model.chunked) else { continue };
+                let bytes = view(&frame, model.chunked).to_vec();
+                if model.phase == Phase::Streaming {
+                    let queued = model.pending();
+                    let overflow = queued > 0 && queued + bytes.len() > model.max();
+                    assert_eq!(conn.would_overflow(&frame), overflow, "would_overflow");
+                    match conn.push(frame) {
+                        Ok(()) => {
+                            assert!(!overflow, "a push past the bound was accepted");
+                            model.queue(&bytes);
+                            model.largest_unit = model.largest_unit.max(bytes.len());
+                            model.stream_level = model.stream_level.max(bytes.len());
+                        }
+                        Err(e) => {
+                            assert!(overflow, "a push within the bound was refused");
+                            assert_eq!((e.queued, e.limit), (queued, model.max()), "Overflow fields");
+                            model.abort();
+                        }
+                    }
+                } else {
+                    assert_eq!(conn.push(frame), Ok(()), "a push outside a stream is ignored");
+                }
+            }
+            Op::FinishStream => {
+                conn.finish_stream();
+                if model.phase == Phase::Streaming {
+                    if model.chunked {
+                        model.last_chunk_at = Some(model.expected.len());
+                        model.queue(LAST_CHUNK);
+                        model.tail = model.tail.max(LAST_CHUNK.len());
+                        // The last chunk comes on top of the stream's level.
+                        model.closing_level = model.pending();
+                        model.phase = Phase::Closing;
+                    } else {
+                        model.close();
+                    }
+                }
+            }
+            Op::Close => {
+                conn.close();
+                model.close();
+            }
+            Op::Abort => {
+                conn.abort();
+                model.abort();
+            }
+            Op::PeerClosed => {
+                conn.peer_closed();
+                if model.phase == Phase::Head {
+                    model.close();
+                }
+            }
+            Op::Write(spec) => run_write(&mut conn, &mut model, *spec),
+            Op::Tick(ms) => {
+                model.now += Duration::from_millis(u64::from(*ms));
+                let due = conn.timed_out(model.now);
+                assert_eq!(due, model.timed_out(), "timed_out");
+                if due {
+                    let before = conn.queued_bytes();
+                    conn.time_out(model.now);
+                    if !model.input.is_empty() || !model.answered {
+                        // A 408, of a length the model takes from the queue.
+                        let len = conn.queued_bytes() - before;
+                        assert!(len > 13, "408 of {len} bytes");
+                        let start = model.expected.len();
+                        model.queue(b"HTTP/1.1 408 ");
+                        model.queue(&vec![0; len - 13]);
+                        model.wild.push((start + 13, start + len));
+                        model.timeouts.push((start, start + len));
+                        model.tail = model.tail.max(len);
+                        model.answered = true;
+                        model.input.clear();
+                        model.phase = Phase::Closing;
+                        model.closing_level = model.pending();
+                    } else {
+                        model.close();
+                    }
+                }
+            }
+        }
+        model.check(&conn);
+    }
+
+    // Drain: whatever is queued goes out; a closing connection then is closed.
+    run_write(&mut conn, &mut model, WriterSpec::Unlimited);
+    model.check(&conn);
+    assert_eq!(model.pending(), 0, "an unlimited socket took everything");
+    assert_eq!(model.written.len(), model.expected.len());
+    assert_ne!(conn.phase(), Phase::Closing, "closing with everything written");
+    for &(start, end) in &model.timeouts {
+        if end <= model.written.len() {
+            let answer = &model.written[start..end];
+            assert!(find(answer, b"\r\nConnection: close\r\n").is_some(), "408 closes");
+        }
+    }
+    model.check_chunks();
+});
