@@ -507,3 +507,26 @@ fn a_closed_connection_is_released_at_eof() {
     server.shutdown();
     assert!(started.elapsed() < Duration::from_millis(1000), "shutdown took {:?}", started.elapsed());
 }
+
+#[test]
+fn pipelined_requests_buffered_while_reading_paused_are_answered() {
+    // Answers larger than the queue bound pause reading; the requests already read must still
+    // be answered once the queue drains, not left to time out.
+    let server = Server::builder()
+        .configure(|c| {
+            c.max_queue_bytes = 1000;
+            c.header_timeout = Duration::from_secs(3);
+        })
+        .fallback(|_| Response::text(200, "x".repeat(1500)))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let mut conn = Conn::connect(server.local_addr());
+    conn.send(&get("/a", "").repeat(3));
+    let started = Instant::now();
+    for _ in 0..3 {
+        let (head, body) = conn.read_response();
+        assert_eq!((head.status, body.len()), (200, 1500));
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "answered at once, not at the header timeout");
+    server.shutdown();
+}

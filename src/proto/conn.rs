@@ -146,7 +146,7 @@ impl Conn {
     }
 
     /// Looks for a complete request in the input.
-    pub fn poll_request(&mut self, limits: &Limits) -> Input {
+    pub fn poll_request(&mut self, limits: &Limits, now: Instant) -> Input {
         let input = &self.inbuf[self.consumed..];
         if self.phase != Phase::Head || input.is_empty() || !self.wants_read() {
             return Input::NeedMore;
@@ -169,7 +169,7 @@ impl Conn {
             }
             Err(response) => {
                 let status = response.status;
-                self.respond(&response, &[], false, false, Instant::now());
+                self.respond(&response, &[], false, false, now);
                 Input::Refused(status)
             }
         }
@@ -253,9 +253,9 @@ impl Conn {
     }
 
     /// Ends a stream gracefully: the last chunk (for chunked streams) after what is queued.
-    pub fn finish_stream(&mut self, chunked: bool) {
+    pub fn finish_stream(&mut self) {
         if self.phase == Phase::Streaming {
-            if chunked {
+            if self.out.is_chunked() {
                 self.out.push_unbounded(Frame::raw(LAST_CHUNK.to_vec()));
             }
             self.close();
@@ -365,13 +365,13 @@ mod tests {
         let mut c = Conn::new(settings(1 << 20), Instant::now());
         c.received(&b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyzGET /c"[..], Instant::now());
         let l = Limits::default();
-        let Input::Request(a) = c.poll_request(&l) else { panic!() };
+        let Input::Request(a) = c.poll_request(&l, Instant::now()) else { panic!() };
         assert_eq!(a.path, "/a");
-        let Input::Request(b) = c.poll_request(&l) else { panic!() };
+        let Input::Request(b) = c.poll_request(&l, Instant::now()) else { panic!() };
         assert_eq!((b.path.as_str(), b.body.as_slice()), ("/b", &b"xyz"[..]));
-        assert_eq!(c.poll_request(&l), Input::NeedMore);
+        assert_eq!(c.poll_request(&l, Instant::now()), Input::NeedMore);
         c.received(b" HTTP/1.1\r\nHost: h\r\n\r\n", Instant::now());
-        let Input::Request(r) = c.poll_request(&l) else { panic!() };
+        let Input::Request(r) = c.poll_request(&l, Instant::now()) else { panic!() };
         assert_eq!(r.path, "/c");
     }
 
@@ -379,7 +379,7 @@ mod tests {
     fn refused_input_answers_and_closes() {
         let mut c = Conn::new(settings(1 << 20), Instant::now());
         c.received(b"GET / HTTP/2.0\r\n\r\n", Instant::now());
-        assert_eq!(c.poll_request(&Limits::default()), Input::Refused(505));
+        assert_eq!(c.poll_request(&Limits::default(), Instant::now()), Input::Refused(505));
         assert_eq!(c.phase(), Phase::Closing);
         let mut w = Trickle { out: Vec::new(), cap: 7, blocked: false };
         flush_all(&mut c, &mut w);
@@ -445,7 +445,7 @@ mod tests {
         let s = |n| t0 + Duration::from_secs(n);
         let mut c = Conn::new(settings(1 << 20), t0);
         c.received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", t0);
-        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+        assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
         c.respond(&Response::text(200, "ok"), &[], true, false, s(1));
         let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
         flush_all(&mut c, &mut w);
@@ -461,7 +461,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Conn::new(settings(1 << 20), t0);
         c.received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", t0);
-        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+        assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
         c.respond(&Response::text(200, "ok"), &[], true, false, t0);
         let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
         flush_all(&mut c, &mut w);
@@ -477,14 +477,18 @@ mod tests {
         let one = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
         c.received(&one.repeat(3), Instant::now());
         let big = Response::text(200, "x".repeat(1500));
-        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+        assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
         c.respond(&big, &[], true, false, Instant::now());
         assert!(!c.wants_read());
-        assert_eq!(c.poll_request(&Limits::default()), Input::NeedMore, "no new request while full");
+        assert_eq!(
+            c.poll_request(&Limits::default(), Instant::now()),
+            Input::NeedMore,
+            "no new request while full"
+        );
         let mut w = Trickle { out: Vec::new(), cap: 100_000, blocked: false };
         flush_all(&mut c, &mut w);
         assert!(c.wants_read());
-        assert!(matches!(c.poll_request(&Limits::default()), Input::Request(_)));
+        assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
     }
 
     #[test]
@@ -492,6 +496,6 @@ mod tests {
         let mut c = Conn::new(settings(1 << 20), Instant::now());
         c.start_stream(Vec::new(), true, &[]);
         c.received(b"GET /x HTTP/1.1\r\n\r\n", Instant::now());
-        assert_eq!(c.poll_request(&Limits::default()), Input::NeedMore);
+        assert_eq!(c.poll_request(&Limits::default(), Instant::now()), Input::NeedMore);
     }
 }

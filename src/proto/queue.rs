@@ -50,7 +50,13 @@ impl Frame {
     }
 
     /// A frame around an already encoded event block (or several).
+    ///
+    /// An empty block makes an empty frame, which queues write nothing: as a chunk it would be
+    /// `0\r\n\r\n`, the end of the response body.
     pub fn block_bytes(block: &[u8]) -> Frame {
+        if block.is_empty() {
+            return Frame::raw(Vec::new());
+        }
         let mut buf = chunk_start(block.len());
         buf.extend_from_slice(block);
         Frame::finish_chunk(buf, block.len())
@@ -144,8 +150,17 @@ impl OutQueue {
     /// connection stops reading requests while answers fill the queue, so a client cannot
     /// multiply them without reading.)
     pub fn push_unbounded(&mut self, frame: Frame) {
-        self.queued += frame.view(self.chunked).len();
-        self.frames.push_back(frame);
+        let len = frame.view(self.chunked).len();
+        // An empty slice would make a vectored write return 0, which means a dead socket.
+        if len > 0 {
+            self.queued += len;
+            self.frames.push_back(frame);
+        }
+    }
+
+    /// Whether event frames go out chunk-framed.
+    pub fn is_chunked(&self) -> bool {
+        self.chunked
     }
 
     /// Bytes waiting.
@@ -252,6 +267,17 @@ mod tests {
         assert!(q.would_overflow(&Frame::raw(vec![0; 1])));
         q.advance(50);
         q.push(Frame::raw(vec![0; 50])).unwrap();
+    }
+
+    #[test]
+    fn empty_blocks_queue_nothing() {
+        let mut q = OutQueue::new(20);
+        q.set_chunked(true);
+        assert_eq!(Frame::block_bytes(b"").chunked(), b"", "never a zero-size chunk");
+        q.push(Frame::block_bytes(b"")).unwrap();
+        q.push_unbounded(Frame::raw(Vec::new()));
+        assert!(q.is_empty());
+        assert_eq!(q.queued_bytes(), 0);
     }
 
     #[test]

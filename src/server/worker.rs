@@ -279,7 +279,12 @@ impl Worker {
             self.read_some(i, now);
             self.write_out(i, now);
             match self.slots[i].live.as_mut() {
-                Some(live) if live.read_paused && live.conn.wants_read() => live.read_paused = false,
+                Some(live) if live.read_paused && live.conn.wants_read() => {
+                    live.read_paused = false;
+                    // Complete requests may wait in the input already: answer them before
+                    // reading more (the socket may have nothing new to say).
+                    self.take_requests(i, now);
+                }
                 _ => return,
             }
         }
@@ -327,7 +332,7 @@ impl Worker {
     fn take_requests(&mut self, i: usize, now: Instant) {
         loop {
             let Some(live) = self.slots[i].live.as_mut() else { return };
-            match live.conn.poll_request(&self.shared.config.limits) {
+            match live.conn.poll_request(&self.shared.config.limits, now) {
                 Input::NeedMore => return,
                 Input::Refused(_) => {
                     Shared::count(&self.shared.stats.rejected);
@@ -449,8 +454,12 @@ impl Worker {
     /// was paused for its queue.
     fn flush(&mut self, i: usize, now: Instant) {
         self.write_out(i, now);
-        if self.slots[i].live.as_ref().is_some_and(|l| l.read_paused && l.conn.wants_read()) {
-            self.read(i, now);
+        if let Some(live) = self.slots[i].live.as_mut() {
+            if live.read_paused && live.conn.wants_read() {
+                live.read_paused = false;
+                self.take_requests(i, now);
+                self.read(i, now);
+            }
         }
     }
 
@@ -528,7 +537,7 @@ impl Worker {
                 }
                 Command::Close(i, generation) => {
                     if let Some(live) = self.live_client(i, generation) {
-                        live.conn.finish_stream(live.chunked);
+                        live.conn.finish_stream();
                         self.dirty.push(i);
                     }
                 }
@@ -668,7 +677,7 @@ impl Worker {
         for slot in &mut self.slots {
             if let Some(live) = slot.live.as_mut() {
                 match live.conn.phase() {
-                    Phase::Streaming => live.conn.finish_stream(live.chunked),
+                    Phase::Streaming => live.conn.finish_stream(),
                     _ => live.conn.close(),
                 }
                 live.linger = live.linger.map(|_| now);
