@@ -197,10 +197,8 @@ impl OutQueue {
             self.offset = 0;
             self.frames.pop_front();
         }
-        // Idle connections keep no queue memory.
-        if self.frames.capacity() > 16 {
-            self.frames = VecDeque::new();
-        }
+        // An emptied queue gives its buffer back: idle connections hold no queue memory.
+        self.frames = VecDeque::new();
     }
 
     /// Drops everything queued.

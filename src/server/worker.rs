@@ -6,6 +6,8 @@
 //! to the connection's [`Conn`]; run the mailbox (sends, broadcasts, adopted sockets); write
 //! what is queued; on the housekeeping tick, time out slow request heads and send keep-alives.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Read};
 use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
@@ -22,7 +24,7 @@ use crate::http::request::{Request, Version};
 use crate::http::response::{Response, write_stream_head};
 use crate::http::route::{Decision, route};
 use crate::hub::fanout::{Member, Subscriptions};
-use crate::hub::{Target, publish, requested_channels, validate_channels};
+use crate::hub::{DEFAULT_CHANNEL, Target, publish, requested_channels, validate_channels};
 use crate::proto::conn::Settings;
 use crate::proto::{Conn, Frame, Input, Phase};
 
@@ -68,7 +70,9 @@ pub(crate) struct Worker {
     poll: Poll,
     listener: Option<TcpListener>,
     slots: Vec<Slot>,
-    free: Vec<usize>,
+    /// Free slots below the table's end, lowest first.
+    free: BinaryHeap<Reverse<usize>>,
+    next_generation: u32,
     shared: Arc<Shared>,
     read_buf: Vec<u8>,
     commands: Vec<Command>,
@@ -79,6 +83,7 @@ pub(crate) struct Worker {
     last_flush: Instant,
     next_flush: Option<Instant>,
     subs: Subscriptions,
+    default_channels: Arc<[Arc<str>]>,
     first_frames: Vec<Frame>,
     keepalive_frame: Frame,
     next_keepalive: Option<Instant>,
@@ -109,7 +114,8 @@ impl Worker {
             poll,
             listener,
             slots: Vec::new(),
-            free: Vec::new(),
+            free: BinaryHeap::new(),
+            next_generation: 0,
             shared,
             read_buf: vec![0; 64 * 1024],
             commands: Vec::new(),
@@ -118,6 +124,7 @@ impl Worker {
             last_flush: now,
             next_flush: None,
             subs: Subscriptions::default(),
+            default_channels: Arc::new([Arc::from(DEFAULT_CHANNEL)]),
             first_frames,
             keepalive_frame: Frame::comment(""),
             next_keepalive,
@@ -236,17 +243,25 @@ impl Worker {
             self.shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        let i = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot { generation: 0, live: None });
-                self.slots.len() - 1
+        // The lowest free slot, so that the table's tail empties and can be given back.
+        let i = loop {
+            match self.free.pop() {
+                Some(Reverse(i)) if i < self.slots.len() => break i,
+                Some(_) => continue, // beyond a table that has since shrunk
+                None => {
+                    self.slots.push(Slot { generation: 0, live: None });
+                    break self.slots.len() - 1;
+                }
             }
         };
+        // Generations come from one counter, not per slot, so a slot dropped with the tail and
+        // made again never repeats a generation a stale `Client` handle may still hold.
+        self.slots[i].generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
         let token = Token(FIRST_CONN + i);
         if self.poll.registry().register(&mut sock, token, Interest::READABLE | Interest::WRITABLE).is_err() {
             self.shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
-            self.free.push(i);
+            self.release_slot(i);
             return;
         }
         let config = &self.shared.config;
@@ -278,7 +293,7 @@ impl Worker {
         loop {
             self.read_some(i, now);
             self.write_out(i, now);
-            match self.slots[i].live.as_mut() {
+            match self.slots.get_mut(i).and_then(|s| s.live.as_mut()) {
                 Some(live) if live.read_paused && live.conn.wants_read() => {
                     live.read_paused = false;
                     // Complete requests may wait in the input already: answer them before
@@ -293,7 +308,7 @@ impl Worker {
     /// Reads until the socket would block, the peer closes, or the connection wants no input.
     fn read_some(&mut self, i: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.read_buf);
-        while let Some(live) = self.slots[i].live.as_mut() {
+        while let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) {
             if live.linger.is_none() && !live.conn.wants_read() {
                 live.read_paused = true;
                 break;
@@ -331,7 +346,7 @@ impl Worker {
 
     fn take_requests(&mut self, i: usize, now: Instant) {
         loop {
-            let Some(live) = self.slots[i].live.as_mut() else { return };
+            let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
             match live.conn.poll_request(&self.shared.config.limits, now) {
                 Input::NeedMore => return,
                 Input::Refused(_) => {
@@ -348,7 +363,7 @@ impl Worker {
         let config = &shared.config;
         let head_only = req.method == "HEAD";
         let keep_alive = req.version == Version::Http11 && req.keep_alive();
-        let Some(live) = self.slots[i].live.as_mut() else { return };
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
         match route(&req, &config.route) {
             Decision::Fallback => {
                 let response = match &shared.callbacks.fallback {
@@ -406,8 +421,8 @@ impl Worker {
         now: Instant,
     ) {
         let shared = self.shared.clone();
-        let generation = self.slots[i].generation;
-        let Some(live) = self.slots[i].live.as_mut() else { return };
+        let Some(generation) = self.slots.get(i).map(|s| s.generation) else { return };
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
         let resume = {
             let mut hub = shared.hub.lock().unwrap_or_else(|p| p.into_inner());
             hub.resume(&channels, req.last_event_id().as_deref(), now)
@@ -425,7 +440,10 @@ impl Worker {
         // FIN is found by the next keep-alive comment instead of after the kernel's ~15 minutes.
         let _ = socket2::SockRef::from(&live.sock).set_tcp_user_timeout(Some(shared.config.send_timeout));
         self.subs.join(i, &channels);
-        live.member = Some(Member::new(channels.into(), resume.seq));
+        // Most streams take the default channel: they share one list instead of one each.
+        let channels: Arc<[Arc<str>]> =
+            if *channels == *self.default_channels { self.default_channels.clone() } else { channels.into() };
+        live.member = Some(Member::new(channels, resume.seq));
         let inner = Arc::new(ClientInner {
             id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
             slot: i,
@@ -442,7 +460,7 @@ impl Worker {
         if let Some(on_connect) = &shared.callbacks.on_connect {
             let client = Client { inner };
             if catch(&shared, || on_connect(client, req)).is_none() {
-                if let Some(live) = self.slots[i].live.as_mut() {
+                if let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) {
                     live.conn.abort();
                 }
             }
@@ -454,7 +472,7 @@ impl Worker {
     /// was paused for its queue.
     fn flush(&mut self, i: usize, now: Instant) {
         self.write_out(i, now);
-        if let Some(live) = self.slots[i].live.as_mut() {
+        if let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) {
             if live.read_paused && live.conn.wants_read() {
                 live.read_paused = false;
                 self.take_requests(i, now);
@@ -465,7 +483,7 @@ impl Worker {
 
     /// Writes what is queued on connection `i`, then settles it.
     fn write_out(&mut self, i: usize, now: Instant) {
-        let Some(live) = self.slots[i].live.as_mut() else { return };
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
         if live.conn.wants_write() {
             // Errors close the connection inside `write_to`; `settle` sees it.
             if let Ok(n) = live.conn.write_to(&mut live.sock) {
@@ -480,7 +498,7 @@ impl Worker {
 
     /// Drops a connection that is done, or starts its lingering close.
     fn settle(&mut self, i: usize, now: Instant) {
-        let Some(live) = self.slots[i].live.as_mut() else { return };
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
         if live.conn.phase() != Phase::Closed {
             return;
         }
@@ -500,7 +518,7 @@ impl Worker {
     }
 
     fn finalize(&mut self, i: usize) {
-        let Some(mut live) = self.slots[i].live.take() else { return };
+        let Some(mut live) = self.slots.get_mut(i).and_then(|s| s.live.take()) else { return };
         let _ = self.poll.registry().deregister(&mut live.sock);
         drop(live.sock);
         let stats = &self.shared.stats;
@@ -517,8 +535,24 @@ impl Worker {
                 let _ = catch(&self.shared, || on_disconnect(&client));
             }
         }
-        self.slots[i].generation = self.slots[i].generation.wrapping_add(1);
-        self.free.push(i);
+        self.release_slot(i);
+    }
+
+    /// Returns slot `i` to the free list, or, when it ends the table, shrinks the table, giving
+    /// its memory back once most of it is unused (after a crowd of clients has left).
+    fn release_slot(&mut self, i: usize) {
+        if i + 1 < self.slots.len() {
+            self.free.push(Reverse(i));
+            return;
+        }
+        while self.slots.last().is_some_and(|s| s.live.is_none()) {
+            self.slots.pop();
+        }
+        if self.slots.capacity() > 64 && self.slots.len() < self.slots.capacity() / 4 {
+            self.slots.shrink_to(self.slots.len() * 2);
+            self.free.retain(|&Reverse(f)| f < self.slots.len());
+            self.free.shrink_to_fit();
+        }
     }
 
     fn run_commands(&mut self, now: Instant) {
@@ -554,7 +588,9 @@ impl Worker {
                 Command::Publish(seq, frame, Target::Channels(channels)) => {
                     for channel in channels.iter() {
                         for &i in self.subs.members(channel) {
-                            let Some(live) = self.slots[i].live.as_mut() else { continue };
+                            let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else {
+                                continue;
+                            };
                             if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
                                 deliver(live, frame.clone(), &shared, stats);
                                 self.dirty.push(i);
@@ -647,7 +683,7 @@ impl Worker {
         self.shared.stats.workers[self.index].queued_bytes.store(queued, Ordering::Relaxed);
         let send_timeout = self.shared.config.send_timeout;
         for i in 0..self.slots.len() {
-            let Some(live) = self.slots[i].live.as_mut() else { continue };
+            let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { continue };
             if live.conn.timed_out(now) {
                 live.conn.time_out(now);
             }
