@@ -13,6 +13,13 @@
 //! ```
 //! The measured window opens once the warm-up is over *and* every connection has been
 //! established or has failed, so connection set-up never counts against throughput.
+//!
+//! Besides the steady state it measures connection set-up (how fast the first `--connections`
+//! streams were established, and each one's set-up time) and, with `--churn R`, a server whose
+//! streams come and go: R established connections a second are closed and reopened during the
+//! window, the others keep streaming. `--expect-rate R` (the events a second the server
+//! publishes) adds how much of what was published arrived; `ssehub serve` numbers its events,
+//! so skipped IDs are counted as lost whatever the option.
 
 mod dechunk;
 mod procfs;
@@ -74,6 +81,14 @@ pub struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Churn: close this many established connections a second during the window, and reopen
+    /// each at once (and reopen any that fails or is closed by the server), keeping
+    /// `--connections` open.
+    #[arg(long, default_value_t = 0.0)]
+    pub churn: f64,
+    /// The events a second the server publishes to every stream: report the share delivered.
+    #[arg(long)]
+    pub expect_rate: Option<f64>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -102,6 +117,12 @@ pub fn run(args: Args) -> Result<(), String> {
     if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
         return Err("--connect-rate must be a positive number".into());
     }
+    if !(args.churn.is_finite() && args.churn >= 0.0) {
+        return Err("--churn must be a number of connections a second >= 0".into());
+    }
+    if args.expect_rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err("--expect-rate must be a positive number".into());
+    }
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
@@ -129,6 +150,7 @@ pub fn run(args: Args) -> Result<(), String> {
             max_connecting: args.max_connecting.div_ceil(threads),
             connect_timeout,
             read_buffer: READ_BUFFER,
+            churn: args.churn / threads as f64,
         };
         let live = Arc::new(Live::new());
         let (clock, l) = (Arc::clone(&clock), Arc::clone(&live));
@@ -149,6 +171,9 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut progress = Progress::new(args.connections, &clock);
     let warmup_end = clock.base + warmup;
     let mut server_start = None;
+    let mut own_start = None;
+    let mut machine_start = None;
+    let mut open_at_window = 0;
     let mut worker_stopped = false;
     let mut stopped_early = None;
     loop {
@@ -175,8 +200,14 @@ pub fn run(args: Args) -> Result<(), String> {
                     // each read then falls on the right side of the boundary.
                     let start = now + WINDOW_LEAD;
                     clock.open_window(start, duration);
+                    open_at_window = workers
+                        .iter()
+                        .map(|(_, l)| l.established.load(Relaxed).saturating_sub(l.closed.load(Relaxed)))
+                        .sum();
                     thread::sleep(start.saturating_duration_since(Instant::now()));
                     server_start = args.server_pid.and_then(|pid| procfs::sample(pid).ok());
+                    own_start = procfs::sample(std::process::id()).ok();
+                    machine_start = procfs::machine_busy_ticks().ok();
                 }
             }
             Some((_, end)) if now >= end => break,
@@ -197,6 +228,8 @@ pub fn run(args: Args) -> Result<(), String> {
         thread::sleep(Duration::from_millis(5));
     }
     let server_end = args.server_pid.map(|pid| (pid, procfs::sample(pid)));
+    let own_end = procfs::sample(std::process::id()).ok();
+    let machine_end = procfs::machine_busy_ticks().ok();
     progress.done();
 
     let mut summary = Summary {
@@ -216,7 +249,26 @@ pub fn run(args: Args) -> Result<(), String> {
         bytes: 0,
         fairness: None,
         server: None,
+        open_at_window,
+        expect_rate: args.expect_rate,
+        numbered: 0,
+        id_gaps: 0,
+        churn: args.churn,
+        churned: 0,
+        window_attempts: 0,
+        window_established: 0,
+        fill: None,
+        machine_cpu_seconds: machine_start
+            .zip(machine_end)
+            .map(|(start, end)| end.0.saturating_sub(start.0) as f64 / procfs::ticks_per_second() as f64),
+        softirq_cpu_seconds: machine_start
+            .zip(machine_end)
+            .map(|(start, end)| end.1.saturating_sub(start.1) as f64 / procfs::ticks_per_second() as f64),
+        loadgen_cpu_seconds: own_start.zip(own_end).map(|(start, end)| {
+            end.cpu_ticks.saturating_sub(start.cpu_ticks) as f64 / procfs::ticks_per_second() as f64
+        }),
     };
+    let (mut first_attempt, mut fill_done, mut fill_established) = (None::<Instant>, None::<Instant>, 0);
     let (mut failures, mut closes) = (HashMap::new(), HashMap::new());
     for (handle, _) in workers {
         let report = match handle.join() {
@@ -230,6 +282,18 @@ pub fn run(args: Args) -> Result<(), String> {
         summary.events += report.window_events;
         summary.unstamped += report.window_unstamped;
         summary.bytes += report.window_bytes;
+        summary.numbered += report.window_numbered;
+        summary.id_gaps += report.window_id_gaps;
+        summary.churned += report.churned;
+        summary.window_attempts += report.window_attempts;
+        summary.window_established += report.window_established;
+        fill_established += report.fill_established;
+        if let Some(t) = report.first_attempt {
+            first_attempt = Some(first_attempt.map_or(t, |f| f.min(t)));
+        }
+        if let Some(t) = report.fill_done {
+            fill_done = Some(fill_done.map_or(t, |f| f.max(t)));
+        }
         for (reason, n) in report.failures {
             *failures.entry(reason).or_insert(0) += n;
         }
@@ -241,6 +305,9 @@ pub fn run(args: Args) -> Result<(), String> {
             summary.fairness = Some((fewest.min(n), most.max(n)));
         }
     }
+    summary.fill = first_attempt
+        .zip(fill_done)
+        .map(|(first, done)| (fill_established, done.saturating_duration_since(first)));
     if worker_stopped {
         return Err("a worker stopped before the end of the run".into());
     }
@@ -334,6 +401,7 @@ impl Progress {
         let events = sum(|l| l.events.load(Relaxed));
         let open = sum(|l| l.established.load(Relaxed)).saturating_sub(sum(|l| l.closed.load(Relaxed)));
         let failed = sum(|l| l.failed.load(Relaxed));
+        let churned = sum(|l| l.churned.load(Relaxed));
         let (last_t, last_events) = self.last;
         let rate = events.saturating_sub(last_events) as f64
             / now.saturating_duration_since(last_t).as_secs_f64().max(1e-3);
@@ -356,8 +424,12 @@ impl Progress {
             true => "-".to_owned(),
             false => report::us(self.p99.value_at_quantile(0.99)),
         };
+        let churn = match churned {
+            0 => String::new(),
+            n => format!(" churned {n}"),
+        };
         let line = format!(
-            "[{phase}] open {open}/{} failed {failed} | {} events/s | p99 {p99}",
+            "[{phase}] open {open}/{} failed {failed}{churn} | {} events/s | p99 {p99}",
             self.requested,
             report::group(rate.round() as u64)
         );

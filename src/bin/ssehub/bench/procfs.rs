@@ -36,6 +36,28 @@ pub fn sample(pid: u32) -> io::Result<Sample> {
     })
 }
 
+/// CPU time the whole machine spent busy (every CPU, every state but idle and iowait) since
+/// boot, in clock ticks: the first line of `/proc/stat`. Over the window, minus the server's and
+/// the load generator's own, it tells whether something else was running during the measurement.
+///
+/// Also returns the part spent serving soft interrupts: on loopback that is where the receiving
+/// side of TCP runs, and the kernel charges a clock tick that lands there to no process, so
+/// neither the server's nor the load generator's CPU time includes it.
+pub fn machine_busy_ticks() -> io::Result<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat")?;
+    parse_machine_busy(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "cannot parse /proc/stat"))
+}
+
+/// `user nice system idle iowait irq softirq steal ...` → all but idle and iowait (guest time is
+/// already counted in user), and softirq.
+fn parse_machine_busy(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> =
+        line.split_ascii_whitespace().take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    (fields.len() == 8).then(|| (fields.iter().sum::<u64>() - fields[3] - fields[4], fields[6]))
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`): `sysconf(_SC_CLK_TCK)`, or 100 if that fails.
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf only reads a system constant; it has no pointer arguments.
@@ -83,6 +105,14 @@ mod tests {
         assert_eq!(status_kib(status, "VmHWM"), Some(1968));
         assert_eq!(status_kib(status, "VmSwap"), None);
         assert_eq!(status_kib(status, "Threads"), None);
+    }
+
+    #[test]
+    fn machine_busy_time() {
+        let stat = "cpu  100 5 50 1000 20 3 7 2 0 0\ncpu0 50 2 25 500 10 1 3 1 0 0\n";
+        assert_eq!(parse_machine_busy(stat), Some((100 + 5 + 50 + 3 + 7 + 2, 7)));
+        assert_eq!(parse_machine_busy("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert!(machine_busy_ticks().is_ok());
     }
 
     #[test]

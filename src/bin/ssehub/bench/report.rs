@@ -37,6 +37,27 @@ pub struct Summary {
     /// Fewest and most events one established connection received in the window.
     pub fairness: Option<(u64, u64)>,
     pub server: Option<Server>,
+    /// Connections open when the window opened.
+    pub open_at_window: u64,
+    /// `--expect-rate`: events a second the server publishes to every stream.
+    pub expect_rate: Option<f64>,
+    /// Window events with a numeric ID, and the IDs skipped between them (lost events).
+    pub numbered: u64,
+    pub id_gaps: u64,
+    /// `--churn`, the connections it closed, and the window's attempts and established streams.
+    pub churn: f64,
+    pub churned: u64,
+    pub window_attempts: u64,
+    pub window_established: u64,
+    /// The initial fill: streams established on their first attempt, and the time from the
+    /// first connection attempt to the last of them established.
+    pub fill: Option<(u64, Duration)>,
+    /// The load generator's own CPU seconds (user + system, all threads) in the window.
+    pub loadgen_cpu_seconds: Option<f64>,
+    /// The whole machine's busy CPU seconds (all CPUs) in the window, and the part of it spent
+    /// in soft interrupts (charged to no process; see `procfs::machine_busy_ticks`).
+    pub machine_cpu_seconds: Option<f64>,
+    pub softirq_cpu_seconds: Option<f64>,
 }
 
 /// The server's counters over the window (`--server-pid`).
@@ -68,17 +89,38 @@ impl Summary {
         }
     }
 
+    /// Events the server published to the connections open in the window (`--expect-rate`).
+    fn expected_events(&self) -> Option<f64> {
+        let rate = self.expect_rate?;
+        (self.churn == 0.0).then_some(rate * self.window.as_secs_f64() * self.open_at_window as f64)
+    }
+
+    /// Streams established per second in the initial fill.
+    fn fill_rate(&self) -> Option<f64> {
+        let (n, span) = self.fill?;
+        (span > Duration::ZERO).then(|| n as f64 / span.as_secs_f64())
+    }
+
+    /// CPU seconds the machine spent in the window on anything but the server and the load
+    /// generator (other processes, and kernel work such as interrupts charged to no process).
+    fn other_cpu_seconds(&self) -> Option<f64> {
+        let server = self.server.as_ref().and_then(|s| s.cpu_seconds).unwrap_or(0.0);
+        Some((self.machine_cpu_seconds? - self.loadgen_cpu_seconds? - server).max(0.0))
+    }
+
     fn cpu_us_per_event(&self) -> Option<f64> {
         let cpu = self.server.as_ref()?.cpu_seconds?;
         (self.events > 0).then(|| cpu * 1e6 / self.events as f64)
     }
 
     /// The server's resident memory growth from before the first connection to the end of the
-    /// window, per established connection, in bytes.
+    /// window, per established connection (per open one with churn), in bytes.
     fn rss_growth_per_connection(&self) -> Option<f64> {
         let server = self.server.as_ref()?;
         let growth = server.rss_kib?.saturating_sub(server.rss_before_kib?);
-        (self.established > 0).then(|| growth as f64 * 1024.0 / self.established as f64)
+        // With churn, `established` counts every reopened stream: divide by those open instead.
+        let open = if self.churn > 0.0 { self.open_at_window } else { self.established };
+        (open > 0).then(|| growth as f64 * 1024.0 / open as f64)
     }
 
     /// The human-readable report.
@@ -105,6 +147,32 @@ impl Summary {
             row(w, "  failed", format!("{n:>8}  {reason}"));
         }
         row(w, "set-up time", quantiles_text(&self.setup, SETUP_QUANTILES).unwrap_or_else(|| "-".into()));
+        if let (Some((n, span)), Some(rate)) = (self.fill, self.fill_rate()) {
+            row(
+                w,
+                "set-up rate",
+                format!(
+                    "{} streams in {:.3} s = {}/s (first attempt to last head)",
+                    group(n),
+                    span.as_secs_f64(),
+                    group(rate.round() as u64)
+                ),
+            );
+        }
+        if self.churn > 0.0 {
+            row(
+                w,
+                "churn",
+                format!(
+                    "{} closed ({}/s), {} reopened ({}/s) of {} attempts",
+                    group(self.churned),
+                    group(self.per_second(self.churned).round() as u64),
+                    group(self.window_established),
+                    group(self.per_second(self.window_established).round() as u64),
+                    group(self.window_attempts),
+                ),
+            );
+        }
         row(w, "closed in run", self.closed().to_string());
         for (reason, n) in &self.closes {
             row(w, "  closed", format!("{n:>8}  {reason}"));
@@ -124,6 +192,27 @@ impl Summary {
             quantiles_text(&self.latency, LATENCY_QUANTILES)
                 .unwrap_or_else(|| "- (no event carried a timestamp)".into()),
         );
+        if let Some(expected) = self.expected_events() {
+            row(
+                w,
+                "delivered",
+                format!(
+                    "{:.2}% of {} expected ({} open × {} ev/s × {:.2} s)",
+                    self.events as f64 * 100.0 / expected.max(1.0),
+                    group(expected.round() as u64),
+                    group(self.open_at_window),
+                    self.expect_rate.unwrap_or(0.0),
+                    self.window.as_secs_f64()
+                ),
+            );
+        }
+        if self.numbered > 0 {
+            row(
+                w,
+                "lost (IDs)",
+                format!("{} skipped IDs in {} numbered events", group(self.id_gaps), group(self.numbered)),
+            );
+        }
         row(
             w,
             "per connection",
@@ -149,6 +238,19 @@ impl Summary {
                 let _ = write!(mem, "   growth {} per connection", bytes(growth));
             }
             row(w, "server memory", mem);
+        }
+        let share = |cpu: f64| {
+            format!("{cpu:.2} s ({:.0}% of a core)", cpu * 100.0 / self.window.as_secs_f64().max(1e-9))
+        };
+        if let Some(cpu) = self.loadgen_cpu_seconds {
+            row(w, "load gen cpu", share(cpu));
+        }
+        if let Some(cpu) = self.other_cpu_seconds() {
+            let softirq = match self.softirq_cpu_seconds {
+                Some(s) => format!("   of which softirq {s:.2} s"),
+                None => String::new(),
+            };
+            row(w, "other cpu", format!("{}{softirq}", share(cpu)));
         }
         out
     }
@@ -206,6 +308,32 @@ impl Summary {
             "latency_us": quantiles(&self.latency, LATENCY_QUANTILES),
             "per_connection_events": self.fairness.map(|(fewest, most)| json!({"fewest": fewest, "most": most})),
             "server": server,
+            "open_at_window": self.open_at_window,
+            "expected": self.expected_events().map(|e| json!({
+                "rate": self.expect_rate,
+                "events": e.round(),
+                "per_connection": self.expect_rate.map(|r| round(r * self.window.as_secs_f64(), 10.0)),
+                "delivered_ratio": round(self.events as f64 / e.max(1.0), 1e5),
+            })),
+            "numbered_events": self.numbered,
+            "skipped_ids": self.id_gaps,
+            "churn": (self.churn > 0.0).then(|| json!({
+                "rate": self.churn,
+                "closed": self.churned,
+                "closed_per_sec": round(self.per_second(self.churned), 10.0),
+                "attempts": self.window_attempts,
+                "established": self.window_established,
+                "established_per_sec": round(self.per_second(self.window_established), 10.0),
+            })),
+            "fill": self.fill.map(|(n, span)| json!({
+                "established": n,
+                "span_s": round(span.as_secs_f64(), 1e6),
+                "streams_per_sec": self.fill_rate().map(|r| round(r, 10.0)),
+            })),
+            "loadgen_cpu_s": self.loadgen_cpu_seconds.map(|c| round(c, 1e3)),
+            "machine_cpu_s": self.machine_cpu_seconds.map(|c| round(c, 1e3)),
+            "other_cpu_s": self.other_cpu_seconds().map(|c| round(c, 1e3)),
+            "softirq_cpu_s": self.softirq_cpu_seconds.map(|c| round(c, 1e3)),
         })
     }
 }
@@ -296,6 +424,18 @@ mod tests {
                 peak_rss_kib: Some(1010),
                 exited: false,
             }),
+            open_at_window: 2,
+            expect_rate: Some(250.0),
+            numbered: 1000,
+            id_gaps: 3,
+            churn: 0.0,
+            churned: 0,
+            window_attempts: 0,
+            window_established: 0,
+            fill: Some((2, Duration::from_millis(4))),
+            loadgen_cpu_seconds: Some(0.25),
+            machine_cpu_seconds: Some(1.0),
+            softirq_cpu_seconds: Some(0.1),
         }
     }
 
@@ -314,6 +454,13 @@ mod tests {
         assert_eq!(v["server"]["cpu_us_per_event"], 500.0);
         assert_eq!(v["server"]["rss_growth_per_connection_bytes"], 1024.0);
         assert_eq!(v["stopped_early"], Value::Null);
+        assert_eq!(v["expected"]["events"], 1000.0);
+        assert_eq!(v["expected"]["delivered_ratio"], 1.0);
+        assert_eq!(v["skipped_ids"], 3);
+        assert_eq!(v["fill"]["streams_per_sec"], 500.0);
+        assert_eq!(v["churn"], Value::Null);
+        assert_eq!(v["loadgen_cpu_s"], 0.25);
+        assert_eq!(v["other_cpu_s"], 0.25);
     }
 
     #[test]
@@ -325,6 +472,14 @@ mod tests {
         assert!(t.contains("  per connection  fewest 499   most 501 events\n"), "{t}");
         assert!(t.contains("  server cpu      0.50 s (25% of a core)   500.00 µs/event   (pid 7)\n"), "{t}");
         assert!(t.contains("growth 1.0 KiB per connection"), "{t}");
+        assert!(t.contains("  set-up rate     2 streams in 0.004 s = 500/s"), "{t}");
+        assert!(
+            t.contains("  delivered       100.00% of 1,000 expected (2 open × 250 ev/s × 2.00 s)\n"),
+            "{t}"
+        );
+        assert!(t.contains("  lost (IDs)      3 skipped IDs in 1,000 numbered events\n"), "{t}");
+        assert!(t.contains("  load gen cpu    0.25 s (12% of a core)\n"), "{t}");
+        assert!(t.contains("  other cpu       0.25 s (12% of a core)   of which softirq 0.10 s\n"), "{t}");
     }
 
     #[test]

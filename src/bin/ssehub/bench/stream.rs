@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! bytes ─► head (httparse; 200 + text/event-stream?) ─► body: chunked | Content-Length | to EOF
-//!       ─► ssehub::Decoder ─► on_event(data)
+//!       ─► ssehub::Decoder ─► on_event(data, last event id)
 //! ```
 //! The worker reads the socket into its one buffer and hands every read to
 //! [`Stream::feed`]. Only a head split across reads is copied (into a per-connection buffer,
@@ -118,9 +118,9 @@ impl Stream {
         matches!(self.phase, Phase::Body(_))
     }
 
-    /// Takes the next bytes read from the socket, calling `on_event` with the data of each
-    /// event they complete. `Err` when the connection is over (refused, or the stream ended).
-    pub fn feed<F: FnMut(&str)>(&mut self, bytes: &[u8], on_event: &mut F) -> Result<(), Stop> {
+    /// Takes the next bytes read from the socket, calling `on_event` with the data and the last
+    /// event ID of each event they complete. `Err` when the connection is over (refused, or the stream ended).
+    pub fn feed<F: FnMut(&str, &str)>(&mut self, bytes: &[u8], on_event: &mut F) -> Result<(), Stop> {
         let Phase::Head(head) = &mut self.phase else {
             return self.feed_body(bytes, on_event);
         };
@@ -162,10 +162,10 @@ impl Stream {
         }
     }
 
-    fn feed_body<F: FnMut(&str)>(&mut self, mut bytes: &[u8], on_event: &mut F) -> Result<(), Stop> {
+    fn feed_body<F: FnMut(&str, &str)>(&mut self, mut bytes: &[u8], on_event: &mut F) -> Result<(), Stop> {
         let mut on_item = |item: Item<'_>| {
             if let Item::Event(ev) = item {
-                on_event(ev.data);
+                on_event(ev.data, ev.last_event_id);
             }
         };
         let decode = |e| Stop::Ended(End::Decode(e));
@@ -266,7 +266,7 @@ mod tests {
         let mut s = Stream::new();
         let mut got = Vec::new();
         for part in parts {
-            if let Err(stop) = s.feed(part, &mut |d: &str| got.push(d.to_owned())) {
+            if let Err(stop) = s.feed(part, &mut |d: &str, _: &str| got.push(d.to_owned())) {
                 return (got, s.established(), Some(stop));
             }
         }
@@ -331,15 +331,18 @@ mod tests {
         let huge = [&b"HTTP/1.1 200 OK\r\nX: "[..], &[b'x'; MAX_HEAD][..]].concat();
         assert_eq!(run(&[&huge[..100], &huge[100..]]).2, Some(Stop::Refused(Refusal::HeadTooLarge)));
         let mut s = Stream::new();
-        s.feed(b"HTTP/1.1 200 OK\r\n", &mut |_: &str| {}).unwrap();
+        s.feed(b"HTTP/1.1 200 OK\r\n", &mut |_: &str, _: &str| {}).unwrap();
         assert_eq!(s.eof(), Stop::Refused(Refusal::ClosedBeforeHead));
     }
 
     #[test]
     fn eof_after_the_head_ends_the_stream() {
         let mut s = Stream::new();
-        s.feed(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: x", &mut |_: &str| {})
-            .unwrap();
+        s.feed(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: x",
+            &mut |_: &str, _: &str| {},
+        )
+        .unwrap();
         assert!(s.established());
         assert_eq!(s.eof(), Stop::Ended(End::Eof));
     }

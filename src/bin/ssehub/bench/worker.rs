@@ -4,11 +4,18 @@
 //!
 //! ```text
 //! connect (paced, ≤ max in flight) ─► write request ─► read ─► Stream::feed ─► count + latency
+//!     ▲                                                                     │
+//!     └──────── reopen ◄── churn: close R connections a second (window) ◄───┘
 //! ```
 //! The run's clock lives in [`Clock`]: the main thread opens the measured window once the
 //! warm-up is over and every connection has been established or has failed, and closes it
 //! after `--duration`. Each read is stamped once, so every event it completes falls in the same
 //! phase (warm-up, window, after) and gets the same receive time.
+//!
+//! With churn (`--churn R`), from the window's start the worker closes established connections
+//! round-robin at its share of R a second and reopens each at once, so the same number stays
+//! open; a connection that fails or that the server closes is reopened too (after a short
+//! pause), so churn measures a server that keeps N streams while streams come and go.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -29,6 +36,9 @@ const NOT_YET: u64 = u64::MAX;
 const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 /// The longest a worker sleeps in `poll` (it then looks at the clock again).
 const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// With churn, how long a connection that failed or was closed by the server waits before it
+/// is reopened (so that a server refusing connections is not hammered in a tight loop).
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Histograms record microseconds from 1 µs to one hour, to 3 significant figures.
 pub fn histogram() -> Histogram<u64> {
@@ -114,6 +124,8 @@ pub struct Plan {
     /// Time from the connect to the response head before a connection counts as timed out.
     pub connect_timeout: Duration,
     pub read_buffer: usize,
+    /// Established connections closed and reopened per second during the window (0: none).
+    pub churn: f64,
 }
 
 /// A worker's live counters, read by the main thread for the progress line and for deciding
@@ -123,8 +135,10 @@ pub struct Live {
     pub established: AtomicU64,
     /// Connections that failed before their head was accepted.
     pub failed: AtomicU64,
-    /// Established connections that have since closed.
+    /// Established connections that have since closed (churned ones included).
     pub closed: AtomicU64,
+    /// Connections closed on purpose by churn.
+    pub churned: AtomicU64,
     /// Events received so far, warm-up included.
     pub events: AtomicU64,
     /// Latency of the current phase (warm-up, then window), refreshed every [`PUBLISH_EVERY`].
@@ -137,6 +151,7 @@ impl Live {
             established: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             closed: AtomicU64::new(0),
+            churned: AtomicU64::new(0),
             events: AtomicU64::new(0),
             latency: Mutex::new(histogram()),
         }
@@ -148,7 +163,8 @@ pub struct Report {
     pub established: u64,
     /// Failure reason → count.
     pub failures: HashMap<String, u64>,
-    /// Close reason → count, for established connections that closed during the run.
+    /// Close reason → count, for established connections that the server closed (or that broke)
+    /// during the run; closes made by churn are counted in `churned` instead.
     pub closes: HashMap<String, u64>,
     /// Connect start → response head accepted, µs.
     pub setup: Histogram<u64>,
@@ -159,8 +175,24 @@ pub struct Report {
     pub window_unstamped: u64,
     /// Bytes read in the window (framing included).
     pub window_bytes: u64,
-    /// Events received in the window by each established connection.
+    /// Events received in the window by each established connection; empty with churn (a slot
+    /// then stands for many short connections).
     pub per_connection: Vec<u64>,
+    /// Events in the window whose last event ID was a number (`ssehub serve` numbers them).
+    pub window_numbered: u64,
+    /// Event IDs skipped in the window: for numbered events, the sum over each connection of
+    /// `id - previous id - 1` wherever that is positive (events the server never delivered).
+    pub window_id_gaps: u64,
+    /// Connections closed on purpose by churn (all in the window).
+    pub churned: u64,
+    /// Connection attempts started, and streams established, in the window.
+    pub window_attempts: u64,
+    pub window_established: u64,
+    /// The initial fill: when this worker's first connection attempt started, when the last of
+    /// its first connections was established, and how many of them were.
+    pub first_attempt: Option<Instant>,
+    pub fill_done: Option<Instant>,
+    pub fill_established: u64,
 }
 
 struct Conn {
@@ -169,6 +201,8 @@ struct Conn {
     connected: bool,
     written: usize,
     stream: Stream,
+    /// The last numeric event ID received, to count skipped IDs.
+    last_id: Option<u64>,
 }
 
 #[derive(Default)]
@@ -177,6 +211,10 @@ struct Slot {
     conn: Option<Conn>,
     established: bool,
     window_events: u64,
+    /// Connection attempts made on this slot: 1 for its first connection. A head deadline
+    /// carries the attempt it was set for, so a reopened connection is not timed out by the
+    /// deadline of an earlier one.
+    attempt: u32,
 }
 
 /// Counters and histograms the read path updates.
@@ -185,6 +223,10 @@ struct Tally {
     window_events: u64,
     window_unstamped: u64,
     window_bytes: u64,
+    window_numbered: u64,
+    window_id_gaps: u64,
+    window_attempts: u64,
+    window_established: u64,
     warmup_latency: Histogram<u64>,
     latency: Histogram<u64>,
     setup: Histogram<u64>,
@@ -192,6 +234,9 @@ struct Tally {
     established: u64,
     failed: u64,
     closed: u64,
+    churned: u64,
+    fill_established: u64,
+    fill_done: Option<Instant>,
     failures: HashMap<String, u64>,
     closes: HashMap<String, u64>,
 }
@@ -217,13 +262,24 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; plan.read_buffer];
     let mut slots: Vec<Slot> = Vec::with_capacity(plan.connections);
-    // Connection attempts in start order, with the time their head is due by.
-    let mut deadlines: VecDeque<(Instant, usize)> = VecDeque::with_capacity(plan.max_connecting);
+    // Connection attempts in start order, with the time their head is due by and the attempt.
+    let mut deadlines: VecDeque<(Instant, usize, u32)> = VecDeque::with_capacity(plan.max_connecting);
+    // With churn: slots to reopen now (churned), and after a pause (failed or closed by the server).
+    let mut reopen: VecDeque<usize> = VecDeque::new();
+    let mut retry: VecDeque<(Instant, usize)> = VecDeque::new();
+    let churning = plan.churn > 0.0;
+    let mut churn_due_from: Option<Instant> = None;
+    let mut victim = 0usize;
+    let mut first_attempt = None;
     let mut t = Tally {
         events: 0,
         window_events: 0,
         window_unstamped: 0,
         window_bytes: 0,
+        window_numbered: 0,
+        window_id_gaps: 0,
+        window_attempts: 0,
+        window_established: 0,
         warmup_latency: histogram(),
         latency: histogram(),
         setup: histogram(),
@@ -231,6 +287,9 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
         established: 0,
         failed: 0,
         closed: 0,
+        churned: 0,
+        fill_established: 0,
+        fill_done: None,
         failures: HashMap::new(),
         closes: HashMap::new(),
     };
@@ -238,38 +297,102 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
 
     loop {
         let now = Instant::now();
-        if clock.phase(now) == Phase::After {
+        let phase = clock.phase(now);
+        if phase == Phase::After {
             break;
         }
 
-        // Start the connections that are due, within the cap on those in flight.
+        // Start the connections that are due, within the cap on those in flight: the first
+        // ones at the connect pace, then (with churn) the ones to reopen.
         let due = ((now - clock.base).as_secs_f64() * plan.connect_rate) as usize + 1;
-        while slots.len() < plan.connections.min(due) && t.in_flight < plan.max_connecting {
-            let i = slots.len();
-            slots.push(Slot::default());
-            t.in_flight += 1;
+        loop {
+            if t.in_flight >= plan.max_connecting {
+                break;
+            }
+            let i = if slots.len() < plan.connections.min(due) {
+                slots.push(Slot::default());
+                slots.len() - 1
+            } else if let Some(i) = reopen.pop_front() {
+                i
+            } else if retry.front().is_some_and(|&(at, _)| at <= now) {
+                retry.pop_front().map_or(0, |(_, i)| i)
+            } else {
+                break;
+            };
             let started = Instant::now();
+            first_attempt.get_or_insert(started);
+            if phase == Phase::Window {
+                t.window_attempts += 1;
+            }
+            let slot = &mut slots[i];
+            slot.attempt += 1;
+            slot.established = false;
+            t.in_flight += 1;
             match TcpStream::connect(plan.addr).and_then(|mut sock| {
                 poll.registry().register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
                 Ok(sock)
             }) {
                 Ok(sock) => {
-                    slots[i].conn =
-                        Some(Conn { sock, started, connected: false, written: 0, stream: Stream::new() });
-                    deadlines.push_back((started + plan.connect_timeout, i));
+                    slot.conn = Some(Conn {
+                        sock,
+                        started,
+                        connected: false,
+                        written: 0,
+                        stream: Stream::new(),
+                        last_id: None,
+                    });
+                    deadlines.push_back((started + plan.connect_timeout, i, slot.attempt));
                 }
-                Err(e) => t.finish(&mut slots[i], connect_error(&e)),
+                Err(e) => {
+                    t.finish(slot, connect_error(&e));
+                    if churning {
+                        retry.push_back((now + RETRY_PAUSE, i));
+                    }
+                }
             }
         }
 
         // Connections still without a response head when it was due.
-        while let Some(&(deadline, i)) = deadlines.front() {
+        while let Some(&(deadline, i, attempt)) = deadlines.front() {
             if deadline > now {
                 break;
             }
             deadlines.pop_front();
-            if slots[i].conn.is_some() && !slots[i].established {
-                t.finish(&mut slots[i], "timeout".to_owned());
+            let slot = &mut slots[i];
+            if slot.attempt == attempt && slot.conn.is_some() && !slot.established {
+                t.finish(slot, "timeout".to_owned());
+                if churning {
+                    retry.push_back((now + RETRY_PAUSE, i));
+                }
+            }
+        }
+
+        // Churn: close established connections round-robin at the churn pace; each is
+        // reopened at once (above, on the next turn).
+        if churning && phase == Phase::Window {
+            let from = *churn_due_from.get_or_insert(now);
+            let due = (now.saturating_duration_since(from).as_secs_f64() * plan.churn) as u64;
+            let mut scanned = 0;
+            while t.churned < due {
+                if scanned == slots.len() {
+                    // No established connection to close: skip what is due rather than burst later.
+                    churn_due_from = Some(now - Duration::from_secs_f64(t.churned as f64 / plan.churn));
+                    break;
+                }
+                let i = victim;
+                victim = (victim + 1) % slots.len();
+                scanned += 1;
+                let slot = &mut slots[i];
+                if slot.established && slot.conn.is_some() {
+                    slot.conn = None;
+                    slot.established = false;
+                    t.closed += 1;
+                    t.churned += 1;
+                    reopen.push_back(i);
+                }
+            }
+            if !reopen.is_empty() && t.in_flight < plan.max_connecting {
+                continue; // reopen them now
             }
         }
 
@@ -277,24 +400,34 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
         live.established.store(t.established, Relaxed);
         live.failed.store(t.failed, Relaxed);
         live.closed.store(t.closed, Relaxed);
+        live.churned.store(t.churned, Relaxed);
         if now >= next_publish {
             next_publish = now + PUBLISH_EVERY;
-            let current = if clock.phase(now) == Phase::Window { &t.latency } else { &t.warmup_latency };
+            let current = if phase == Phase::Window { &t.latency } else { &t.warmup_latency };
             if let Ok(mut shared) = live.latency.lock() {
                 let _ = shared.set_to(current);
             }
         }
 
-        // Sleep until the next thing due: a connect, a head deadline, the window's end.
+        // Sleep until the next thing due: a connect, a head deadline, a churn, the window's end.
         let mut wake = now + MAX_SLEEP;
-        if slots.len() < plan.connections && t.in_flight < plan.max_connecting {
-            wake = wake.min(clock.base + Duration::from_secs_f64(slots.len() as f64 / plan.connect_rate));
+        if t.in_flight < plan.max_connecting {
+            if slots.len() < plan.connections {
+                wake = wake.min(clock.base + Duration::from_secs_f64(slots.len() as f64 / plan.connect_rate));
+            }
+            if let Some(&(at, _)) = retry.front() {
+                wake = wake.min(at);
+            }
         }
-        if let Some(&(deadline, _)) = deadlines.front() {
+        if let Some(&(deadline, _, _)) = deadlines.front() {
             wake = wake.min(deadline);
         }
-        if let Some((_, end)) = clock.window() {
+        if let Some((start, end)) = clock.window() {
             wake = wake.min(end);
+            if churning {
+                let from = churn_due_from.unwrap_or(start);
+                wake = wake.min(from + Duration::from_secs_f64((t.churned + 1) as f64 / plan.churn));
+            }
         }
         match poll.poll(&mut events, Some(wake.saturating_duration_since(now))) {
             Ok(()) => {}
@@ -303,10 +436,14 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
         }
 
         for event in events.iter() {
-            let slot = &mut slots[event.token().0];
+            let i = event.token().0;
+            let slot = &mut slots[i];
             let closing = event.is_read_closed() || event.is_error();
             if let Err(reason) = on_ready(slot, &plan.request, &mut buf, closing, &clock, &mut t) {
                 t.finish(slot, reason);
+                if churning {
+                    retry.push_back((Instant::now() + RETRY_PAUSE, i));
+                }
             }
         }
     }
@@ -315,7 +452,10 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
     for slot in slots.iter_mut().filter(|s| s.conn.is_some() && !s.established) {
         t.finish(slot, "not established by the end of the run".to_owned());
     }
-    let per_connection = slots.iter().filter(|s| s.established).map(|s| s.window_events).collect();
+    let per_connection = match churning {
+        true => Vec::new(),
+        false => slots.iter().filter(|s| s.established).map(|s| s.window_events).collect(),
+    };
     live.events.store(t.events, Relaxed);
     live.failed.store(t.failed, Relaxed);
     Ok(Report {
@@ -328,6 +468,14 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
         window_unstamped: t.window_unstamped,
         window_bytes: t.window_bytes,
         per_connection,
+        window_numbered: t.window_numbered,
+        window_id_gaps: t.window_id_gaps,
+        churned: t.churned,
+        window_attempts: t.window_attempts,
+        window_established: t.window_established,
+        first_attempt,
+        fill_done: t.fill_done,
+        fill_established: t.fill_established,
     })
 }
 
@@ -382,9 +530,20 @@ fn on_ready(
         }
         let was_established = slot.established;
         let window_events = &mut slot.window_events;
-        let fed = conn.stream.feed(&buf[..n], &mut |data: &str| {
+        let mut last_id = conn.last_id;
+        let fed = conn.stream.feed(&buf[..n], &mut |data: &str, id: &str| {
             t.events += 1;
             let latency = timestamp_ns(data).map(|sent| now_ns.saturating_sub(sent) / 1000);
+            let numbered = id.parse::<u64>().ok();
+            if let Some(id) = numbered {
+                if phase == Phase::Window {
+                    t.window_numbered += 1;
+                    if let Some(prev) = last_id {
+                        t.window_id_gaps += id.saturating_sub(prev).saturating_sub(1);
+                    }
+                }
+                last_id = Some(id);
+            }
             match phase {
                 Phase::Warmup => {
                     if let Some(us) = latency {
@@ -402,11 +561,19 @@ fn on_ready(
                 Phase::After => {}
             }
         });
+        conn.last_id = last_id;
         if !was_established && conn.stream.established() {
             slot.established = true;
             t.in_flight -= 1;
             t.established += 1;
             t.setup.saturating_record(received.saturating_duration_since(conn.started).as_micros() as u64);
+            if phase == Phase::Window {
+                t.window_established += 1;
+            }
+            if slot.attempt == 1 {
+                t.fill_established += 1;
+                t.fill_done = Some(received);
+            }
         }
         fed.map_err(stop_reason)?;
         if n < buf.len() && !closing {
@@ -484,6 +651,7 @@ mod tests {
             max_connecting: 1, // one at a time, so the 404 goes to the first
             connect_timeout: Duration::from_secs(5),
             read_buffer: 16,
+            churn: 0.0,
         };
         let live = Arc::new(Live::new());
         let report = run(plan, clock, Arc::clone(&live)).unwrap();
@@ -499,5 +667,51 @@ mod tests {
         assert_eq!(report.per_connection, [3, 3, 3]);
         assert!(report.window_bytes > 0);
         assert_eq!(live.events.load(Relaxed), 9);
+    }
+
+    #[test]
+    fn churn_closes_and_reopens_and_counts_no_loss() {
+        let server = ssehub::Server::builder().keep_alive(None).bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr();
+        let hub = server.broadcaster();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let publisher = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Relaxed) {
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+                    let _ = hub.send(ssehub::Event::new(format!("{now} x")));
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let clock = Arc::new(Clock::new());
+        // Window from 200 ms to 1.2 s: all 8 connections are open by then.
+        clock.open_window(clock.base + Duration::from_millis(200), Duration::from_secs(1));
+        let plan = Plan {
+            addr,
+            request: super::super::url::Url::parse(&format!("http://{addr}/sse")).unwrap().request().into(),
+            connections: 8,
+            connect_rate: 1000.0,
+            max_connecting: 8,
+            connect_timeout: Duration::from_secs(5),
+            read_buffer: 64 * 1024,
+            churn: 40.0,
+        };
+        let live = Arc::new(Live::new());
+        let report = run(plan, clock, Arc::clone(&live)).unwrap();
+        stop.store(true, Relaxed);
+        publisher.join().unwrap();
+        server.shutdown();
+
+        assert!((30..=41).contains(&report.churned), "churned {}", report.churned);
+        assert!(report.window_established + 1 >= report.churned, "{} reopened", report.window_established);
+        assert_eq!(report.established, 8 + report.window_established);
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        assert!(report.closes.is_empty(), "churn is not counted as a close: {:?}", report.closes);
+        assert!(report.per_connection.is_empty(), "no per-connection counts with churn");
+        assert_eq!((report.fill_established, report.first_attempt.is_some()), (8, true));
+        assert!(report.window_numbered > 0 && report.window_id_gaps == 0, "{}", report.window_id_gaps);
+        assert_eq!(live.churned.load(Relaxed), report.churned);
     }
 }
