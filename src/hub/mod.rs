@@ -159,18 +159,13 @@ impl Hub {
             return Resume { seq: self.seq, ..Resume::default() };
         };
         let retention = self.retention;
-        let names = channels.iter().map(|c| &**c).chain([ALL]);
-        let mut logs: Vec<&Log> = Vec::new();
-        for name in names {
-            if let Some(log) = self.logs.get_mut(name) {
+        let names: Vec<&str> = channels.iter().map(|c| &**c).chain([ALL]).collect();
+        for name in &names {
+            if let Some(log) = self.logs.get_mut(*name) {
                 log.trim(&retention, Some(now));
             }
         }
-        for name in channels.iter().map(|c| &**c).chain([ALL]) {
-            if let Some(log) = self.logs.get(name) {
-                logs.push(log);
-            }
-        }
+        let logs: Vec<&Log> = names.iter().filter_map(|name| self.logs.get(*name)).collect();
         let found = logs.iter().find_map(|log| log.find(last));
         let (from, gap) = match found {
             Some(seq) => (seq, logs.iter().any(|log| log.lost_after(seq))),

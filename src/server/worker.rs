@@ -47,7 +47,6 @@ struct Live {
     client: Option<Arc<ClientInner>>,
     /// Channels and the last publish delivered, while the connection streams.
     member: Option<Member>,
-    chunked: bool,
     /// Something was queued since the last keep-alive tick (so no keep-alive is needed).
     active: bool,
     /// Closing after an answer: input is dropped until EOF or this instant.
@@ -276,7 +275,6 @@ impl Worker {
             conn,
             client: None,
             member: None,
-            chunked: false,
             active: false,
             linger: None,
             peer_eof: false,
@@ -435,7 +433,6 @@ impl Worker {
         let mut head = Vec::with_capacity(256);
         write_stream_head(&mut head, chunked, req.keep_alive(), &headers);
         live.conn.start_stream(head, chunked, &first);
-        live.chunked = chunked;
         // Unacknowledged data past this time fails the socket: a peer that vanished without a
         // FIN is found by the next keep-alive comment instead of after the kernel's ~15 minutes.
         let _ = socket2::SockRef::from(&live.sock).set_tcp_user_timeout(Some(shared.config.send_timeout));
