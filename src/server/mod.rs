@@ -82,8 +82,9 @@ pub struct Config {
     pub assign_ids: bool,
     /// The write-coalescing window: a worker starts a write pass at most once per window, so
     /// events published in quick succession reach each client in one vectored write. Events
-    /// further apart than the window are written at once. Default 5 ms; zero writes every
-    /// event at once.
+    /// further apart than the window are written at once. Default 10 ms; zero writes every
+    /// event at once. (Most of a write's cost is the kernel's, so fewer writes is what makes
+    /// high event rates cheap: see BENCHMARKS.md.)
     pub coalesce: Duration,
     /// The bearer token of the publish endpoint (see [`ServerBuilder::publish_endpoint`]).
     pub publish_token: Option<String>,
@@ -111,7 +112,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(2),
             retention: Retention::default(),
             assign_ids: true,
-            coalesce: Duration::from_millis(5),
+            coalesce: Duration::from_millis(10),
             publish_token: None,
         }
     }

@@ -81,7 +81,7 @@ pub struct Args {
     pub replay_age: Option<f64>,
     /// Milliseconds of write coalescing: a worker writes at most once per window, so a burst of
     /// events reaches each client in one write (0: write every event at once).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 10.0)]
     pub coalesce_ms: f64,
     /// Enable `POST <publish-path>` for publishing over HTTP with `Authorization: Bearer TOKEN`.
     #[arg(long)]
