@@ -40,6 +40,12 @@ pub(crate) fn render(shared: &Shared) -> String {
         s.slow_dropped.load(Relaxed),
     );
     metric(
+        "ssehub_peer_errors_total",
+        "counter",
+        "Connections closed by a socket error (reset, or no acknowledgement for send_timeout).",
+        s.peer_errors.load(Relaxed),
+    );
+    metric(
         "ssehub_callback_panics_total",
         "counter",
         "Application callbacks that panicked.",

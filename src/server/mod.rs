@@ -145,6 +145,10 @@ pub struct Stats {
     pub rejected: AtomicU64,
     /// Streams closed because their queue passed `max_queue_bytes`.
     pub slow_dropped: AtomicU64,
+    /// Connections closed by a socket error: a reset, or a peer that acknowledged nothing for
+    /// `send_timeout` (the kernel's `TCP_USER_TIMEOUT`; how a client that vanished without a FIN
+    /// is found once a keep-alive comment goes unanswered).
+    pub peer_errors: AtomicU64,
     /// Application callbacks that panicked.
     pub callback_panics: AtomicU64,
     /// Per worker thread, in worker order.

@@ -333,6 +333,9 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
+                    if live.linger.is_none() {
+                        Shared::count(&self.shared.stats.peer_errors);
+                    }
                     live.peer_eof = true;
                     live.conn.abort();
                     break;
@@ -483,11 +486,14 @@ impl Worker {
         let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
         if live.conn.wants_write() {
             // Errors close the connection inside `write_to`; `settle` sees it.
-            if let Ok(n) = live.conn.write_to(&mut live.sock) {
-                self.shared.stats.workers[self.index].bytes.fetch_add(n as u64, Ordering::Relaxed);
-                if n > 0 {
-                    live.progress = now;
+            match live.conn.write_to(&mut live.sock) {
+                Ok(n) => {
+                    self.shared.stats.workers[self.index].bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    if n > 0 {
+                        live.progress = now;
+                    }
                 }
+                Err(_) => Shared::count(&self.shared.stats.peer_errors),
             }
         }
         self.settle(i, now);
@@ -725,8 +731,11 @@ fn deliver(live: &mut Live, frame: Frame, shared: &Shared, stats: &WorkerStats) 
     stats.events.fetch_add(1, Ordering::Relaxed);
     if live.conn.would_overflow(&frame) {
         // Only what the socket cannot take counts against the bound: write before judging.
-        if let Ok(n) = live.conn.write_to(&mut live.sock) {
-            stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        match live.conn.write_to(&mut live.sock) {
+            Ok(n) => {
+                stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(_) => Shared::count(&shared.stats.peer_errors),
         }
     }
     if live.conn.push(frame).is_err() {
