@@ -29,6 +29,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "redis")]
+pub mod backplane;
 pub mod error;
 pub mod event;
 pub mod frame;
@@ -43,5 +45,6 @@ pub use frame::decode::{DEFAULT_MAX_SIZE, Decoder, Item, MessageEvent, OwnedItem
 pub use frame::encode::{encode, encode_comment, encoded_len};
 pub use http::{Cors, Request, Response};
 pub use server::{
-    Broadcaster, Client, Config, SendError, Server, ServerBuilder, ServerError, ShutdownHandle,
+    Broadcaster, Client, Config, PublishError, RedisConfig, SendError, Server, ServerBuilder, ServerError,
+    ShutdownHandle,
 };

@@ -31,17 +31,19 @@
 //! channel, several (a client in more than one of them gets the event once), or all streams.
 
 pub mod fanout;
+pub mod follow;
 pub mod log;
 pub mod publish;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::EncodeError;
 use crate::event::Event;
 use crate::http::{Request, Response};
 use crate::proto::Frame;
+pub use follow::Follows;
 pub use log::{Entry, Log, Retention};
 
 /// The channel of streams that name none, and of publishes that name none.
@@ -101,12 +103,13 @@ pub struct Hub {
     logs: HashMap<Arc<str>, Log>,
     retention: Retention,
     assign_ids: bool,
+    follows: Follows,
 }
 
 impl Hub {
     /// A hub keeping `retention` per channel; `assign_ids` gives id-less events their number.
     pub fn new(retention: Retention, assign_ids: bool) -> Hub {
-        Hub { seq: 0, logs: HashMap::new(), retention, assign_ids }
+        Hub { seq: 0, logs: HashMap::new(), retention, assign_ids, follows: Follows::default() }
     }
 
     /// The sequence number of the latest publish.
@@ -158,6 +161,34 @@ impl Hub {
         let Some(last) = last_event_id else {
             return Resume { seq: self.seq, ..Resume::default() };
         };
+        let found = self.lookup(channels, last, now);
+        let gap = (found.at.is_none() || found.lost).then(|| gap_frame(last));
+        Resume { seq: self.seq, gap, frames: found.frames }
+    }
+
+    /// Like [`Hub::resume`] on a node that follows channels from a backplane, when the logs can
+    /// answer alone: every channel followed, and the id (if any) found where the logs are
+    /// complete, with nothing evicted after it. `None` means the backplane must answer.
+    pub fn resume_followed(
+        &mut self,
+        channels: &[Arc<str>],
+        last_event_id: Option<&str>,
+        now: Instant,
+    ) -> Option<Resume> {
+        if channels.iter().any(|c| self.follows.get(c).is_none()) {
+            return None;
+        }
+        let Some(last) = last_event_id else {
+            return Some(Resume { seq: self.seq, ..Resume::default() });
+        };
+        let found = self.lookup(channels, last, now);
+        let at = found.at?;
+        let complete = channels.iter().all(|c| self.follows.get(c).is_some_and(|f| f.since <= at));
+        (complete && !found.lost).then_some(Resume { seq: self.seq, gap: None, frames: found.frames })
+    }
+
+    /// Finds `last` in the logs of `channels` (and of publishes to all), and what follows it.
+    fn lookup(&mut self, channels: &[Arc<str>], last: &str, now: Instant) -> Lookup {
         let retention = self.retention;
         let names: Vec<&str> = channels.iter().map(|c| &**c).chain([ALL]).collect();
         for name in &names {
@@ -166,18 +197,58 @@ impl Hub {
             }
         }
         let logs: Vec<&Log> = names.iter().filter_map(|name| self.logs.get(*name)).collect();
-        let found = logs.iter().find_map(|log| log.find(last));
-        let (from, gap) = match found {
-            Some(seq) => (seq, logs.iter().any(|log| log.lost_after(seq))),
-            None => (0, true),
-        };
-        let mut entries: Vec<&Entry> = logs.iter().flat_map(|log| log.after(from)).collect();
+        let at = logs.iter().find_map(|log| log.find(last));
+        let lost = at.is_some_and(|seq| logs.iter().any(|log| log.lost_after(seq)));
+        let mut entries: Vec<&Entry> = logs.iter().flat_map(|log| log.after(at.unwrap_or(0))).collect();
         entries.sort_by_key(|e| e.seq);
         entries.dedup_by_key(|e| e.seq);
-        let gap =
-            gap.then(|| Frame::event(&Event::new(sanitize(last)).event(GAP_EVENT)).expect("a valid event"));
-        Resume { seq: self.seq, gap, frames: entries.into_iter().map(|e| e.frame.clone()).collect() }
+        Lookup { at, lost, frames: entries.into_iter().map(|e| e.frame.clone()).collect() }
     }
+
+    /// Starts following `channel` from a backplane (see [`follow`]): its log is complete from
+    /// now on. `false` if it was followed already.
+    pub fn follow(&mut self, channel: Arc<str>, now: Instant) -> bool {
+        if self.follows.get(&channel).is_some() {
+            return false;
+        }
+        // Whatever was logged before belongs to an earlier, ended follow: it has a hole.
+        self.logs.remove(&channel);
+        self.follows.follow(channel, self.seq, now)
+    }
+
+    /// Counts a new local stream on `channels` (see [`Follows::subscribe`]).
+    pub fn subscribe(&mut self, channels: &[Arc<str>]) {
+        self.follows.subscribe(channels);
+    }
+
+    /// Counts a local stream on `channels` going away (see [`Follows::unsubscribe`]).
+    pub fn unsubscribe(&mut self, channels: &[Arc<str>], now: Instant) {
+        self.follows.unsubscribe(channels, now);
+    }
+
+    /// Stops following the channels unused for `grace`, dropping their logs; returns them.
+    pub fn drop_idle(&mut self, now: Instant, grace: Duration) -> Vec<Arc<str>> {
+        let dropped = self.follows.drop_idle(now, grace);
+        for name in &dropped {
+            self.logs.remove(name);
+        }
+        dropped
+    }
+
+    /// The channels followed from a backplane.
+    pub fn follows(&self) -> &Follows {
+        &self.follows
+    }
+}
+
+/// What [`Hub::lookup`] found.
+struct Lookup {
+    /// The sequence number of the id, if retained.
+    at: Option<u64>,
+    /// Events after it were evicted from one of the logs.
+    lost: bool,
+    /// The retained events after it (after nothing when not found), in publish order.
+    frames: Vec<Frame>,
 }
 
 /// Most channels one stream may subscribe to.
@@ -195,7 +266,8 @@ pub const MAX_CHANNEL_NAME: usize = 256;
 /// # use ssehub::http::request::{parse_head, Limits};
 /// let head = parse_head(b"GET /sse?channel=a&channel=b%20c HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default());
 /// let channels = ssehub::hub::requested_channels(&head.unwrap().unwrap().request).unwrap();
-/// assert_eq!(channels, ["a".into(), "b c".into()]);
+/// let want: [std::sync::Arc<str>; 2] = ["a".into(), "b c".into()];
+/// assert_eq!(channels, want);
 /// ```
 pub fn requested_channels(req: &Request) -> Result<Vec<Arc<str>>, Response> {
     let names: Vec<String> =
@@ -215,6 +287,11 @@ pub fn validate_channels(names: Vec<String>) -> Result<Vec<Arc<str>>, Response> 
     list.sort();
     list.dedup();
     Ok(list)
+}
+
+/// The [`GAP_EVENT`] telling a client that resumed from `last_event_id` that it missed events.
+pub fn gap_frame(last_event_id: &str) -> Frame {
+    Frame::event(&Event::new(sanitize(last_event_id)).event(GAP_EVENT)).expect("a valid event")
 }
 
 /// The id echoed in a gap event's data; data may hold anything, so only length is bounded.
@@ -312,6 +389,45 @@ mod tests {
         let r = hub.resume(&ch(&["a", "b"]), Some("1"), t);
         assert!(r.gap.is_some());
         assert_eq!(data_of(&r.frames), ["b2"]);
+    }
+
+    #[test]
+    fn a_followed_channel_answers_only_from_where_its_log_is_complete() {
+        let mut hub = Hub::new(Retention::default(), false);
+        let t = Instant::now();
+        let (a, b) = (ch(&["a"]), ch(&["a", "b"]));
+        assert!(hub.resume_followed(&a, None, t).is_none(), "not followed: ask the backplane");
+        hub.publish(&Target::channels(["a"]), Event::new("before").id("1-0"), t).unwrap();
+        assert!(hub.follow("a".into(), t));
+        assert!(!hub.follow("a".into(), t));
+        assert!(hub.log("a").is_none(), "a log from before the follow has a hole: dropped");
+        hub.publish(&Target::channels(["a"]), Event::new("x").id("2-0"), t).unwrap();
+        hub.publish(&Target::channels(["a"]), Event::new("y").id("3-0"), t).unwrap();
+        let r = hub.resume_followed(&a, Some("2-0"), t).unwrap();
+        assert_eq!((r.seq, data_of(&r.frames)), (3, vec!["y".to_owned()]));
+        assert_eq!(hub.resume_followed(&a, None, t).unwrap().seq, 3);
+        assert!(hub.resume_followed(&a, Some("1-0"), t).is_none(), "older than the follow");
+        assert!(hub.resume_followed(&b, Some("2-0"), t).is_none(), "b not followed");
+        hub.follow("b".into(), t);
+        assert!(hub.resume_followed(&b, Some("2-0"), t).is_none(), "b's log starts after 2-0");
+        hub.publish(&Target::channels(["b"]), Event::new("z").id("4-0"), t).unwrap();
+        let r = hub.resume_followed(&b, Some("4-0"), t).unwrap();
+        assert!(r.frames.is_empty() && r.gap.is_none());
+    }
+
+    #[test]
+    fn an_idle_followed_channel_is_dropped_with_its_log() {
+        let mut hub = Hub::new(Retention::default(), false);
+        let t = Instant::now();
+        let a = ch(&["a"]);
+        hub.follow("a".into(), t);
+        hub.subscribe(&a);
+        hub.publish(&Target::channels(["a"]), Event::new("x").id("1-0"), t).unwrap();
+        let grace = Duration::from_secs(5);
+        assert!(hub.drop_idle(t + grace, grace).is_empty());
+        hub.unsubscribe(&a, t + grace);
+        assert_eq!(hub.drop_idle(t + grace * 2, grace), a);
+        assert!(hub.log("a").is_none() && hub.follows().is_empty());
     }
 
     #[test]

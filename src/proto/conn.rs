@@ -4,7 +4,9 @@
 //!            bytes ──► Head ──(request complete)──► the driver decides:
 //!                       ▲                            ├─ respond(keep-alive) ──► Head (next, pipelined)
 //!                       └────────────────────────────┤─ respond(close) ───────► Closing
-//!                                                    └─ start_stream ─────────► Streaming
+//!                                                    ├─ start_stream ─────────► Streaming
+//!                                                    └─ defer ──► Waiting ──► any of the above
+//!                                                                 (or, past its deadline, 503)
 //!  Streaming ──(close, shutdown, overflow)──► Closing ──(queue written)──► Closed
 //! ```
 //!
@@ -31,6 +33,9 @@ use crate::proto::queue::{Frame, OutQueue, Overflow};
 pub enum Phase {
     /// Reading a request head (and body).
     Head,
+    /// A request was taken and its answer comes from elsewhere (a backplane); nothing is read
+    /// meanwhile.
+    Waiting,
     /// Sending an event stream.
     Streaming,
     /// Writing what is queued, then closing; input is ignored.
@@ -115,7 +120,8 @@ impl Conn {
         match self.phase {
             Phase::Head => self.out.queued_bytes() < self.settings.max_queue_bytes,
             Phase::Streaming | Phase::Closing => true,
-            Phase::Closed => false,
+            // The next pipelined request stays in the kernel until this one is answered.
+            Phase::Waiting | Phase::Closed => false,
         }
     }
 
@@ -145,7 +151,7 @@ impl Conn {
         }
     }
 
-    /// Looks for a complete request in the input.
+    /// Looks for a complete request in the input (none while a deferred answer is awaited).
     pub fn poll_request(&mut self, limits: &Limits, now: Instant) -> Input {
         let input = &self.inbuf[self.consumed..];
         if self.phase != Phase::Head || input.is_empty() || !self.wants_read() {
@@ -175,6 +181,16 @@ impl Conn {
         }
     }
 
+    /// Holds the request just taken for an answer that comes from elsewhere (see
+    /// [`Phase::Waiting`]), until [`Conn::respond`] or [`Conn::start_stream`], or until `wait`
+    /// has passed: then [`Conn::time_out`] answers `503`.
+    pub fn defer(&mut self, wait: Duration, now: Instant) {
+        if self.phase == Phase::Head {
+            self.phase = Phase::Waiting;
+            self.deadline = Some(now + wait);
+        }
+    }
+
     /// Queues an answer to the last request; with `keep_alive` false the connection closes once
     /// it is written. A kept-alive connection then waits `idle_timeout` for its next request
     /// (`header_timeout` if that request has already begun to arrive).
@@ -186,6 +202,9 @@ impl Conn {
         head_only: bool,
         now: Instant,
     ) {
+        if self.phase == Phase::Waiting {
+            self.phase = Phase::Head;
+        }
         let mut bytes = Vec::with_capacity(128 + response.body.len());
         response.write_to(&mut bytes, extra, keep_alive, head_only);
         self.out.push_unbounded(Frame::raw(bytes));
@@ -201,12 +220,18 @@ impl Conn {
 
     /// Whether the request-head or idle deadline has passed at `now`.
     pub fn timed_out(&self, now: Instant) -> bool {
-        self.phase == Phase::Head && self.deadline.is_some_and(|d| now >= d)
+        matches!(self.phase, Phase::Head | Phase::Waiting) && self.deadline.is_some_and(|d| now >= d)
     }
 
     /// Times the connection out: `408 Request Timeout` when a request had begun, a plain close
     /// when it was idle between requests.
     pub fn time_out(&mut self, now: Instant) {
+        if self.phase == Phase::Waiting {
+            let busy =
+                Response::error(503, "the backplane did not answer in time").header("Retry-After", "1");
+            self.respond(&busy, &[], false, false, now);
+            return;
+        }
         if self.phase != Phase::Head {
             return;
         }

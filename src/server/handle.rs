@@ -8,12 +8,33 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::error::EncodeError;
 use crate::event::Event;
-use crate::hub::{Published, Target};
+use crate::http::Response;
+use crate::hub::{Published, Resume, Target};
 use crate::proto::Frame;
 use crate::server::Shared;
+
+/// Longest a worker keeps a connection waiting for the backplane before answering `503`.
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
+
+/// A new stream the local logs could not answer.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct Join {
+    pub(crate) worker: usize,
+    pub(crate) slot: usize,
+    pub(crate) generation: u32,
+    pub(crate) channels: Vec<Arc<str>>,
+    pub(crate) last_event_id: Option<String>,
+    pub(crate) deadline: Instant,
+}
+
+/// The answer to a deferred request the backplane could not take.
+pub(crate) fn unavailable(why: &str) -> Response {
+    Response::error(503, &format!("the backplane is unavailable: {why}")).header("Retry-After", "1")
+}
 
 /// What a worker is asked to do from another thread.
 pub(crate) enum Command {
@@ -23,6 +44,13 @@ pub(crate) enum Command {
     Close(usize, u32),
     /// Deliver a publish (in sequence order) to the worker's streams it targets.
     Publish(u64, Frame, Target),
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// Answer a deferred request (a publish the backplane took, or could not).
+    Answer { slot: usize, generation: u32, response: Response, keep_alive: bool, head_only: bool },
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// Start a deferred stream with what the backplane's read thread found (its channels are
+    /// counted as subscribed: a stream that is gone by now must give them back).
+    Joined { slot: usize, generation: u32, channels: Vec<Arc<str>>, resume: Result<Resume, Response> },
     /// Take over a newly accepted connection.
     Adopt(mio::net::TcpStream),
     /// Stop: finish streams, flush briefly, exit.
@@ -83,6 +111,33 @@ impl std::error::Error for SendError {}
 impl From<EncodeError> for SendError {
     fn from(e: EncodeError) -> SendError {
         SendError::Invalid(e)
+    }
+}
+
+/// Why a [`Broadcaster`] publish was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishError {
+    /// The event cannot be encoded.
+    Invalid(EncodeError),
+    /// The backplane did not take it (Redis unreachable, or no answer in time). With a backplane
+    /// an `Err` may still mean Redis took it just before the connection failed.
+    Unavailable(String),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Invalid(e) => write!(f, "invalid event: {e}"),
+            PublishError::Unavailable(why) => write!(f, "the backplane is unavailable: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<EncodeError> for PublishError {
+    fn from(e: EncodeError) -> PublishError {
+        PublishError::Invalid(e)
     }
 }
 
@@ -159,7 +214,7 @@ impl fmt::Debug for Client {
 /// keeps it for `Last-Event-ID` replay, and hands the same bytes to every worker.
 ///
 /// ```no_run
-/// # fn demo(server: &ssehub::Server) -> Result<(), ssehub::EncodeError> {
+/// # fn demo(server: &ssehub::Server) -> Result<(), ssehub::PublishError> {
 /// let hub = server.broadcaster();
 /// hub.send(ssehub::Event::new("to everyone"))?;
 /// let published = hub.publish("room-1", ssehub::Event::new("to room-1 only"))?;
@@ -176,14 +231,15 @@ pub struct Broadcaster {
 }
 
 impl Broadcaster {
-    /// Sends `event` to every stream, whatever its channels; returns how many streams are open.
-    pub fn send(&self, event: impl Into<Event>) -> Result<usize, EncodeError> {
+    /// Sends `event` to every stream, whatever its channels; returns how many streams are open
+    /// (on this node).
+    pub fn send(&self, event: impl Into<Event>) -> Result<usize, PublishError> {
         self.publish_to(&Target::All, event)?;
         Ok(self.client_count())
     }
 
     /// Sends `event` to the streams subscribed to `channel`.
-    pub fn publish(&self, channel: &str, event: impl Into<Event>) -> Result<Published, EncodeError> {
+    pub fn publish(&self, channel: &str, event: impl Into<Event>) -> Result<Published, PublishError> {
         self.publish_to(&Target::channels([channel]), event)
     }
 
@@ -191,7 +247,11 @@ impl Broadcaster {
     ///
     /// The event gets the next sequence number, and that number as its id when it has none
     /// (see [`crate::hub`]); it is retained for replay per [`crate::hub::Retention`].
-    pub fn publish_to(&self, target: &Target, event: impl Into<Event>) -> Result<Published, EncodeError> {
+    ///
+    /// With a Redis backplane ([`crate::ServerBuilder::redis`]) the call returns once Redis has
+    /// the event (at most 5 s): its id is the stream entry id (an id set on `event` is
+    /// replaced), `seq` is 0, and every node's clients, this one's included, get it from Redis.
+    pub fn publish_to(&self, target: &Target, event: impl Into<Event>) -> Result<Published, PublishError> {
         self.shared.publish(target, event.into())
     }
 

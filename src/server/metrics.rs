@@ -14,7 +14,10 @@ type Series = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64
 /// Renders every metric of `shared`.
 pub(crate) fn render(shared: &Shared) -> String {
     let s = &shared.stats;
-    let published = shared.hub.lock().map_or(0, |hub| hub.seq());
+    let (published, followed) = {
+        let hub = shared.lock_hub();
+        (hub.seq(), hub.follows().len())
+    };
     let mut out = String::with_capacity(2048);
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
@@ -57,6 +60,28 @@ pub(crate) fn render(shared: &Shared) -> String {
         "Events published (sequence number of the latest).",
         published,
     );
+    if let Some(backplane) = &shared.backplane {
+        let (up, reconnects, skipped) = backplane.figures();
+        metric(
+            "ssehub_backplane_up",
+            "gauge",
+            "Whether the Redis read connection is up (1) or not (0).",
+            up.into(),
+        );
+        metric(
+            "ssehub_backplane_reconnects_total",
+            "counter",
+            "Times a Redis connection was lost and made again.",
+            reconnects,
+        );
+        metric(
+            "ssehub_backplane_skipped_entries_total",
+            "counter",
+            "Stream entries skipped because this hub cannot have written them.",
+            skipped,
+        );
+        metric("ssehub_backplane_channels", "gauge", "Channels this node reads from Redis.", followed as u64);
+    }
     let per_worker: [Series; 4] = [
         ("ssehub_worker_streams", "gauge", "Open event streams per worker.", |w| {
             w.streams.load(Relaxed) as u64

@@ -27,6 +27,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "redis")]
+mod backplane;
+#[cfg(not(feature = "redis"))]
+#[path = "backplane_off.rs"]
+mod backplane;
 mod handle;
 mod metrics;
 mod worker;
@@ -35,11 +40,11 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use handle::{Broadcaster, Client, SendError};
+pub use handle::{Broadcaster, Client, PublishError, SendError};
 use handle::{Command, Mailbox};
 
 use crate::http::request::{Limits, Request};
@@ -88,6 +93,31 @@ pub struct Config {
     pub coalesce: Duration,
     /// The bearer token of the publish endpoint (see [`ServerBuilder::publish_endpoint`]).
     pub publish_token: Option<String>,
+    /// Share channels with other nodes through Redis Streams (see [`crate::backplane`]);
+    /// default none (this node alone).
+    pub redis: Option<RedisConfig>,
+}
+
+/// Where a node's Redis backplane is. See [`crate::backplane`] (with the `redis` feature).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// The prefix of every key (`{ssehub}:...`): nodes that share channels use the same one.
+    pub namespace: String,
+    /// Longest a connection attempt may take; default 2 s.
+    pub connect_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// The backplane at `url`, namespace `ssehub`.
+    pub fn new(url: &str) -> RedisConfig {
+        RedisConfig {
+            url: url.to_owned(),
+            namespace: "ssehub".to_owned(),
+            connect_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 impl Default for Config {
@@ -114,6 +144,7 @@ impl Default for Config {
             assign_ids: true,
             coalesce: Duration::from_millis(10),
             publish_token: None,
+            redis: None,
         }
     }
 }
@@ -174,6 +205,8 @@ pub(crate) struct Shared {
     callbacks: Callbacks,
     mailboxes: Vec<Mailbox>,
     hub: Mutex<Hub>,
+    /// The Redis backplane, when channels are shared with other nodes.
+    backplane: Option<backplane::Backplane>,
     stats: Stats,
     next_client_id: AtomicU64,
     next_worker: AtomicUsize,
@@ -186,6 +219,8 @@ pub enum ServerError {
     Bind(String, io::Error),
     /// Creating a poll, waker or thread failed.
     Io(io::Error),
+    /// The backplane could not be reached or set up (or this build has no backplane).
+    Backplane(String),
 }
 
 impl fmt::Display for ServerError {
@@ -193,6 +228,7 @@ impl fmt::Display for ServerError {
         match self {
             ServerError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             ServerError::Io(e) => write!(f, "cannot start the server: {e}"),
+            ServerError::Backplane(e) => write!(f, "cannot use the Redis backplane: {e}"),
         }
     }
 }
@@ -294,6 +330,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Shares channels with every node that uses the same Redis (and namespace): publishes go
+    /// to Redis Streams and come back to every node's clients, with the stream entry ids as
+    /// event ids. [`ServerBuilder::bind`] fails when Redis cannot be reached. See
+    /// [`crate::backplane`]; needs the `redis` feature (on by default).
+    pub fn redis(mut self, config: RedisConfig) -> Self {
+        self.config.redis = Some(config);
+        self
+    }
+
     /// Keeps `retention` per channel for `Last-Event-ID` replay.
     pub fn retention(mut self, retention: Retention) -> Self {
         self.config.retention = retention;
@@ -321,6 +366,11 @@ impl ServerBuilder {
             .map_err(bind_err)?
             .next()
             .ok_or_else(|| bind_err(io::Error::new(io::ErrorKind::InvalidInput, "no address")))?;
+        // Redis first: a node that cannot reach its backplane must not take clients.
+        let backplane = match &self.config.redis {
+            Some(redis) => Some(backplane::Backplane::connect(redis, self.config.retention.max_events)?),
+            None => None,
+        };
         let listener = listen(addr).map_err(bind_err)?;
         let local_addr = listener.local_addr().map_err(ServerError::Io)?;
 
@@ -339,10 +389,14 @@ impl ServerBuilder {
             callbacks: self.callbacks,
             mailboxes,
             hub,
+            backplane,
             stats: Stats { workers: (0..n).map(|_| WorkerStats::default()).collect(), ..Stats::default() },
             next_client_id: AtomicU64::new(1),
             next_worker: AtomicUsize::new(0),
         });
+        if let Some(backplane) = &shared.backplane {
+            backplane.start(&shared).map_err(ServerError::Io)?;
+        }
         let mut listener = Some(listener);
         let mut threads = Vec::with_capacity(n);
         for (index, poll) in polls.into_iter().enumerate() {
@@ -427,6 +481,9 @@ impl Server {
         for t in self.threads {
             let _ = t.join();
         }
+        if let Some(backplane) = &self.shared.backplane {
+            backplane.wait();
+        }
     }
 }
 
@@ -443,6 +500,9 @@ impl ShutdownHandle {
         for mailbox in &self.shared.mailboxes {
             mailbox.post(Command::Shutdown);
         }
+        if let Some(backplane) = &self.shared.backplane {
+            backplane.stop();
+        }
     }
 }
 
@@ -451,14 +511,27 @@ impl Shared {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Numbers, encodes and retains an event, and hands it to every worker.
-    fn publish(&self, target: &Target, event: crate::Event) -> Result<Published, crate::EncodeError> {
-        let mut hub = self.hub.lock().unwrap_or_else(|p| p.into_inner());
+    fn lock_hub(&self) -> MutexGuard<'_, Hub> {
+        self.hub.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes an event: through the backplane when there is one (waiting until Redis has
+    /// it), else numbered, encoded and retained here and handed to every worker.
+    fn publish(&self, target: &Target, event: crate::Event) -> Result<Published, PublishError> {
+        if let Some(backplane) = &self.backplane {
+            return backplane.publish_wait(target.clone(), event);
+        }
+        let mut hub = self.lock_hub();
         let published = hub.publish(target, event, std::time::Instant::now())?;
-        // Posted under the hub's lock, so every worker sees publishes in sequence order.
+        self.post_published(&published, target);
+        Ok(published)
+    }
+
+    /// Hands a publish to every worker. Callers hold the hub's lock, so that every worker
+    /// sees publishes in sequence order.
+    fn post_published(&self, published: &Published, target: &Target) {
         for mailbox in &self.mailboxes {
             mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
         }
-        Ok(published)
     }
 }

@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use super::handle::{ClientInner, Command};
+use super::handle::{ClientInner, Command, Join, WAIT, unavailable};
 use super::{Client, Shared, WorkerStats};
 use crate::http::request::{Request, Version};
 use crate::http::response::{Response, write_stream_head};
 use crate::http::route::{Decision, route};
 use crate::hub::fanout::{Member, Subscriptions};
-use crate::hub::{DEFAULT_CHANNEL, Target, publish, requested_channels, validate_channels};
+use crate::hub::{DEFAULT_CHANNEL, Resume, Target, publish, requested_channels, validate_channels};
 use crate::proto::conn::Settings;
 use crate::proto::{Conn, Frame, Input, Phase};
 
@@ -57,6 +57,14 @@ struct Live {
     read_paused: bool,
     /// The last time the queue was empty or a write made progress (for `send_timeout`).
     progress: Instant,
+    /// A stream request waiting for the backplane's read thread (see `Command::Joined`).
+    pending: Option<Box<PendingStream>>,
+}
+
+/// What starting a deferred stream needs once the backplane has answered.
+struct PendingStream {
+    req: Request,
+    headers: Vec<(String, String)>,
 }
 
 struct Slot {
@@ -280,6 +288,7 @@ impl Worker {
             peer_eof: false,
             read_paused: false,
             progress: now,
+            pending: None,
         });
         // Data may have arrived before registration; edge-triggered readiness would not repeat it.
         self.read(i, now);
@@ -375,6 +384,26 @@ impl Worker {
                 };
                 live.conn.respond(&response, &[], keep_alive, head_only, now);
             }
+            Decision::Publish if shared.backplane.is_some() => {
+                let token = config.publish_token.as_deref().unwrap_or_default();
+                match publish::check(&req, token) {
+                    Ok(p) => {
+                        // Acknowledged once Redis has it: the publish thread answers, later.
+                        live.conn.defer(WAIT, now);
+                        let generation = self.slots[i].generation;
+                        let backplane = shared.backplane.as_ref().expect("checked");
+                        let at = (self.index, i, generation);
+                        if !backplane.publish_http(at, p.target, p.event, (keep_alive, head_only)) {
+                            let live = self.slots[i].live.as_mut().expect("live");
+                            live.conn.respond(&unavailable("shutting down"), &[], false, head_only, now);
+                        }
+                    }
+                    Err(refusal) => {
+                        Shared::count(&shared.stats.rejected);
+                        live.conn.respond(&refusal, &[], keep_alive, head_only, now);
+                    }
+                }
+            }
             Decision::Publish => {
                 let token = config.publish_token.as_deref().unwrap_or_default();
                 let response = match publish::check(&req, token) {
@@ -403,7 +432,7 @@ impl Worker {
                 live.conn.respond(&response, &[], keep_alive && !close, head_only, now);
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
-                Ok(channels) => self.open_stream(i, &req, headers, channels, now),
+                Ok(channels) => self.open_stream(i, req, headers, channels, now),
                 Err(response) => {
                     Shared::count(&shared.stats.rejected);
                     live.conn.respond(&response, &[], keep_alive, head_only, now);
@@ -413,21 +442,61 @@ impl Worker {
     }
 
     /// Turns connection `i` into a stream on `channels`: head, `:ok`, any replay, then live.
+    ///
+    /// With a backplane, the local logs answer when they can; otherwise the connection waits
+    /// for the read thread, which answers with `Command::Joined`.
     fn open_stream(
         &mut self,
         i: usize,
-        req: &Request,
-        mut headers: Vec<(String, String)>,
+        req: Request,
+        headers: Vec<(String, String)>,
         channels: Vec<Arc<str>>,
         now: Instant,
     ) {
         let shared = self.shared.clone();
         let Some(generation) = self.slots.get(i).map(|s| s.generation) else { return };
-        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
+        let last_event_id = req.last_event_id();
         let resume = {
-            let mut hub = shared.hub.lock().unwrap_or_else(|p| p.into_inner());
-            hub.resume(&channels, req.last_event_id().as_deref(), now)
+            let mut hub = shared.lock_hub();
+            match &shared.backplane {
+                None => Some(hub.resume(&channels, last_event_id.as_deref(), now)),
+                Some(_) => {
+                    let resume = hub.resume_followed(&channels, last_event_id.as_deref(), now);
+                    if resume.is_some() {
+                        hub.subscribe(&channels);
+                    }
+                    resume
+                }
+            }
         };
+        if let Some(resume) = resume {
+            return self.start_stream(i, &req, headers, channels, resume, now);
+        }
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
+        let backplane = shared.backplane.as_ref().expect("a backplane");
+        live.conn.defer(WAIT, now);
+        let join =
+            Join { worker: self.index, slot: i, generation, channels, last_event_id, deadline: now + WAIT };
+        if !backplane.join(join) {
+            live.conn.respond(&unavailable("shutting down"), &[], false, false, now);
+        } else {
+            live.pending = Some(Box::new(PendingStream { req, headers }));
+        }
+    }
+
+    /// Starts the stream on connection `i`, with `resume` (replay and seam) decided.
+    fn start_stream(
+        &mut self,
+        i: usize,
+        req: &Request,
+        mut headers: Vec<(String, String)>,
+        channels: Vec<Arc<str>>,
+        resume: Resume,
+        now: Instant,
+    ) {
+        let shared = self.shared.clone();
+        let Some(generation) = self.slots.get(i).map(|s| s.generation) else { return };
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
         let mut first = self.first_frames.clone();
         first.extend(resume.gap);
         first.extend(resume.frames);
@@ -528,6 +597,9 @@ impl Worker {
         stats.connections.fetch_sub(1, Ordering::Relaxed);
         if let Some(member) = live.member.take() {
             self.subs.leave(i, &member.channels);
+            if self.shared.backplane.is_some() {
+                self.shared.lock_hub().unsubscribe(&member.channels, Instant::now());
+            }
         }
         if let Some(inner) = live.client.take() {
             inner.closed.store(true, Ordering::Release);
@@ -601,6 +673,31 @@ impl Worker {
                         }
                     }
                 }
+                Command::Answer { slot, generation, response, keep_alive, head_only } => {
+                    if let Some(live) = self.waiting(slot, generation) {
+                        if live.pending.is_none() {
+                            live.conn.respond(&response, &[], keep_alive, head_only, now);
+                            self.dirty.push(slot);
+                        }
+                    }
+                }
+                Command::Joined { slot, generation, channels, resume } => {
+                    let pending = self.waiting(slot, generation).and_then(|live| live.pending.take());
+                    match (pending, resume) {
+                        (Some(p), Ok(resume)) => {
+                            self.start_stream(slot, &p.req, p.headers, channels, resume, now);
+                            self.dirty.push(slot); // reading was paused while it waited
+                        }
+                        (Some(p), Err(response)) => {
+                            let live = self.slots[slot].live.as_mut().expect("waiting");
+                            live.conn.respond(&response, &[], false, p.req.method == "HEAD", now);
+                            self.dirty.push(slot);
+                        }
+                        // Gone, or answered 503 already: give back the subscription counted for it.
+                        (None, Ok(_)) => shared.lock_hub().unsubscribe(&channels, now),
+                        (None, Err(_)) => {}
+                    }
+                }
                 Command::Adopt(sock) => self.adopt(sock, now),
                 Command::Shutdown => {
                     self.begin_shutdown(now);
@@ -642,6 +739,15 @@ impl Worker {
             }
             self.dirty = dirty;
         }
+    }
+
+    /// Connection `i` of that generation, if it still waits for a deferred answer.
+    fn waiting(&mut self, i: usize, generation: u32) -> Option<&mut Live> {
+        let slot = self.slots.get_mut(i)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.live.as_mut().filter(|l| l.conn.phase() == Phase::Waiting)
     }
 
     fn live_client(&mut self, i: usize, generation: u32) -> Option<&mut Live> {

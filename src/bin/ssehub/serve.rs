@@ -12,6 +12,11 @@
 //! `Last-Event-ID` gets what it missed. With `--channel NAME` the events go to that channel only,
 //! and the page at `/?channel=NAME` listens there.
 //!
+//! With `--redis redis://HOST:PORT` the node shares its channels with every node on the same Redis
+//! (and `--redis-namespace`): publishes go through Redis Streams and reach every node's clients,
+//! and event ids are stream entry ids, so a client may resume on any node. An unreachable Redis
+//! at start is an error (exit status 1).
+//!
 //! SIGINT and SIGTERM stop it gracefully: streams end with their last chunk, exit status 0.
 
 use std::thread;
@@ -99,6 +104,15 @@ pub struct Args {
     /// (repeatable; clients pick channels with `?channel=NAME`).
     #[arg(long = "channel")]
     pub channels: Vec<String>,
+    /// Publish no clock events: only `POST <publish-path>` (and other nodes) publish.
+    #[arg(long, conflicts_with = "rate")]
+    pub no_clock: bool,
+    /// Share channels with other nodes through this Redis (`redis://HOST:PORT[/DB]`).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// The prefix of the Redis keys: nodes that share channels use the same one.
+    #[arg(long, default_value = "ssehub", requires = "redis")]
+    pub redis_namespace: String,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -159,6 +173,14 @@ pub fn run(args: Args) -> Result<(), String> {
         }
         builder = builder.publish_endpoint(&args.publish_path, token);
     }
+    if let Some(url) = &args.redis {
+        if args.redis_namespace.is_empty() || args.redis_namespace.contains(['{', '}']) {
+            return Err("--redis-namespace must be non-empty, without braces".into());
+        }
+        let mut redis = ssehub::RedisConfig::new(url);
+        redis.namespace = args.redis_namespace.clone();
+        builder = builder.redis(redis);
+    }
     if !args.no_metrics {
         builder = builder.metrics_path(&args.metrics_path);
     }
@@ -191,8 +213,9 @@ pub fn run(args: Args) -> Result<(), String> {
     println!("ssehub listening on http://{addr}/ (stream: http://{addr}{})", args.path);
     let all = server.broadcaster();
     match args.rate {
-        None => thread::spawn(move || clock(all, target)),
-        Some(rate) => thread::spawn(move || paced(all, target, rate, args.size)),
+        None if args.no_clock => None,
+        None => Some(thread::spawn(move || clock(all, target))),
+        Some(rate) => Some(thread::spawn(move || paced(all, target, rate, args.size))),
     };
     server.wait();
     Ok(())

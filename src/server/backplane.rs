@@ -1,0 +1,666 @@
+//! The Redis Streams backplane's two threads per node: one publishes, one reads. The protocol
+//! (keys, the publish script, merging reads, resuming) is in [`crate::backplane`]; this module
+//! owns the Redis connections, the timeouts and the reconnecting, nothing else.
+//!
+//! ```text
+//! worker: POST /publish ─► Job ─► publish thread ─► EVALSHA (pipelined) ─► Command::Answer ─► worker
+//! Broadcaster::publish ──► Job ─►       〃        ─► reply channel ─► caller (blocks ≤ 5 s)
+//! worker: new stream the local logs cannot answer ─► Join ─► read thread ─► Command::Joined
+//! read thread: XREAD BLOCK ─► merge ─► Hub::publish (entry id) ─► Command::Publish ─► workers
+//! ```
+//!
+//! Neither thread ever blocks a worker: workers hand over a job and defer the connection
+//! ([`crate::proto::Conn::defer`]); the answer comes back through the worker's mailbox.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redis::Value;
+
+use super::handle::{Command, Join, PublishError, WAIT, unavailable};
+use super::{RedisConfig, ServerError, Shared};
+use crate::backplane::merge::{Batch, merge};
+use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
+use crate::event::Event;
+use crate::hub::{Published, Resume, Target, gap_frame, publish};
+use crate::proto::Frame;
+
+/// Longest one Redis command may take before the connection counts as lost.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one `XREAD` blocks: joins wait at most this long for the read thread.
+const BLOCK: Duration = Duration::from_millis(25);
+/// Entries one `XREAD` takes per stream.
+const READ_COUNT: usize = 512;
+/// Publishes sent to Redis in one pipeline, at most.
+const PIPELINE: usize = 64;
+/// A followed channel without local subscribers is dropped after this long.
+const FOLLOW_GRACE: Duration = Duration::from_secs(10);
+/// Reconnect backoff: first wait, and the most it doubles to.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Where the answer to a publish goes.
+enum Reply {
+    /// An HTTP publish: the worker answers the deferred connection.
+    Http { worker: usize, slot: usize, generation: u32, keep_alive: bool, head_only: bool },
+    /// A [`super::Broadcaster`] call waiting on a channel.
+    Wait(SyncSender<Result<String, String>>),
+}
+
+struct Job {
+    target: Target,
+    event: Event,
+    reply: Reply,
+}
+
+/// The node's handle on its backplane threads.
+pub(crate) struct Backplane {
+    jobs: Mutex<Sender<Job>>,
+    joins: Mutex<Sender<Join>>,
+    stop: Arc<AtomicBool>,
+    /// Whether the read thread is connected (the `ssehub_backplane_up` gauge).
+    pub(crate) up: Arc<AtomicBool>,
+    /// Times a thread had to reconnect.
+    pub(crate) reconnects: Arc<AtomicU64>,
+    /// Entries skipped because this hub cannot have written them.
+    pub(crate) skipped: Arc<AtomicU64>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    setup: Mutex<Option<Setup>>,
+}
+
+/// What the threads start with (connected in [`Backplane::connect`], before the server binds).
+struct Setup {
+    link: Link,
+    publish_conn: redis::Connection,
+    sha: String,
+    read_conn: redis::Connection,
+    all_cursor: StreamId,
+    job_rx: Receiver<Job>,
+    join_rx: Receiver<Join>,
+}
+
+/// How to (re)connect.
+#[derive(Clone)]
+struct Link {
+    client: redis::Client,
+    keys: Keys,
+    retention: usize,
+    connect_timeout: Duration,
+}
+
+impl Link {
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let conn = self.client.get_connection_with_timeout(self.connect_timeout)?;
+        conn.set_read_timeout(Some(IO_TIMEOUT))?;
+        conn.set_write_timeout(Some(IO_TIMEOUT))?;
+        Ok(conn)
+    }
+
+    fn connect_publisher(&self) -> redis::RedisResult<(redis::Connection, String)> {
+        let mut conn = self.connect()?;
+        let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(keys::PUBLISH_SCRIPT).query(&mut conn)?;
+        Ok((conn, sha))
+    }
+}
+
+impl Backplane {
+    /// Connects both threads' connections (so that an unreachable Redis is an error at start).
+    pub(crate) fn connect(config: &RedisConfig, retention: usize) -> Result<Backplane, ServerError> {
+        let fail = |e: redis::RedisError| ServerError::Backplane(format!("{}: {e}", config.url));
+        let client = redis::Client::open(config.url.as_str()).map_err(fail)?;
+        let link = Link {
+            client,
+            keys: Keys::new(&config.namespace),
+            retention: retention.max(1),
+            connect_timeout: config.connect_timeout,
+        };
+        let (publish_conn, sha) = link.connect_publisher().map_err(fail)?;
+        let mut read_conn = link.connect().map_err(fail)?;
+        let all_cursor = top(&mut read_conn, &link.keys.all()).map_err(fail)?;
+        let (jobs, job_rx) = mpsc::channel();
+        let (joins, join_rx) = mpsc::channel();
+        Ok(Backplane {
+            jobs: Mutex::new(jobs),
+            joins: Mutex::new(joins),
+            stop: Arc::new(AtomicBool::new(false)),
+            up: Arc::new(AtomicBool::new(true)),
+            reconnects: Arc::new(AtomicU64::new(0)),
+            skipped: Arc::new(AtomicU64::new(0)),
+            threads: Mutex::new(Vec::new()),
+            setup: Mutex::new(Some(Setup {
+                link,
+                publish_conn,
+                sha,
+                read_conn,
+                all_cursor,
+                job_rx,
+                join_rx,
+            })),
+        })
+    }
+
+    /// Starts the threads (once the workers' mailboxes exist).
+    pub(crate) fn start(&self, shared: &Arc<Shared>) -> std::io::Result<()> {
+        let Some(setup) = self.setup.lock().unwrap_or_else(|p| p.into_inner()).take() else { return Ok(()) };
+        let publisher = Publisher {
+            shared: shared.clone(),
+            link: setup.link.clone(),
+            conn: Some(setup.publish_conn),
+            sha: setup.sha,
+            backoff: Backoff::default(),
+            stop: self.stop.clone(),
+            reconnects: self.reconnects.clone(),
+        };
+        let reader = Reader {
+            shared: shared.clone(),
+            link: setup.link,
+            conn: Some(setup.read_conn),
+            all_cursor: setup.all_cursor,
+            cursors: HashMap::new(),
+            backoff: Backoff::default(),
+            stop: self.stop.clone(),
+            up: self.up.clone(),
+            reconnects: self.reconnects.clone(),
+            skipped: self.skipped.clone(),
+        };
+        let job_rx = setup.job_rx;
+        let join_rx = setup.join_rx;
+        let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        threads.push(
+            std::thread::Builder::new().name("ssehub-publish".into()).spawn(move || publisher.run(job_rx))?,
+        );
+        threads
+            .push(std::thread::Builder::new().name("ssehub-read".into()).spawn(move || reader.run(join_rx))?);
+        Ok(())
+    }
+
+    /// Asks the threads to stop (they finish their current Redis call first).
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Waits for the threads to stop.
+    pub(crate) fn wait(&self) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Hands a job to the publish thread; `false` if it is gone.
+    fn submit(&self, job: Job) -> bool {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job).is_ok()
+    }
+
+    /// Hands an HTTP publish to the publish thread; `false` if it is gone (the caller answers
+    /// `503` itself).
+    pub(crate) fn publish_http(
+        &self,
+        (worker, slot, generation): (usize, usize, u32),
+        target: Target,
+        event: Event,
+        (keep_alive, head_only): (bool, bool),
+    ) -> bool {
+        let reply = Reply::Http { worker, slot, generation, keep_alive, head_only };
+        self.submit(Job { target, event, reply })
+    }
+
+    /// Publishes and waits until Redis has the event (at most [`WAIT`]).
+    pub(crate) fn publish_wait(&self, target: Target, event: Event) -> Result<Published, PublishError> {
+        event.validate()?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job = Job { target, event: event.clone(), reply: Reply::Wait(tx) };
+        if !self.submit(job) {
+            return Err(PublishError::Unavailable("the server is shut down".into()));
+        }
+        match rx.recv_timeout(WAIT) {
+            Ok(Ok(id)) => {
+                let frame = Frame::event(&event.id(id.as_str()))?;
+                Ok(Published { seq: 0, id: Some(id.into()), frame })
+            }
+            Ok(Err(e)) => Err(PublishError::Unavailable(e)),
+            Err(_) => Err(PublishError::Unavailable("Redis did not answer in time".into())),
+        }
+    }
+
+    /// Whether the read connection is up, reconnections, skipped entries (for the metrics).
+    pub(crate) fn figures(&self) -> (bool, u64, u64) {
+        (
+            self.up.load(Ordering::Relaxed),
+            self.reconnects.load(Ordering::Relaxed),
+            self.skipped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Hands a new stream to the read thread; `false` if the thread is gone.
+    pub(crate) fn join(&self, join: Join) -> bool {
+        self.joins.lock().unwrap_or_else(|p| p.into_inner()).send(join).is_ok()
+    }
+}
+
+/// Exponential reconnect backoff.
+#[derive(Default)]
+struct Backoff {
+    next_try: Option<Instant>,
+    wait: Duration,
+}
+
+impl Backoff {
+    fn ready(&self, now: Instant) -> bool {
+        self.next_try.is_none_or(|t| now >= t)
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.wait = (self.wait * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+        self.next_try = Some(now + self.wait);
+    }
+
+    fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+struct Publisher {
+    shared: Arc<Shared>,
+    link: Link,
+    conn: Option<redis::Connection>,
+    sha: String,
+    backoff: Backoff,
+    stop: Arc<AtomicBool>,
+    reconnects: Arc<AtomicU64>,
+}
+
+impl Publisher {
+    fn run(mut self, jobs: Receiver<Job>) {
+        loop {
+            let first = match jobs.recv_timeout(Duration::from_millis(200)) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) if !self.stop.load(Ordering::Acquire) => continue,
+                Err(_) => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < PIPELINE {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            let results = self.publish(&batch);
+            for (job, result) in batch.into_iter().zip(results) {
+                self.answer(job.reply, result);
+            }
+        }
+    }
+
+    /// One result per job: the entry id, or why Redis did not take it.
+    fn publish(&mut self, batch: &[Job]) -> Vec<Result<String, String>> {
+        let now = Instant::now();
+        if self.conn.is_none() && self.backoff.ready(now) {
+            match self.link.connect_publisher() {
+                Ok((conn, sha)) => {
+                    self.conn = Some(conn);
+                    self.sha = sha;
+                    self.backoff.succeeded();
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.backoff.failed(now);
+                    return batch.iter().map(|_| Err(format!("Redis is unreachable ({e})"))).collect();
+                }
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return batch.iter().map(|_| Err("Redis is unreachable".to_owned())).collect();
+        };
+        let mut pipe = redis::pipe();
+        for job in batch {
+            let streams: Vec<String> = match &job.target {
+                Target::All => vec![self.link.keys.all()],
+                Target::Channels(list) => list.iter().map(|c| self.link.keys.channel(c)).collect(),
+            };
+            let cmd = pipe.cmd("EVALSHA").arg(&self.sha).arg(2 + streams.len());
+            cmd.arg(self.link.keys.last_id())
+                .arg(self.link.keys.trimmed())
+                .arg(&streams)
+                .arg(self.link.retention);
+            for (name, value) in keys::fields(&job.event) {
+                cmd.arg(name).arg(value);
+            }
+        }
+        match pipe.query::<Vec<String>>(conn) {
+            Ok(ids) if ids.len() == batch.len() => ids.into_iter().map(Ok).collect(),
+            Ok(_) => batch.iter().map(|_| Err("unexpected reply from Redis".to_owned())).collect(),
+            Err(e) => {
+                // Whatever the cause, start from a fresh connection (and a freshly loaded script).
+                self.conn = None;
+                self.backoff.failed(now);
+                batch.iter().map(|_| Err(e.to_string())).collect()
+            }
+        }
+    }
+
+    fn answer(&self, reply: Reply, result: Result<String, String>) {
+        match reply {
+            Reply::Wait(tx) => {
+                let _ = tx.try_send(result);
+            }
+            Reply::Http { worker, slot, generation, keep_alive, head_only } => {
+                let response = match result {
+                    Ok(id) => publish::created(&id),
+                    Err(e) => unavailable(&e),
+                };
+                if let Some(mailbox) = self.shared.mailboxes.get(worker) {
+                    mailbox.post(Command::Answer { slot, generation, response, keep_alive, head_only });
+                }
+            }
+        }
+    }
+}
+
+struct Reader {
+    shared: Arc<Shared>,
+    link: Link,
+    conn: Option<redis::Connection>,
+    /// The last entry delivered from the stream of publishes to all.
+    all_cursor: StreamId,
+    /// The last entry delivered, per followed channel.
+    cursors: HashMap<Arc<str>, StreamId>,
+    backoff: Backoff,
+    stop: Arc<AtomicBool>,
+    up: Arc<AtomicBool>,
+    reconnects: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
+}
+
+impl Reader {
+    fn run(mut self, joins: Receiver<Join>) {
+        let mut pending: Vec<Join> = Vec::new();
+        let mut next_sweep = Instant::now() + FOLLOW_GRACE;
+        while !self.stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if self.conn.is_none() && !self.reconnect(now) {
+                std::thread::sleep(Duration::from_millis(50));
+                // Joins wait for the connection, but not past their deadline.
+                pending.extend(joins.try_iter());
+                pending.retain(|j| j.deadline > Instant::now());
+                continue;
+            }
+            pending.extend(joins.try_iter());
+            let result = self.answer_joins(&mut pending).and_then(|()| self.read());
+            if let Err(e) = result {
+                if !self.stop.load(Ordering::Acquire) {
+                    eprintln!("ssehub: lost the Redis connection ({e}); reconnecting");
+                }
+                self.conn = None;
+                self.up.store(false, Ordering::Relaxed);
+                self.backoff.failed(Instant::now());
+            }
+            if now >= next_sweep {
+                next_sweep = now + Duration::from_secs(1);
+                let dropped = self.shared.lock_hub().drop_idle(now, FOLLOW_GRACE);
+                for channel in dropped {
+                    self.cursors.remove(&channel);
+                }
+            }
+        }
+    }
+
+    fn reconnect(&mut self, now: Instant) -> bool {
+        if !self.backoff.ready(now) {
+            return false;
+        }
+        match self.link.connect() {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                self.backoff.succeeded();
+                self.up.store(true, Ordering::Relaxed);
+                self.reconnects.fetch_add(1, Ordering::Relaxed);
+                eprintln!("ssehub: reconnected to Redis; reading on from the last entries delivered");
+                true
+            }
+            Err(_) => {
+                self.backoff.failed(now);
+                false
+            }
+        }
+    }
+
+    /// One `XREAD` over every followed stream; what it returns is delivered in id order.
+    fn read(&mut self) -> redis::RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else { return Ok(()) };
+        // Stream 0 is the stream of publishes to all, then the channels.
+        let mut names: Vec<Option<Arc<str>>> = vec![None];
+        let mut keys = vec![self.link.keys.all()];
+        let mut from = vec![self.all_cursor.to_string()];
+        for (channel, cursor) in &self.cursors {
+            names.push(Some(channel.clone()));
+            keys.push(self.link.keys.channel(channel));
+            from.push(cursor.to_string());
+        }
+        let reply: Value = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&keys)
+            .arg(&from)
+            .query(conn)?;
+        let mut batches: Vec<Batch<Fields>> =
+            keys.iter().map(|_| Batch { entries: Vec::new(), full: false }).collect();
+        let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+        for (key, entries) in streams_of(&reply)? {
+            if let Some(&i) = index.get(key.as_str()) {
+                batches[i].full = entries.len() >= READ_COUNT;
+                batches[i].entries = entries;
+            }
+        }
+        let merged = merge(batches);
+        for (i, cursor) in merged.cursors.iter().enumerate() {
+            match (cursor, &names[i]) {
+                (Some(id), None) => self.all_cursor = *id,
+                (Some(id), Some(channel)) => {
+                    self.cursors.insert(channel.clone(), *id);
+                }
+                (None, _) => {}
+            }
+        }
+        if merged.deliveries.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut hub = self.shared.lock_hub();
+        for d in merged.deliveries {
+            let fields = d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
+            let Some(event) = keys::event(&d.id.to_string(), fields) else {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let target = if d.streams.contains(&0) {
+                Target::All
+            } else {
+                Target::Channels(d.streams.iter().filter_map(|&i| names[i].clone()).collect())
+            };
+            if let Ok(published) = hub.publish(&target, event, now) {
+                self.shared.post_published(&published, &target);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the streams waiting for this thread: follows their channels, reads what they
+    /// missed, and hands each its replay and seam. A join past its deadline is dropped (its
+    /// worker has answered `503` already).
+    fn answer_joins(&mut self, pending: &mut Vec<Join>) -> redis::RedisResult<()> {
+        while let Some(join) = pending.first() {
+            if join.deadline > Instant::now() {
+                self.answer_join(join)?;
+            }
+            pending.remove(0);
+        }
+        Ok(())
+    }
+
+    fn answer_join(&mut self, join: &Join) -> redis::RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else { return Ok(()) };
+        let keys = &self.link.keys;
+        // Channels not followed yet are followed from their newest entry: what comes after it
+        // arrives by the next read.
+        let mut new = Vec::new();
+        for channel in &join.channels {
+            if !self.cursors.contains_key(channel) {
+                new.push((channel.clone(), top(conn, &keys.channel(channel))?));
+            }
+        }
+        let cursor_of = |channel: &Arc<str>| {
+            self.cursors
+                .get(channel)
+                .or_else(|| new.iter().find(|(c, _)| c == channel).map(|(_, id)| id))
+                .copied()
+        };
+        let mut streams: Vec<(String, StreamId)> = vec![(keys.all(), self.all_cursor)];
+        for channel in &join.channels {
+            streams.push((keys.channel(channel), cursor_of(channel).unwrap_or_default()));
+        }
+        let from = ReplayFrom::parse(join.last_event_id.as_deref());
+        let mut gap = from == ReplayFrom::Unknown;
+        let mut batches = Vec::new();
+        if from != ReplayFrom::Nothing {
+            for (key, upto) in &streams {
+                let entries = match from {
+                    ReplayFrom::After(last) => {
+                        let trimmed: Option<String> =
+                            redis::cmd("HGET").arg(keys.trimmed()).arg(key).query(conn)?;
+                        gap |= missed(last, trimmed.and_then(|t| t.parse().ok()));
+                        let reply: Value = redis::cmd("XRANGE")
+                            .arg(key)
+                            .arg(format!("({last}"))
+                            .arg(upto.to_string())
+                            .arg("COUNT")
+                            .arg(self.link.retention)
+                            .query(conn)?;
+                        entries_of(&reply)?
+                    }
+                    _ => {
+                        let reply: Value = redis::cmd("XREVRANGE")
+                            .arg(key)
+                            .arg(upto.to_string())
+                            .arg("-")
+                            .arg("COUNT")
+                            .arg(self.link.retention)
+                            .query(conn)?;
+                        let mut entries = entries_of(&reply)?;
+                        entries.reverse();
+                        entries
+                    }
+                };
+                // Entries past the cursor (impossible for XRANGE, kept for clarity) come live.
+                let entries = entries.into_iter().filter(|(id, _)| id <= upto).collect();
+                batches.push(Batch { entries, full: false });
+            }
+        }
+        let mut frames = Vec::new();
+        for d in merge(batches).deliveries {
+            let fields = d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
+            if let Some(frame) = keys::event(&d.id.to_string(), fields).and_then(|e| Frame::event(&e).ok()) {
+                frames.push(frame);
+            }
+        }
+        let now = Instant::now();
+        let seq = {
+            let mut hub = self.shared.lock_hub();
+            for (channel, id) in new {
+                hub.follow(channel.clone(), now);
+                self.cursors.insert(channel, id);
+            }
+            hub.subscribe(&join.channels);
+            hub.seq()
+        };
+        let gap = gap.then(|| gap_frame(join.last_event_id.as_deref().unwrap_or_default()));
+        let resume = Resume { seq, gap, frames };
+        if let Some(mailbox) = self.shared.mailboxes.get(join.worker) {
+            mailbox.post(Command::Joined {
+                slot: join.slot,
+                generation: join.generation,
+                channels: join.channels.clone(),
+                resume: Ok(resume),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The id of a stream's newest entry (`0-0` when it is empty or missing).
+fn top(conn: &mut redis::Connection, key: &str) -> redis::RedisResult<StreamId> {
+    let reply: Value = redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query(conn)?;
+    Ok(entries_of(&reply)?.first().map_or(StreamId::ZERO, |(id, _)| *id))
+}
+
+/// An entry's field/value pairs, as stored.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+/// A stream's entries, oldest first.
+type Entries = Vec<(StreamId, Fields)>;
+
+fn bad_reply(what: &str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply", what.to_owned()))
+}
+
+fn text(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+/// An `XRANGE`-shaped reply: `[[id, [field, value, ...]], ...]`. Entries whose fields are nil
+/// (deleted under a reader) are left out.
+fn entries_of(reply: &Value) -> redis::RedisResult<Entries> {
+    let Value::Array(entries) = reply else {
+        return if matches!(reply, Value::Nil) { Ok(Vec::new()) } else { Err(bad_reply("entries")) };
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let Value::Array(parts) = entry else { return Err(bad_reply("entry")) };
+        let [id, fields] = parts.as_slice() else { return Err(bad_reply("entry")) };
+        let id = text(id)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse::<StreamId>().ok())
+            .ok_or_else(|| bad_reply("entry id"))?;
+        let Value::Array(flat) = fields else { continue };
+        let pairs = flat
+            .chunks_exact(2)
+            .filter_map(|kv| Some((text(&kv[0])?.to_vec(), text(&kv[1])?.to_vec())))
+            .collect();
+        out.push((id, pairs));
+    }
+    Ok(out)
+}
+
+/// An `XREAD` reply: nil (nothing new), or `[[key, entries], ...]` (a map under RESP3).
+fn streams_of(reply: &Value) -> redis::RedisResult<Vec<(String, Entries)>> {
+    let pairs: Vec<(&Value, &Value)> = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams
+            .iter()
+            .map(|s| match s {
+                Value::Array(kv) if kv.len() == 2 => Ok((&kv[0], &kv[1])),
+                _ => Err(bad_reply("stream")),
+            })
+            .collect::<Result<_, _>>()?,
+        Value::Map(kv) => kv.iter().map(|(k, v)| (k, v)).collect(),
+        _ => return Err(bad_reply("streams")),
+    };
+    pairs
+        .into_iter()
+        .map(|(key, entries)| {
+            let key =
+                text(key).map(|b| String::from_utf8_lossy(b).into_owned()).ok_or_else(|| bad_reply("key"))?;
+            Ok((key, entries_of(entries)?))
+        })
+        .collect()
+}

@@ -1,0 +1,39 @@
+//! The backplane in a build without the `redis` feature: there is none. `Config::redis` set
+//! anyway makes [`ServerBuilder::bind`](super::ServerBuilder::bind) fail with a clear message.
+
+use std::sync::Arc;
+
+use super::handle::{Join, PublishError};
+use super::{RedisConfig, ServerError, Shared};
+use crate::event::Event;
+use crate::hub::{Published, Target};
+
+/// Never constructed.
+pub(crate) enum Backplane {}
+
+impl Backplane {
+    pub(crate) fn connect(_: &RedisConfig, _: usize) -> Result<Backplane, ServerError> {
+        Err(ServerError::Backplane("this build has no Redis support (cargo feature `redis`)".into()))
+    }
+    pub(crate) fn start(&self, _: &Arc<Shared>) -> std::io::Result<()> {
+        match *self {}
+    }
+    pub(crate) fn stop(&self) {
+        match *self {}
+    }
+    pub(crate) fn wait(&self) {
+        match *self {}
+    }
+    pub(crate) fn publish_http(&self, _: (usize, usize, u32), _: Target, _: Event, _: (bool, bool)) -> bool {
+        match *self {}
+    }
+    pub(crate) fn publish_wait(&self, _: Target, _: Event) -> Result<Published, PublishError> {
+        match *self {}
+    }
+    pub(crate) fn join(&self, _: Join) -> bool {
+        match *self {}
+    }
+    pub(crate) fn figures(&self) -> (bool, u64, u64) {
+        match *self {}
+    }
+}
