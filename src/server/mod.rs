@@ -87,7 +87,7 @@ pub struct Config {
     pub assign_ids: bool,
     /// The write-coalescing window: a worker starts a write pass at most once per window, so
     /// events published in quick succession reach each client in one vectored write. Events
-    /// further apart than the window are written at once. Default 10 ms; zero writes every
+    /// further apart than the window are written at once. Default 13 ms; zero writes every
     /// event at once. (Most of a write's cost is the kernel's, so fewer writes is what makes
     /// high event rates cheap: see BENCHMARKS.md.)
     pub coalesce: Duration,
@@ -142,7 +142,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(2),
             retention: Retention::default(),
             assign_ids: true,
-            coalesce: Duration::from_millis(10),
+            coalesce: Duration::from_millis(13),
             publish_token: None,
             redis: None,
         }
