@@ -2,17 +2,8 @@
 
 mod net;
 
-use net::{Conn, Stream, TIMEOUT, data_of, wait_until};
+use net::{Conn, Stream, TIMEOUT, data_of, post, wait_until};
 use ssehub::{OwnedItem, Server};
-
-fn post(conn: &mut Conn, path_and_query: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let head =
-        format!("POST {path_and_query} HTTP/1.1\r\nHost: h\r\n{auth}Content-Length: {}\r\n\r\n", body.len());
-    conn.send(&[head.as_bytes(), body].concat());
-    let (head, body) = conn.read_response();
-    (head.status, String::from_utf8(body).unwrap())
-}
 
 #[test]
 fn publish_reaches_the_channel_with_a_hub_assigned_id() {

@@ -3,8 +3,10 @@
 //!
 //! One read returns, per stream, its entries after that stream's cursor, at most `COUNT` of
 //! them. An event published to several channels is one entry with the same id in each of their
-//! streams, written by one script call, so a read sees all of its copies or none, unless a
-//! `COUNT` cut one stream short. Hence the horizon: when a stream's part is full, entries past
+//! streams, written by one script call, so a non-blocking read sees all of its copies or none,
+//! unless a `COUNT` cut one stream short. (A *blocking* `XREAD` is woken by one stream and
+//! answers with that one alone: the read thread only waits with it, then reads again without
+//! blocking.) Hence the horizon: when a stream's part is full, entries past
 //! its last id may be missing from it, so only entries up to the smallest such last id are
 //! delivered now; the rest are read again next time (the cursors stop at the horizon).
 //!

@@ -17,7 +17,8 @@
 //! # Reading
 //! Each node has one read thread (not one per client). It follows the channels its streams
 //! subscribe to (plus the stream of publishes to all), keeps a cursor per stream (the last
-//! entry id delivered), and loops on `XREAD COUNT n BLOCK t STREAMS ... cursors`. What a read
+//! entry id delivered), and loops on `XREAD COUNT n STREAMS ... cursors`, waiting with
+//! `BLOCK t` when nothing is new (then reading again without it: see [`merge`]). What a read
 //! returns goes through [`merge::merge`] and into the local [`Hub`](crate::hub::Hub), which
 //! numbers, logs and fans it out exactly like a local publish.
 //!

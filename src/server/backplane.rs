@@ -429,7 +429,8 @@ impl Reader {
         }
     }
 
-    /// One `XREAD` over every followed stream; what it returns is delivered in id order.
+    /// One `XREAD` over every followed stream (waiting up to [`BLOCK`] when there is nothing new);
+    /// what it returns is delivered in id order.
     fn read(&mut self) -> redis::RedisResult<()> {
         let Some(conn) = self.conn.as_mut() else { return Ok(()) };
         // Stream 0 is the stream of publishes to all, then the channels.
@@ -441,15 +442,27 @@ impl Reader {
             keys.push(self.link.keys.channel(channel));
             from.push(cursor.to_string());
         }
-        let reply: Value = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(READ_COUNT)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&keys)
-            .arg(&from)
-            .query(conn)?;
+        let xread = |block: Option<Duration>| {
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT").arg(READ_COUNT);
+            if let Some(t) = block {
+                cmd.arg("BLOCK").arg(t.as_millis() as u64);
+            }
+            cmd.arg("STREAMS").arg(&keys).arg(&from);
+            cmd
+        };
+        let mut reply: Value = xread(None).query(conn)?;
+        if matches!(reply, Value::Nil) {
+            // Nothing new: wait. A blocking read is woken by one stream and answers with that
+            // stream alone, so its answer only means "look again": the read that counts is the
+            // non-blocking one after it, which sees a publish's entries in all of its streams
+            // or in none (one command, one script: both atomic).
+            let woken: Value = xread(Some(BLOCK)).query(conn)?;
+            if matches!(woken, Value::Nil) {
+                return Ok(());
+            }
+            reply = xread(None).query(conn)?;
+        }
         let mut batches: Vec<Batch<Fields>> =
             keys.iter().map(|_| Batch { entries: Vec::new(), full: false }).collect();
         let index: HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();

@@ -22,6 +22,17 @@ pub fn get(path: &str, extra: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n").into_bytes()
 }
 
+/// Sends `POST path_and_query` with `body` (and a bearer `token`) on `conn`; returns the status
+/// and the body of the answer.
+pub fn post(conn: &mut Conn, path_and_query: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head =
+        format!("POST {path_and_query} HTTP/1.1\r\nHost: h\r\n{auth}Content-Length: {}\r\n\r\n", body.len());
+    conn.send(&[head.as_bytes(), body].concat());
+    let (head, body) = conn.read_response();
+    (head.status, String::from_utf8(body).unwrap())
+}
+
 /// Polls `cond` every few milliseconds until it holds or `within` passes; returns the last value.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;

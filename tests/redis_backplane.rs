@@ -1,0 +1,312 @@
+//! Nodes sharing channels through Redis Streams, on real sockets and a real `redis-server`
+//! (see `redis_server/mod.rs`): delivery across nodes in order, a client moving between nodes
+//! with `Last-Event-ID`, events on several channels delivered once, trim points announced as
+//! gaps, Redis lost and back, and Redis unreachable at start.
+
+mod net;
+mod redis_server;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use net::{Conn, Stream, TIMEOUT, data_of, ids_of, post, wait_until};
+use redis_server::RedisServer;
+use ssehub::backplane::StreamId;
+use ssehub::hub::Retention;
+use ssehub::{OwnedItem, RedisConfig, Server, ServerBuilder, ServerError};
+
+const TOKEN: &str = "t0ken";
+
+fn builder(redis: &RedisServer) -> ServerBuilder {
+    Server::builder()
+        .workers(2)
+        .keep_alive(Some(Duration::from_millis(200)))
+        .publish_endpoint("/publish", TOKEN)
+        .redis(RedisConfig::new(&redis.url()))
+}
+
+fn node(redis: &RedisServer) -> Server {
+    builder(redis).bind("127.0.0.1:0").expect("a node")
+}
+
+/// Publishes `data` through `server`'s endpoint; returns the id it was given.
+fn publish(server: &Server, query: &str, data: &str) -> String {
+    let mut conn = Conn::connect(server.local_addr());
+    let (status, body) = post(&mut conn, &format!("/publish{query}"), Some(TOKEN), data.as_bytes());
+    assert_eq!(status, 201, "{body}");
+    let id = body.strip_prefix("{\"id\":\"").and_then(|b| b.strip_suffix("\"}")).expect("{\"id\":...}");
+    assert!(id.parse::<StreamId>().is_ok(), "a stream entry id: {id}");
+    id.to_owned()
+}
+
+/// The data of each event, prefixed with its type when that is not `message`.
+fn typed(items: &[OwnedItem]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            OwnedItem::Event { event_type, data, .. } if event_type == "message" => Some(data.clone()),
+            OwnedItem::Event { event_type, data, .. } => Some(format!("{event_type}:{data}")),
+            OwnedItem::Retry(_) => None,
+        })
+        .collect()
+}
+
+fn with_redis(test: impl FnOnce(&mut RedisServer)) {
+    if let Some(mut redis) = RedisServer::start() {
+        test(&mut redis);
+    }
+}
+
+#[test]
+fn a_publish_to_one_node_reaches_the_clients_of_every_node_in_order() {
+    with_redis(|redis| {
+        let (a, b) = (node(redis), node(redis));
+        let mut on_a = Stream::open(a.local_addr(), "/sse?channel=room", "");
+        let mut on_b = Stream::open(b.local_addr(), "/sse?channel=room", "");
+        let mut elsewhere = Stream::open(b.local_addr(), "/sse?channel=other", "");
+        let mut ids = Vec::new();
+        for n in 0..20 {
+            ids.push(publish(&a, "?channel=room&event=greet", &format!("hello {n}\nline 2")));
+        }
+        let sorted = {
+            let mut s: Vec<StreamId> = ids.iter().map(|i| i.parse().unwrap()).collect();
+            s.sort();
+            s.dedup();
+            s.iter().map(|i| i.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(sorted, ids, "ids increase in publish order");
+        for stream in [&mut on_a, &mut on_b] {
+            let items = stream.items_within(20, TIMEOUT);
+            assert_eq!(ids_of(&items), ids);
+            assert!(items.iter().enumerate().all(|(n, item)| *item
+                == OwnedItem::Event {
+                    event_type: "greet".into(),
+                    data: format!("hello {n}\nline 2"),
+                    last_event_id: ids[n].clone(),
+                }));
+        }
+        elsewhere.read_for(Duration::from_millis(300));
+        assert!(elsewhere.items_within(1, Duration::from_millis(10)).is_empty(), "another channel");
+        a.shutdown();
+        b.shutdown();
+    });
+}
+
+#[test]
+fn a_client_that_moves_to_another_node_gets_exactly_what_it_missed() {
+    with_redis(|redis| {
+        let (a, b) = (node(redis), node(redis));
+        let mut first = Stream::open(a.local_addr(), "/sse?channel=c", "");
+        let ids: Vec<String> = (1..=5).map(|n| publish(&a, "?channel=c", &n.to_string())).collect();
+        assert_eq!(data_of(&first.items_within(5, TIMEOUT)), ["1", "2", "3", "4", "5"]);
+        drop(first); // node A's client leaves after event 5...
+        let more: Vec<String> = (6..=8).map(|n| publish(&a, "?channel=c", &n.to_string())).collect();
+
+        // ...and comes back to node B, which does not read channel c yet: Redis answers.
+        let resume = |node: &Server, last: &str| {
+            Stream::open(node.local_addr(), "/sse?channel=c", &format!("Last-Event-ID: {last}\r\n"))
+        };
+        let mut moved = resume(&b, &ids[4]);
+        assert_eq!(data_of(&moved.items_within(3, TIMEOUT)), ["6", "7", "8"]);
+        let live = publish(&b, "?channel=c", "9");
+        assert_eq!(moved.items_within(1, TIMEOUT), [net::event("message", "9", &live)], "then live, once");
+
+        // B now follows c, but only since event 8: an older id is still answered from Redis.
+        let mut older = resume(&b, &ids[2]);
+        assert_eq!(data_of(&older.items_within(6, TIMEOUT)), ["4", "5", "6", "7", "8", "9"]);
+        // From an id B delivered itself, its own log answers; the seam is exact either way.
+        let mut recent = resume(&b, &live);
+        let mut stale = resume(&a, &more[2]);
+        let last = publish(&a, "?channel=c", "10");
+        let ten = net::event("message", "10", &last);
+        for s in [&mut moved, &mut older, &mut recent] {
+            assert_eq!(s.items_within(1, TIMEOUT), [ten.clone()]);
+        }
+        assert_eq!(data_of(&stale.items_within(2, TIMEOUT)), ["9", "10"]);
+        for s in [&mut moved, &mut older, &mut recent, &mut stale] {
+            s.read_for(Duration::from_millis(200));
+            assert!(s.items_within(1, Duration::from_millis(10)).is_empty(), "no duplicate");
+        }
+        a.shutdown();
+        b.shutdown();
+    });
+}
+
+#[test]
+fn a_node_that_stops_mid_stream_loses_nothing_for_its_clients() {
+    with_redis(|redis| {
+        let (a, b) = (node(redis), node(redis));
+        let mut on_a = Stream::open(a.local_addr(), "/sse?channel=k", "");
+        let first = publish(&b, "?channel=k", "before");
+        assert_eq!(ids_of(&on_a.items_within(1, TIMEOUT)), [first.clone()]);
+        a.shutdown(); // the stream ends with the node
+        assert!(on_a.closes_within(TIMEOUT));
+        let missed = publish(&b, "?channel=k", "while away");
+        let mut back = Stream::open(b.local_addr(), "/sse?channel=k", &format!("Last-Event-ID: {first}\r\n"));
+        assert_eq!(back.items_within(1, TIMEOUT), [net::event("message", "while away", &missed)]);
+        b.shutdown();
+    });
+}
+
+#[test]
+fn an_event_for_several_channels_reaches_a_client_of_several_once() {
+    with_redis(|redis| {
+        let (a, b) = (node(redis), node(redis));
+        let mut both = Stream::open(b.local_addr(), "/sse?channel=x&channel=y", "");
+        let x = publish(&a, "?channel=x", "x only");
+        let xy = publish(&a, "?channel=x&channel=y", "both");
+        let y = publish(&a, "?channel=y", "y only");
+        let items = both.items_within(3, TIMEOUT);
+        assert_eq!(data_of(&items), ["x only", "both", "y only"]);
+        assert_eq!(ids_of(&items), [x.clone(), xy.clone(), y.clone()]);
+        // One Last-Event-ID resumes both channels, on the other node too.
+        let mut again =
+            Stream::open(a.local_addr(), "/sse?channel=y&channel=x", &format!("Last-Event-ID: {x}\r\n"));
+        assert_eq!(ids_of(&again.items_within(2, TIMEOUT)), [xy, y]);
+        for s in [&mut both, &mut again] {
+            s.read_for(Duration::from_millis(200));
+            assert!(s.items_within(1, Duration::from_millis(10)).is_empty(), "no duplicate");
+        }
+        a.shutdown();
+        b.shutdown();
+    });
+}
+
+#[test]
+fn a_broadcaster_publishes_through_redis() {
+    with_redis(|redis| {
+        let (a, b) = (node(redis), node(redis));
+        let mut on_b = Stream::open(b.local_addr(), "/sse", "");
+        let mut on_a = Stream::open(a.local_addr(), "/sse?channel=news", "");
+        let hub = a.broadcaster();
+        let to_all = hub.send(ssehub::Event::new("to every stream").event("all")).unwrap();
+        assert_eq!(to_all, 1, "streams open on this node");
+        let published = hub.publish("news", ssehub::Event::new("news only").id("ignored")).unwrap();
+        let id = published.id.as_deref().unwrap();
+        assert!(id.parse::<StreamId>().is_ok(), "the entry id replaces the event's: {id}");
+        assert_eq!(typed(&on_b.items_within(1, TIMEOUT)), ["all:to every stream"]);
+        let items = on_a.items_within(2, TIMEOUT);
+        assert_eq!(typed(&items), ["all:to every stream", "news only"]);
+        assert_eq!(ids_of(&items)[1], id);
+        a.shutdown();
+        b.shutdown();
+    });
+}
+
+#[test]
+fn resuming_from_before_the_trim_point_or_from_an_unknown_id_announces_a_gap() {
+    with_redis(|redis| {
+        let retention = Retention { max_events: 3, ..Retention::default() };
+        let a = builder(redis).retention(retention).bind("127.0.0.1:0").unwrap();
+        let ids: Vec<String> = (1..=6).map(|n| publish(&a, "?channel=g", &n.to_string())).collect();
+        let open = |last: &str| {
+            Stream::open(a.local_addr(), "/sse?channel=g", &format!("Last-Event-ID: {last}\r\n"))
+        };
+        let mut trimmed = open(&ids[0]);
+        let items = trimmed.items_within(4, TIMEOUT);
+        assert_eq!(typed(&items), [format!("gap:{}", ids[0]), "4".into(), "5".into(), "6".into()]);
+        let mut exact = open(&ids[2]);
+        assert_eq!(data_of(&exact.items_within(3, TIMEOUT)), ["4", "5", "6"], "3 was trimmed, but seen");
+        let mut unknown = open("42");
+        assert_eq!(typed(&unknown.items_within(4, TIMEOUT)), ["gap:42", "4", "5", "6"]);
+        a.shutdown();
+    });
+}
+
+#[test]
+fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
+    with_redis(|redis| {
+        let (a, b) = (node(redis), node(redis));
+        let mut on_b = Stream::open(b.local_addr(), "/sse?channel=r", "");
+        let before = publish(&a, "?channel=r", "before");
+        assert_eq!(ids_of(&on_b.items_within(1, TIMEOUT)), [before.clone()]);
+
+        redis.stop();
+        let mut conn = Conn::connect(a.local_addr());
+        let (status, body) = post(&mut conn, "/publish?channel=r", Some(TOKEN), b"lost");
+        assert_eq!(status, 503, "{body}");
+        let published = a.broadcaster().publish("r", "lost too");
+        assert!(matches!(published, Err(ssehub::PublishError::Unavailable(_))), "{published:?}");
+        // The clients stay, kept alive by comments.
+        let body_before = on_b.body.len();
+        on_b.read_for(Duration::from_millis(600));
+        assert!(
+            on_b.body[body_before..].windows(3).any(|w| w == b":\n\n"),
+            "keep-alives while Redis is down"
+        );
+        assert!(on_b.items_within(1, Duration::from_millis(10)).is_empty());
+
+        redis.run();
+        let after = {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let mut conn = Conn::connect(a.local_addr());
+                match post(&mut conn, "/publish?channel=r", Some(TOKEN), b"after") {
+                    (201, body) => break body[7..body.len() - 2].to_owned(),
+                    (503, _) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                    other => panic!("publish after Redis came back: {other:?}"),
+                }
+            }
+        };
+        assert_eq!(on_b.items_within(1, Duration::from_secs(10)), [net::event("message", "after", &after)]);
+        on_b.read_for(Duration::from_millis(300));
+        assert!(on_b.items_within(1, Duration::from_millis(10)).is_empty(), "nothing else, no duplicate");
+        // Redis kept the entries: a client resuming from before the outage gets what followed.
+        let mut late =
+            Stream::open(b.local_addr(), "/sse?channel=r", &format!("Last-Event-ID: {before}\r\n"));
+        assert_eq!(ids_of(&late.items_within(1, TIMEOUT)), [after]);
+        assert!(wait_until(TIMEOUT, || a.metrics().contains("ssehub_backplane_up 1")));
+        assert!(!b.metrics().contains("ssehub_backplane_reconnects_total 0"), "{}", b.metrics());
+        a.shutdown();
+        b.shutdown();
+    });
+}
+
+#[test]
+fn publish_endpoint_checks_come_before_redis() {
+    with_redis(|redis| {
+        let a = builder(redis).configure(|c| c.limits.max_body_bytes = 1024).bind("127.0.0.1:0").unwrap();
+        let cases: [(&str, Option<&str>, &[u8], u16); 5] = [
+            ("/publish", None, b"x", 401),
+            ("/publish", Some("wrong"), b"x", 401),
+            ("/publish", Some(TOKEN), b"\xff", 400),
+            ("/publish?channel=", Some(TOKEN), b"x", 400),
+            ("/publish", Some(TOKEN), &[b'x'; 2048], 413),
+        ];
+        for (path, token, body, expected) in cases {
+            let mut conn = Conn::connect(a.local_addr());
+            assert_eq!(post(&mut conn, path, token, body).0, expected, "{path} {token:?}");
+        }
+        assert_eq!(redis.command("DBSIZE").as_deref(), Some(":0"), "nothing reached Redis");
+        // Pipelined publishes on one connection are answered in order.
+        let mut conn = Conn::connect(a.local_addr());
+        let one = format!(
+            "POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1\r\n\r\n"
+        );
+        conn.send(format!("{one}1{one}2").as_bytes());
+        let (h1, b1) = conn.read_response();
+        let (h2, b2) = conn.read_response();
+        assert_eq!((h1.status, h2.status), (201, 201));
+        assert!(b1 < b2, "{b1:?} then {b2:?}");
+        a.shutdown();
+    });
+}
+
+#[test]
+fn an_unreachable_redis_is_an_error_at_start() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let started = Instant::now();
+    let result = Server::builder().redis(RedisConfig::new(&url)).bind("127.0.0.1:0");
+    assert!(matches!(result, Err(ServerError::Backplane(_))), "{:?}", result.err());
+    assert!(started.elapsed() < TIMEOUT);
+    let out = Command::new(env!("CARGO_BIN_EXE_ssehub"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--redis", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("Redis") && stderr.contains(&url), "{stderr}");
+}
