@@ -127,14 +127,16 @@ impl Conn {
 
     /// Takes bytes read from the socket at `now`.
     pub fn received(&mut self, bytes: &[u8], now: Instant) {
-        if self.phase != Phase::Head || bytes.is_empty() {
+        // While waiting, input is kept too (a pipelined request read with the deferred one),
+        // though a driver that follows `wants_read` reads nothing more then.
+        if !matches!(self.phase, Phase::Head | Phase::Waiting) || bytes.is_empty() {
             return;
         }
         if self.consumed > 0 {
             self.inbuf.drain(..self.consumed);
             self.consumed = 0;
         }
-        if self.inbuf.is_empty() {
+        if self.inbuf.is_empty() && self.phase == Phase::Head {
             // A new request head starts: from here the header timeout applies, not the idle one.
             self.deadline = Some(now + self.settings.header_timeout);
         }
@@ -398,6 +400,58 @@ mod tests {
         c.received(b" HTTP/1.1\r\nHost: h\r\n\r\n", Instant::now());
         let Input::Request(r) = c.poll_request(&l, Instant::now()) else { panic!() };
         assert_eq!(r.path, "/c");
+    }
+
+    #[test]
+    fn a_deferred_request_holds_the_next_until_answered() {
+        let t = Instant::now();
+        let l = Limits::default();
+        let mut c = Conn::new(settings(1 << 20), t);
+        c.received(b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nxGET /next HTTP/1.1\r\n", t);
+        let Input::Request(p) = c.poll_request(&l, t) else { panic!() };
+        assert_eq!(p.path, "/p");
+        c.defer(Duration::from_secs(5), t);
+        assert_eq!(c.phase(), Phase::Waiting);
+        assert!(!c.wants_read() && !c.wants_write());
+        c.received(b"Host: h\r\n\r\n", t);
+        assert_eq!(c.poll_request(&l, t), Input::NeedMore, "nothing is taken while waiting");
+        assert!(!c.timed_out(t + Duration::from_secs(4)));
+        c.respond(&Response::new(201), &[], true, false, t + Duration::from_secs(1));
+        assert_eq!(c.phase(), Phase::Head);
+        let Input::Request(next) = c.poll_request(&l, t) else { panic!("the pipelined request") };
+        assert_eq!(next.path, "/next");
+        c.defer(Duration::from_secs(5), t);
+        c.start_stream(b"HEAD\r\n\r\n".to_vec(), true, &[]);
+        assert_eq!(c.phase(), Phase::Streaming, "a deferred stream starts as any other");
+    }
+
+    #[test]
+    fn a_deferred_request_past_its_wait_is_answered_503_and_closed() {
+        let t = Instant::now();
+        let mut c = Conn::new(settings(1 << 20), t);
+        c.received(b"GET /sse HTTP/1.1\r\nHost: h\r\n\r\n", t);
+        assert!(matches!(c.poll_request(&Limits::default(), t), Input::Request(_)));
+        c.defer(Duration::from_secs(5), t);
+        assert!(c.timed_out(t + Duration::from_secs(5)));
+        c.time_out(t + Duration::from_secs(5));
+        assert_eq!(c.phase(), Phase::Closing);
+        let mut w = Trickle { out: Vec::new(), cap: 1 << 20, blocked: false };
+        flush_all(&mut c, &mut w);
+        let text = String::from_utf8(w.out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && text.contains("Retry-After: 1\r\n"),
+            "{text}"
+        );
+        assert_eq!(c.phase(), Phase::Closed);
+    }
+
+    #[test]
+    fn defer_only_holds_a_connection_reading_requests() {
+        let t = Instant::now();
+        let mut c = Conn::new(settings(1 << 20), t);
+        c.start_stream(Vec::new(), true, &[]);
+        c.defer(Duration::from_secs(1), t);
+        assert_eq!(c.phase(), Phase::Streaming);
     }
 
     #[test]
