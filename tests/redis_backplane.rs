@@ -209,6 +209,10 @@ fn resuming_from_before_the_trim_point_or_from_an_unknown_id_announces_a_gap() {
         assert_eq!(data_of(&exact.items_within(3, TIMEOUT)), ["4", "5", "6"], "3 was trimmed, but seen");
         let mut unknown = open("42");
         assert_eq!(typed(&unknown.items_within(4, TIMEOUT)), ["gap:42", "4", "5", "6"]);
+        // The largest id: nothing follows it, and asking Redis for what does must not upset it.
+        let mut future = open("18446744073709551615-18446744073709551615");
+        let next = publish(&a, "?channel=g", "7");
+        assert_eq!(future.items_within(1, TIMEOUT), [net::event("message", "7", &next)]);
         a.shutdown();
     });
 }

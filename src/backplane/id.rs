@@ -25,6 +25,8 @@ pub struct StreamId {
 impl StreamId {
     /// The id before any entry (`0-0`): reading after it reads everything.
     pub const ZERO: StreamId = StreamId { ms: 0, seq: 0 };
+    /// The largest id: nothing can follow it.
+    pub const MAX: StreamId = StreamId { ms: u64::MAX, seq: u64::MAX };
 }
 
 impl fmt::Display for StreamId {

@@ -26,6 +26,7 @@ use super::{RedisConfig, ServerError, Shared};
 use crate::backplane::merge::{Batch, merge};
 use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
 use crate::event::Event;
+use crate::http::Response;
 use crate::hub::{Published, Resume, Target, gap_frame, publish};
 use crate::proto::Frame;
 
@@ -509,13 +510,32 @@ impl Reader {
     /// missed, and hands each its replay and seam. A join past its deadline is dropped (its
     /// worker has answered `503` already).
     fn answer_joins(&mut self, pending: &mut Vec<Join>) -> redis::RedisResult<()> {
-        while let Some(join) = pending.first() {
-            if join.deadline > Instant::now() {
-                self.answer_join(join)?;
+        for join in pending.drain(..) {
+            if join.deadline <= Instant::now() {
+                continue;
             }
-            pending.remove(0);
+            if let Err(e) = self.answer_join(&join) {
+                // The stream is refused at once rather than left to time out; a lost connection
+                // also stops the others (they wait for the reconnection, up to their deadline).
+                let refusal = unavailable(&e.to_string());
+                self.post_joined(&join, Err(refusal));
+                if is_connection_fault(&e) {
+                    return Err(e);
+                }
+            }
         }
         Ok(())
+    }
+
+    fn post_joined(&self, join: &Join, resume: Result<Resume, Response>) {
+        if let Some(mailbox) = self.shared.mailboxes.get(join.worker) {
+            mailbox.post(Command::Joined {
+                slot: join.slot,
+                generation: join.generation,
+                channels: join.channels.clone(),
+                resume,
+            });
+        }
     }
 
     fn answer_join(&mut self, join: &Join) -> redis::RedisResult<()> {
@@ -545,6 +565,8 @@ impl Reader {
         if from != ReplayFrom::Nothing {
             for (key, upto) in &streams {
                 let entries = match from {
+                    // Nothing can follow the largest id (and Redis refuses `(` before it).
+                    ReplayFrom::After(last) if last == StreamId::MAX => Vec::new(),
                     ReplayFrom::After(last) => {
                         let trimmed: Option<String> =
                             redis::cmd("HGET").arg(keys.trimmed()).arg(key).query(conn)?;
@@ -594,17 +616,14 @@ impl Reader {
             hub.seq()
         };
         let gap = gap.then(|| gap_frame(join.last_event_id.as_deref().unwrap_or_default()));
-        let resume = Resume { seq, gap, frames };
-        if let Some(mailbox) = self.shared.mailboxes.get(join.worker) {
-            mailbox.post(Command::Joined {
-                slot: join.slot,
-                generation: join.generation,
-                channels: join.channels.clone(),
-                resume: Ok(resume),
-            });
-        }
+        self.post_joined(join, Ok(Resume { seq, gap, frames }));
         Ok(())
     }
+}
+
+/// Whether an error means the connection is unusable (rather than one command refused).
+fn is_connection_fault(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
 /// The id of a stream's newest entry (`0-0` when it is empty or missing).
