@@ -239,6 +239,13 @@ fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
             "keep-alives while Redis is down"
         );
         assert!(on_b.items_within(1, Duration::from_millis(10)).is_empty());
+        // A new client of a channel the node reads starts from the node's own log; one of a
+        // channel it does not read waits for Redis, and is told 503 when that takes too long.
+        let mut joined = Stream::open(b.local_addr(), "/sse?channel=r", "");
+        let mut waiting = Conn::connect(b.local_addr());
+        waiting.send(&net::get("/sse?channel=new", ""));
+        let head = waiting.try_read_head(Instant::now() + Duration::from_secs(8)).expect("an answer");
+        assert_eq!((head.status, head.header("retry-after")), (503, Some("1")));
 
         redis.run();
         let after = {
@@ -253,6 +260,7 @@ fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
             }
         };
         assert_eq!(on_b.items_within(1, Duration::from_secs(10)), [net::event("message", "after", &after)]);
+        assert_eq!(joined.items_within(1, TIMEOUT), [net::event("message", "after", &after)]);
         on_b.read_for(Duration::from_millis(300));
         assert!(on_b.items_within(1, Duration::from_millis(10)).is_empty(), "nothing else, no duplicate");
         // Redis kept the entries: a client resuming from before the outage gets what followed.
