@@ -259,7 +259,7 @@ fn paced(all: ssehub::Broadcaster, target: Target, rate: f64, size: usize) {
 
 /// glibc keeps the pages freed in its per-thread arenas: after a crowd of clients has left
 /// (1,024 fewer than at the last peak, checked once a second), hand them back to the system.
-/// (Measured in BENCHMARKS.md: 5.96 MB kept after 19,000 streams closed, 3.91 MB with this.)
+/// (Measured in BENCHMARKS.md: 5,956 KiB kept after 19,000 streams closed, 3,908 KiB with this.)
 fn trim_after_crowds(hub: ssehub::Broadcaster) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     thread::spawn(move || {
