@@ -3,6 +3,8 @@
 //! with `Last-Event-ID`, events on several channels delivered once, trim points announced as
 //! gaps, Redis lost and back, and Redis unreachable at start.
 
+#![cfg(feature = "redis")]
+
 mod net;
 mod redis_server;
 
