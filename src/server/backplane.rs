@@ -167,6 +167,7 @@ impl Backplane {
             up: self.up.clone(),
             reconnects: self.reconnects.clone(),
             skipped: self.skipped.clone(),
+            more: true,
         };
         let job_rx = setup.job_rx;
         let join_rx = setup.join_rx;
@@ -277,11 +278,12 @@ struct Publisher {
 
 impl Publisher {
     fn run(mut self, jobs: Receiver<Job>) {
-        loop {
+        // Checked between batches too: a busy publisher (say `serve --rate`) never times out.
+        while !self.stop.load(Ordering::Acquire) {
             let first = match jobs.recv_timeout(Duration::from_millis(200)) {
                 Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) if !self.stop.load(Ordering::Acquire) => continue,
-                Err(_) => return,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
             };
             let mut batch = vec![first];
             while batch.len() < PIPELINE {
@@ -375,6 +377,8 @@ struct Reader {
     up: Arc<AtomicBool>,
     reconnects: Arc<AtomicU64>,
     skipped: Arc<AtomicU64>,
+    /// The last read hit `COUNT` in some stream: read again without waiting.
+    more: bool,
 }
 
 impl Reader {
@@ -452,12 +456,13 @@ impl Reader {
             cmd.arg("STREAMS").arg(&keys).arg(&from);
             cmd
         };
-        let mut reply: Value = xread(None).query(conn)?;
+        // After a full batch more is waiting: read on. Otherwise everything was read: wait.
+        let mut reply = if self.more { xread(None).query(conn)? } else { Value::Nil };
         if matches!(reply, Value::Nil) {
-            // Nothing new: wait. A blocking read is woken by one stream and answers with that
-            // stream alone, so its answer only means "look again": the read that counts is the
-            // non-blocking one after it, which sees a publish's entries in all of its streams
-            // or in none (one command, one script: both atomic).
+            // A blocking read woken by one stream answers with that stream alone, so its
+            // answer only means "look again": the read that counts is the non-blocking one
+            // after it, which sees a publish's entries in all of its streams or in none (one
+            // command, one script: both atomic).
             let woken: Value = xread(Some(BLOCK)).query(conn)?;
             if matches!(woken, Value::Nil) {
                 return Ok(());
@@ -473,6 +478,7 @@ impl Reader {
                 batches[i].entries = entries;
             }
         }
+        self.more = batches.iter().any(|b| b.full);
         let merged = merge(batches);
         for (i, cursor) in merged.cursors.iter().enumerate() {
             match (cursor, &names[i]) {
