@@ -3,28 +3,41 @@
 //!
 //! The operations are what the mio driver does (`src/server/worker.rs`): bytes received (raw, or
 //! well-formed requests pipelined several at a time), polling requests and answering each one
-//! (a fallback response with a body of up to 4 KiB, an error response, or a stream with a few
-//! first frames), pushing frames of arbitrary size, finishing the stream, closing, aborting, the
-//! peer half-closing, writing to a socket that takes at most `k` bytes and then would block (or is
-//! interrupted, or fails, or returns `Ok(0)`), and advancing a virtual clock followed by
-//! `if timed_out { time_out }`. Settings are small: a queue bound of 64..=8192 bytes, timeouts of
-//! a few milliseconds, small request limits. Some frames and answers are sized from the room the
-//! queue bound leaves (`room + delta`), so the edges of the bound are hit exactly.
+//! (a fallback response with a body of up to 4 KiB, an error response, a stream with a few
+//! first frames, or `defer`: the answer comes later, from the backplane), resolving a deferred
+//! request with any of those answers (only while the connection is `Waiting`, as the driver
+//! does; a `defer` is also tried where it must do nothing), pushing frames of arbitrary size,
+//! finishing the stream, closing, aborting, the peer half-closing, writing to a socket that takes
+//! at most `k` bytes and then would block (or is interrupted, or fails, or returns `Ok(0)`), and
+//! advancing a virtual clock followed by `if timed_out { time_out }`. Settings are small: a
+//! queue bound of 64..=8192 bytes, timeouts of a few milliseconds, small request limits. Some
+//! frames and answers are sized from the room the queue bound leaves (`room + delta`), so the
+//! edges of the bound are hit exactly.
 //!
 //! The model predicts every answer and, after every operation, the target asserts:
 //!
 //! * the phase, `queued_bytes()` (exactly the bytes queued and not yet written), `wants_write()`
 //!   (`queued > 0` and not `Closed`), `wants_read()` (in `Head`: `queued < max_queue_bytes`;
-//!   `Streaming`/`Closing`: true; `Closed`: false) and `timed_out(now)` all equal the model's;
+//!   `Streaming`/`Closing`: true; `Waiting`/`Closed`: false) and `timed_out(now)` (in `Head`
+//!   and `Waiting`, by the header, idle or deferred deadline) all equal the model's;
 //! * what `poll_request` returns equals sequential `parse_head` over the unconsumed input
-//!   (with the body), and it yields a request or a refusal only while `queued < max_queue_bytes`;
+//!   (with the body), and it yields a request or a refusal only while `queued < max_queue_bytes`
+//!   and never while `Waiting`;
+//! * `Waiting`: `defer` moves only `Head` there, with its deadline `now + wait`; what was
+//!   received before, and what arrives meanwhile (the driver does not read then, but `received`
+//!   keeps it), stays for the next request without moving the deadline; push, `finish_stream`
+//!   and the peer closing do nothing; an answer ends it (`respond` returns to `Head` first, so
+//!   keep-alive takes the next pipelined request; `start_stream` streams), or the deadline does:
+//!   `time_out` queues a `503` with `Retry-After: 1` and closes;
 //! * `Closed` implies nothing queued; `Closing` implies something queued (it will be written and
 //!   then become `Closed`: after a write that empties the queue, `Closing` is `Closed`);
 //! * the bytes the writers receive are exactly the concatenation, in order, of what was queued
-//!   (responses, stream heads, frames in their chunked or bare view, the last chunk; a 408 is
-//!   checked by its status line and length); nothing is written once `Closed`; `write_to` returns
-//!   `Ok(n)` with `n` the bytes taken, and only when the queue is empty or the socket would
-//!   block; it fails only when the socket failed, and then the connection is `Closed`;
+//!   (responses, stream heads, frames in their chunked or bare view, the last chunk; a 408 or a
+//!   503 is checked by its status line and length, then, once written, by its `Content-Length`,
+//!   `Connection: close`, and for the 503 `Retry-After: 1`); nothing is written once `Closed`;
+//!   `write_to` returns `Ok(n)` with `n` the bytes taken, and only when the queue is empty or the
+//!   socket would block; it fails only when the socket failed, and then the connection is
+//!   `Closed`;
 //! * a stream push is refused exactly when the queue is non-empty and `queued + frame > max`
 //!   (`would_overflow` agrees), and a refusal drops the queue and closes;
 //! * the queue bound, as the code guarantees it (see [`Model::check_bounds`]);
@@ -67,7 +80,8 @@ enum Op {
         which: u8,
         count: u8,
     },
-    /// Takes every complete request and answers it with `answers[i % len]` (404 when empty).
+    /// Takes every complete request and answers it with `answers[i % len]` (404 when empty),
+    /// until none is complete, or one is refused, or one is deferred (`Waiting` takes no more).
     PollRequests(Vec<Answer>),
     Push(FrameSpec),
     FinishStream,
@@ -77,6 +91,12 @@ enum Op {
     Write(WriterSpec),
     /// Advances the clock by this many milliseconds, then times out if due.
     Tick(u16),
+    // Added last, like `Answer::Defer` (the committed seeds were re-encoded for the new
+    // variant counts: see fuzz/README.md).
+    /// The backplane's answer to a deferred request: given only while `Waiting`, as the driver
+    /// does (`Worker::waiting`). A `Defer` answer is also tried in `Streaming`, `Closing` and
+    /// `Closed`, where it must do nothing, and in `Waiting`, where it must not move the deadline.
+    Resolve(Answer),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -100,6 +120,11 @@ enum Answer {
         chunked: bool,
         keep_alive: bool,
         first: Vec<FrameSpec>,
+    },
+    /// `defer(wait_ms)`: the answer comes from elsewhere (`Op::Resolve`), or, past the wait, is
+    /// a 503.
+    Defer {
+        wait_ms: u16,
     },
 }
 
@@ -309,7 +334,7 @@ struct Model {
     input: Vec<u8>,
     /// Everything queued so far, in order: what was written, then what is queued.
     expected: Vec<u8>,
-    /// Ranges of `expected` known only by their length (the body of a 408 whose text the
+    /// Ranges of `expected` known only by their length (the rest of a 408 or 503 whose text the
     /// library chooses).
     wild: Vec<(usize, usize)>,
     /// Everything the writers took.
@@ -320,8 +345,8 @@ struct Model {
     /// Where a chunked stream's body starts in `expected`, and where its last chunk is.
     stream_body: Option<usize>,
     last_chunk_at: Option<usize>,
-    /// Where 408 answers start in `expected`.
-    timeouts: Vec<(usize, usize)>,
+    /// Where 408 and 503 answers are in `expected`, with their status.
+    timeouts: Vec<(usize, usize, u16)>,
     // What the queue bound allows (see `check_bounds`).
     largest_answer: usize,
     largest_unit: usize,
@@ -367,12 +392,54 @@ impl Model {
         self.phase = Phase::Closed;
     }
 
-    fn timed_out(&self) -> bool {
-        self.phase == Phase::Head && self.deadline.is_some_and(|d| self.now >= d)
+    /// Bytes read: request input in `Head`, and in `Waiting` too (kept for the request after the
+    /// deferred one, with the deferred deadline still the one that counts); dropped otherwise.
+    fn received(&mut self, bytes: &[u8]) {
+        if !matches!(self.phase, Phase::Head | Phase::Waiting) || bytes.is_empty() {
+            return;
+        }
+        if self.input.is_empty() && self.phase == Phase::Head {
+            // A new request head starts: the header timeout applies, not the idle one.
+            self.deadline = Some(self.now + self.settings.header_timeout);
+        }
+        self.input.extend_from_slice(bytes);
     }
 
-    /// Queues an answer to a request (or a refusal) and settles the connection.
+    fn timed_out(&self) -> bool {
+        matches!(self.phase, Phase::Head | Phase::Waiting) && self.deadline.is_some_and(|d| self.now >= d)
+    }
+
+    /// Holds the request just taken; anywhere but `Head`, nothing happens.
+    fn defer(&mut self, wait: Duration) {
+        if self.phase == Phase::Head {
+            self.phase = Phase::Waiting;
+            self.deadline = Some(self.now + wait);
+        }
+    }
+
+    /// Queues the answer `time_out` chose (`status`, `len` bytes whose text the library
+    /// chooses: only the status line is known) and closes.
+    fn timeout_answer(&mut self, status: u16, len: usize) {
+        let line = format!("HTTP/1.1 {status} ");
+        assert!(len > line.len(), "{status} of {len} bytes");
+        let start = self.expected.len();
+        self.queue(line.as_bytes());
+        self.queue(&vec![0; len - line.len()]);
+        self.wild.push((start + line.len(), start + len));
+        self.timeouts.push((start, start + len, status));
+        self.tail = self.tail.max(len);
+        self.answered = true;
+        self.input.clear();
+        self.phase = Phase::Closing;
+        self.closing_level = self.pending();
+    }
+
+    /// Queues an answer to a request (or a refusal) and settles the connection; a deferred
+    /// request is answered from `Head`, so a keep-alive answer lets the next one be taken.
     fn answer(&mut self, bytes: &[u8], keep_alive: bool) {
+        if self.phase == Phase::Waiting {
+            self.phase = Phase::Head;
+        }
         self.queue(bytes);
         self.largest_answer = self.largest_answer.max(bytes.len());
         self.largest_unit = self.largest_unit.max(bytes.len());
@@ -444,6 +511,8 @@ impl Model {
     ///
     /// * `Head`: a request (or refusal) is produced only while `queued < max`, and one answer is
     ///   queued for it, so `queued <= max - 1 + largest answer` (0 before any answer).
+    /// * `Waiting`: the deferred request was taken while `queued < max`, and nothing is queued
+    ///   until it is answered, so `queued < max`.
     /// * `Streaming`: `start_stream` queues the head and first frames unbounded on top of the
     ///   pipelined answers (`< max`); after it, a push is accepted only onto an empty queue or
     ///   when the result stays `<= max`. So `queued <= max(max, level after start_stream,
@@ -470,6 +539,7 @@ impl Model {
                     self.largest_answer
                 );
             }
+            Phase::Waiting => assert!(queued < max, "Waiting: queued {queued} >= {max}"),
             Phase::Streaming => {
                 let bound = max.max(self.stream_level);
                 assert!(queued <= bound, "Streaming: queued {queued} > {bound}");
@@ -493,7 +563,7 @@ impl Model {
         let wants_read = match self.phase {
             Phase::Head => queued < self.max(),
             Phase::Streaming | Phase::Closing => true,
-            Phase::Closed => false,
+            Phase::Waiting | Phase::Closed => false,
         };
         assert_eq!(conn.wants_read(), wants_read, "wants_read with {queued} queued");
         if self.phase == Phase::Head && queued >= self.max() {
@@ -566,6 +636,25 @@ fn run_write(conn: &mut Conn, model: &mut Model, spec: WriterSpec) {
     }
 }
 
+/// A 408 or 503 that `time_out` queued, as written: one whole response that closes (the 503
+/// telling the client when to retry).
+fn check_timeout_answer(answer: &[u8], status: u16) {
+    let text = String::from_utf8_lossy(answer);
+    let head_len =
+        find(answer, b"\r\n\r\n").unwrap_or_else(|| panic!("{status}: no end of head: {text:?}")) + 4;
+    let head = std::str::from_utf8(&answer[..head_len]).expect("an ASCII head");
+    assert!(head.contains("\r\nConnection: close\r\n"), "{status} closes: {text:?}");
+    let length = head
+        .split("\r\n")
+        .find_map(|h| h.strip_prefix("Content-Length: "))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("{status}: no Content-Length: {text:?}"));
+    assert_eq!(head_len + length, answer.len(), "{status}: Content-Length vs the body: {text:?}");
+    if status == 503 {
+        assert!(head.contains("\r\nRetry-After: 1\r\n"), "503 says when to retry: {text:?}");
+    }
+}
+
 fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
     let now = model.now;
     match answer {
@@ -614,6 +703,7 @@ fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
                     frames.push(f);
                 }
             }
+            // From `Waiting` as from `Head`: the deferred request's answer is a stream.
             conn.start_stream(head.clone(), *chunked, &frames);
             let level_before = model.pending();
             model.queue(&head);
@@ -630,6 +720,11 @@ fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
             model.phase = Phase::Streaming;
             model.input.clear();
             model.deadline = None;
+        }
+        Answer::Defer { wait_ms } => {
+            let wait = Duration::from_millis(u64::from(*wait_ms));
+            conn.defer(wait, now);
+            model.defer(wait);
         }
     }
 }
@@ -674,22 +769,12 @@ fuzz_target!(|plan: Plan| {
         match op {
             Op::Received(bytes) => {
                 conn.received(bytes, model.now);
-                if model.phase == Phase::Head && !bytes.is_empty() {
-                    if model.input.is_empty() {
-                        model.deadline = Some(model.now + settings.header_timeout);
-                    }
-                    model.input.extend_from_slice(bytes);
-                }
+                model.received(bytes);
             }
             Op::Requests { which, count } => {
                 let bytes = CANNED[usize::from(*which) % CANNED.len()].repeat(1 + usize::from(count % 4));
                 conn.received(&bytes, model.now);
-                if model.phase == Phase::Head {
-                    if model.input.is_empty() {
-                        model.deadline = Some(model.now + settings.header_timeout);
-                    }
-                    model.input.extend_from_slice(&bytes);
-                }
+                model.received(&bytes);
             }
             Op::PollRequests(answers) => {
                 let default = Answer::Fallback { body: 9, keep_alive: true, head_only: false };
@@ -700,6 +785,7 @@ fuzz_target!(|plan: Plan| {
                     let got = conn.poll_request(&limits, model.now);
                     assert_eq!(got, predicted, "poll_request");
                     match got {
+                        // Also what a deferred request leaves: `Waiting` takes no more.
                         Input::NeedMore => break,
                         Input::Refused(_) => {
                             assert!(queued < model.max(), "a refusal queued with {queued} queued");
@@ -715,6 +801,14 @@ fuzz_target!(|plan: Plan| {
                     model.check(&conn);
                 }
             }
+            Op::Resolve(a) => match (conn.phase(), a) {
+                (Phase::Waiting, _) => answer(&mut conn, &mut model, a),
+                // No request is taken and unanswered: a stray defer must do nothing.
+                (Phase::Streaming | Phase::Closing | Phase::Closed, Answer::Defer { .. }) => {
+                    answer(&mut conn, &mut model, a)
+                }
+                _ => {}
+            },
             Op::Push(spec) => {
                 let room = model.max().saturating_sub(model.pending());
                 let Some(frame) = build_frame(spec, room, model.chunked) else { continue };
@@ -777,20 +871,13 @@ fuzz_target!(|plan: Plan| {
                 if due {
                     let before = conn.queued_bytes();
                     conn.time_out(model.now);
-                    if !model.input.is_empty() || !model.answered {
-                        // A 408, of a length the model takes from the queue.
-                        let len = conn.queued_bytes() - before;
-                        assert!(len > 13, "408 of {len} bytes");
-                        let start = model.expected.len();
-                        model.queue(b"HTTP/1.1 408 ");
-                        model.queue(&vec![0; len - 13]);
-                        model.wild.push((start + 13, start + len));
-                        model.timeouts.push((start, start + len));
-                        model.tail = model.tail.max(len);
-                        model.answered = true;
-                        model.input.clear();
-                        model.phase = Phase::Closing;
-                        model.closing_level = model.pending();
+                    // The answer's length the model takes from the queue.
+                    let len = conn.queued_bytes().saturating_sub(before);
+                    if model.phase == Phase::Waiting {
+                        // The backplane did not answer in time: a 503, then close.
+                        model.timeout_answer(503, len);
+                    } else if !model.input.is_empty() || !model.answered {
+                        model.timeout_answer(408, len);
                     } else {
                         model.close();
                     }
@@ -806,10 +893,9 @@ fuzz_target!(|plan: Plan| {
     assert_eq!(model.pending(), 0, "an unlimited socket took everything");
     assert_eq!(model.written.len(), model.expected.len());
     assert_ne!(conn.phase(), Phase::Closing, "closing with everything written");
-    for &(start, end) in &model.timeouts {
+    for &(start, end, status) in &model.timeouts {
         if end <= model.written.len() {
-            let answer = &model.written[start..end];
-            assert!(find(answer, b"\r\nConnection: close\r\n").is_some(), "408 closes");
+            check_timeout_answer(&model.written[start..end], status);
         }
     }
     model.check_chunks();

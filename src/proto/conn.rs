@@ -126,6 +126,9 @@ impl Conn {
     }
 
     /// Takes bytes read from the socket at `now`.
+    ///
+    /// Input is bounded by [`Conn::poll_request`] (a head past the limit is refused), which takes
+    /// nothing while the connection waits: a driver reads only while [`Conn::wants_read`].
     pub fn received(&mut self, bytes: &[u8], now: Instant) {
         // While waiting, input is kept too (a pipelined request read with the deferred one),
         // though a driver that follows `wants_read` reads nothing more then.
