@@ -41,6 +41,19 @@ fn publish(server: &Server, query: &str, data: &str) -> String {
     id.to_owned()
 }
 
+/// A stream on `node` at `path` that resumes after `last` (`Last-Event-ID`).
+fn resume(node: &Server, path: &str, last: &str) -> Stream {
+    Stream::open(node.local_addr(), path, &format!("Last-Event-ID: {last}\r\n"))
+}
+
+/// Reads each stream a while longer: nothing more may come (no duplicate, nothing stray).
+fn assert_nothing_more(streams: &mut [&mut Stream]) {
+    for s in streams {
+        s.read_for(Duration::from_millis(200));
+        assert!(s.items_within(1, Duration::from_millis(10)).is_empty(), "nothing more, no duplicate");
+    }
+}
+
 /// The data of each event, prefixed with its type when that is not `message`.
 fn typed(items: &[OwnedItem]) -> Vec<String> {
     items
@@ -87,8 +100,7 @@ fn a_publish_to_one_node_reaches_the_clients_of_every_node_in_order() {
                     last_event_id: ids[n].clone(),
                 }));
         }
-        elsewhere.read_for(Duration::from_millis(300));
-        assert!(elsewhere.items_within(1, Duration::from_millis(10)).is_empty(), "another channel");
+        assert_nothing_more(&mut [&mut elsewhere]); // another channel
         a.shutdown();
         b.shutdown();
     });
@@ -105,30 +117,24 @@ fn a_client_that_moves_to_another_node_gets_exactly_what_it_missed() {
         let more: Vec<String> = (6..=8).map(|n| publish(&a, "?channel=c", &n.to_string())).collect();
 
         // ...and comes back to node B, which does not read channel c yet: Redis answers.
-        let resume = |node: &Server, last: &str| {
-            Stream::open(node.local_addr(), "/sse?channel=c", &format!("Last-Event-ID: {last}\r\n"))
-        };
-        let mut moved = resume(&b, &ids[4]);
+        let mut moved = resume(&b, "/sse?channel=c", &ids[4]);
         assert_eq!(data_of(&moved.items_within(3, TIMEOUT)), ["6", "7", "8"]);
         let live = publish(&b, "?channel=c", "9");
         assert_eq!(moved.items_within(1, TIMEOUT), [net::event("message", "9", &live)], "then live, once");
 
         // B now follows c, but only since event 8: an older id is still answered from Redis.
-        let mut older = resume(&b, &ids[2]);
+        let mut older = resume(&b, "/sse?channel=c", &ids[2]);
         assert_eq!(data_of(&older.items_within(6, TIMEOUT)), ["4", "5", "6", "7", "8", "9"]);
         // From an id B delivered itself, its own log answers; the seam is exact either way.
-        let mut recent = resume(&b, &live);
-        let mut stale = resume(&a, &more[2]);
+        let mut recent = resume(&b, "/sse?channel=c", &live);
+        let mut stale = resume(&a, "/sse?channel=c", &more[2]);
         let last = publish(&a, "?channel=c", "10");
         let ten = net::event("message", "10", &last);
         for s in [&mut moved, &mut older, &mut recent] {
             assert_eq!(s.items_within(1, TIMEOUT), std::slice::from_ref(&ten));
         }
         assert_eq!(data_of(&stale.items_within(2, TIMEOUT)), ["9", "10"]);
-        for s in [&mut moved, &mut older, &mut recent, &mut stale] {
-            s.read_for(Duration::from_millis(200));
-            assert!(s.items_within(1, Duration::from_millis(10)).is_empty(), "no duplicate");
-        }
+        assert_nothing_more(&mut [&mut moved, &mut older, &mut recent, &mut stale]);
         a.shutdown();
         b.shutdown();
     });
@@ -144,7 +150,7 @@ fn a_node_that_stops_mid_stream_loses_nothing_for_its_clients() {
         a.shutdown(); // the stream ends with the node
         assert!(on_a.closes_within(TIMEOUT));
         let missed = publish(&b, "?channel=k", "while away");
-        let mut back = Stream::open(b.local_addr(), "/sse?channel=k", &format!("Last-Event-ID: {first}\r\n"));
+        let mut back = resume(&b, "/sse?channel=k", &first);
         assert_eq!(back.items_within(1, TIMEOUT), [net::event("message", "while away", &missed)]);
         b.shutdown();
     });
@@ -162,13 +168,9 @@ fn an_event_for_several_channels_reaches_a_client_of_several_once() {
         assert_eq!(data_of(&items), ["x only", "both", "y only"]);
         assert_eq!(ids_of(&items), [x.clone(), xy.clone(), y.clone()]);
         // One Last-Event-ID resumes both channels, on the other node too.
-        let mut again =
-            Stream::open(a.local_addr(), "/sse?channel=y&channel=x", &format!("Last-Event-ID: {x}\r\n"));
+        let mut again = resume(&a, "/sse?channel=y&channel=x", &x);
         assert_eq!(ids_of(&again.items_within(2, TIMEOUT)), [xy, y]);
-        for s in [&mut both, &mut again] {
-            s.read_for(Duration::from_millis(200));
-            assert!(s.items_within(1, Duration::from_millis(10)).is_empty(), "no duplicate");
-        }
+        assert_nothing_more(&mut [&mut both, &mut again]);
         a.shutdown();
         b.shutdown();
     });
@@ -201,9 +203,7 @@ fn resuming_from_before_the_trim_point_or_from_an_unknown_id_announces_a_gap() {
         let retention = Retention { max_events: 3, ..Retention::default() };
         let a = builder(redis).retention(retention).bind("127.0.0.1:0").unwrap();
         let ids: Vec<String> = (1..=6).map(|n| publish(&a, "?channel=g", &n.to_string())).collect();
-        let open = |last: &str| {
-            Stream::open(a.local_addr(), "/sse?channel=g", &format!("Last-Event-ID: {last}\r\n"))
-        };
+        let open = |last: &str| resume(&a, "/sse?channel=g", last);
         let mut trimmed = open(&ids[0]);
         let items = trimmed.items_within(4, TIMEOUT);
         assert_eq!(typed(&items), [format!("gap:{}", ids[0]), "4".into(), "5".into(), "6".into()]);
@@ -263,11 +263,9 @@ fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
         };
         assert_eq!(on_b.items_within(1, Duration::from_secs(10)), [net::event("message", "after", &after)]);
         assert_eq!(joined.items_within(1, TIMEOUT), [net::event("message", "after", &after)]);
-        on_b.read_for(Duration::from_millis(300));
-        assert!(on_b.items_within(1, Duration::from_millis(10)).is_empty(), "nothing else, no duplicate");
+        assert_nothing_more(&mut [&mut on_b]);
         // Redis kept the entries: a client resuming from before the outage gets what followed.
-        let mut late =
-            Stream::open(b.local_addr(), "/sse?channel=r", &format!("Last-Event-ID: {before}\r\n"));
+        let mut late = resume(&b, "/sse?channel=r", &before);
         assert_eq!(ids_of(&late.items_within(1, TIMEOUT)), [after]);
         assert!(wait_until(TIMEOUT, || a.metrics().contains("ssehub_backplane_up 1")));
         assert!(!b.metrics().contains("ssehub_backplane_reconnects_total 0"), "{}", b.metrics());

@@ -1,6 +1,7 @@
 // Headless Debian Chromium for the end-to-end tests, through playwright-core (the system
 // browser: no download). The flags keep it off the network it cannot reach here.
 
+import { rmSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -23,4 +24,14 @@ export function launch(userDataDir, viewport) {
       '--disable-sync',
     ],
   });
+}
+
+/** Closes the context (if the browser is still there) and removes its profile directory. */
+export async function closeBrowser(context, userDataDir) {
+  try {
+    if (context) await context.close();
+  } catch {
+    // The browser may already be gone.
+  }
+  rmSync(userDataDir, { recursive: true, force: true });
 }

@@ -10,10 +10,10 @@
 // it matches the newest `#log` entry, takes the screenshot and exits 0. On failure it prints the
 // reason, the page's DOM and its console, and exits 1.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHROMIUM, launch } from './browser.mjs';
+import { CHROMIUM, closeBrowser, launch } from './browser.mjs';
 
 const screenshotPath = process.argv[2] || '/tmp/ssehub-demo.png';
 const baseUrl = (process.argv[3] || process.env.SSEHUB_BASE_URL || 'http://127.0.0.1:18931').replace(/\/+$/, '');
@@ -31,12 +31,7 @@ let context;
 let page;
 
 async function cleanup() {
-  try {
-    if (context) await context.close();
-  } catch {
-    // The browser may already be gone.
-  }
-  rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser(context, userDataDir);
 }
 
 async function fail(msg) {

@@ -20,10 +20,10 @@
 // Exits 0 on success; on failure prints the reasons, each page's DOM and console, and exits 1.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHROMIUM, launch } from './browser.mjs';
+import { CHROMIUM, closeBrowser, launch } from './browser.mjs';
 
 const [nodeA, nodeB] = [process.argv[2], process.argv[3]].map((b) => (b || '').replace(/\/+$/, ''));
 const token = process.argv[4];
@@ -48,12 +48,7 @@ const pages = new Map();
 let failing = false;
 
 async function cleanup() {
-  try {
-    if (context) await context.close();
-  } catch {
-    // The browser may already be gone.
-  }
-  rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser(context, userDataDir);
 }
 
 async function fail(msg) {
