@@ -384,41 +384,33 @@ impl Worker {
                 };
                 live.conn.respond(&response, &[], keep_alive, head_only, now);
             }
-            Decision::Publish if shared.backplane.is_some() => {
-                let token = config.publish_token.as_deref().unwrap_or_default();
-                match publish::check(&req, token) {
-                    Ok(p) => {
-                        // Acknowledged once Redis has it: the publish thread answers, later.
-                        live.conn.defer(WAIT, now);
-                        let generation = self.slots[i].generation;
-                        let backplane = shared.backplane.as_ref().expect("checked");
-                        let at = (self.index, i, generation);
-                        if !backplane.publish_http(at, p.target, p.event, (keep_alive, head_only)) {
-                            let live = self.slots[i].live.as_mut().expect("live");
-                            live.conn.respond(&unavailable("shutting down"), &[], false, head_only, now);
-                        }
-                    }
-                    Err(refusal) => {
-                        Shared::count(&shared.stats.rejected);
-                        live.conn.respond(&refusal, &[], keep_alive, head_only, now);
-                    }
-                }
-            }
             Decision::Publish => {
                 let token = config.publish_token.as_deref().unwrap_or_default();
                 let response = match publish::check(&req, token) {
-                    Ok(p) => match shared.publish(&p.target, p.event) {
-                        Ok(published) => match &published.id {
-                            Some(id) => publish::created(id),
-                            None => publish::created(&published.seq.to_string()),
-                        },
-                        Err(e) => Response::error(400, &e.to_string()),
-                    },
                     Err(refusal) => {
                         Shared::count(&shared.stats.rejected);
                         refusal
                     }
+                    Ok(p) => match &shared.backplane {
+                        // Acknowledged once Redis has it: the publish thread answers, later.
+                        Some(backplane) => {
+                            live.conn.defer(WAIT, now);
+                            let at = (self.index, i, self.slots[i].generation);
+                            if backplane.publish_http(at, p.target, p.event, (keep_alive, head_only)) {
+                                return;
+                            }
+                            unavailable("shutting down")
+                        }
+                        None => match shared.publish(&p.target, p.event) {
+                            Ok(published) => match &published.id {
+                                Some(id) => publish::created(id),
+                                None => publish::created(&published.seq.to_string()),
+                            },
+                            Err(e) => Response::error(400, &e.to_string()),
+                        },
+                    },
                 };
+                let live = self.slots[i].live.as_mut().expect("live");
                 live.conn.respond(&response, &[], keep_alive, head_only, now);
             }
             Decision::Metrics => {
@@ -741,21 +733,22 @@ impl Worker {
         }
     }
 
-    /// Connection `i` of that generation, if it still waits for a deferred answer.
-    fn waiting(&mut self, i: usize, generation: u32) -> Option<&mut Live> {
+    /// Connection `i`, if it is still the one of that generation.
+    fn live(&mut self, i: usize, generation: u32) -> Option<&mut Live> {
         let slot = self.slots.get_mut(i)?;
         if slot.generation != generation {
             return None;
         }
-        slot.live.as_mut().filter(|l| l.conn.phase() == Phase::Waiting)
+        slot.live.as_mut()
+    }
+
+    /// Connection `i` of that generation, if it still waits for a deferred answer.
+    fn waiting(&mut self, i: usize, generation: u32) -> Option<&mut Live> {
+        self.live(i, generation).filter(|l| l.conn.phase() == Phase::Waiting)
     }
 
     fn live_client(&mut self, i: usize, generation: u32) -> Option<&mut Live> {
-        let slot = self.slots.get_mut(i)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.live.as_mut().filter(|l| l.client.is_some())
+        self.live(i, generation).filter(|l| l.client.is_some())
     }
 
     fn flush_all(&mut self, now: Instant) {
