@@ -15,7 +15,7 @@
 //! | an `event` with CR or LF, a bad channel list | `400` |
 //! | a body over the request body limit | `413` (from the request parser) |
 //!
-//! No `channel` parameter publishes to [`DEFAULT_CHANNEL`](super::DEFAULT_CHANNEL).
+//! No `channel` parameter publishes to [`DEFAULT_CHANNEL`].
 
 use crate::event::Event;
 use crate::http::{Request, Response};
