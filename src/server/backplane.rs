@@ -23,7 +23,7 @@ use redis::Value;
 
 use super::handle::{Command, Join, PublishError, WAIT, unavailable};
 use super::{RedisConfig, ServerError, Shared};
-use crate::backplane::merge::{Batch, merge};
+use crate::backplane::merge::{Batch, Delivery, merge};
 use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
 use crate::event::Event;
 use crate::http::Response;
@@ -495,8 +495,7 @@ impl Reader {
         let now = Instant::now();
         let mut hub = self.shared.lock_hub();
         for d in merged.deliveries {
-            let fields = d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
-            let Some(event) = keys::event(&d.id.to_string(), fields) else {
+            let Some(event) = event_of(&d) else {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
@@ -606,9 +605,11 @@ impl Reader {
         }
         let mut frames = Vec::new();
         for d in merge(batches).deliveries {
-            let fields = d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
-            if let Some(frame) = keys::event(&d.id.to_string(), fields).and_then(|e| Frame::event(&e).ok()) {
-                frames.push(frame);
+            match event_of(&d).map(|e| Frame::event(&e)) {
+                Some(Ok(frame)) => frames.push(frame),
+                _ => {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         let now = Instant::now();
@@ -625,6 +626,11 @@ impl Reader {
         self.post_joined(join, Ok(Resume { seq, gap, frames }));
         Ok(())
     }
+}
+
+/// The event a delivered entry holds (`None`: skip it, see [`keys::event`]).
+fn event_of(d: &Delivery<Fields>) -> Option<Event> {
+    keys::event(&d.id.to_string(), d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
 }
 
 /// Whether an error means the connection is unusable (rather than one command refused).
