@@ -322,3 +322,26 @@ fn an_unreachable_redis_is_an_error_at_start() {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("Redis") && stderr.contains(&url), "{stderr}");
 }
+
+#[test]
+fn a_password_in_the_url_is_used_and_a_wrong_one_is_an_error_at_start() {
+    let Some(redis) = RedisServer::start_with(&["--requirepass", "s3cret"]) else { return };
+    let port = redis.url().rsplit(':').next().unwrap().to_owned();
+    let with = |password: &str| {
+        Server::builder()
+            .publish_endpoint("/publish", TOKEN)
+            .redis(RedisConfig::new(&format!("redis://:{password}@127.0.0.1:{port}")))
+            .bind("127.0.0.1:0")
+    };
+    match with("wrong") {
+        Err(ServerError::Backplane(why)) => {
+            assert!(why.contains("127.0.0.1") && !why.contains("wrong"), "no password shown: {why}");
+        }
+        other => panic!("a wrong password must stop the start: {:?}", other.err()),
+    }
+    let a = with("s3cret").expect("the right password");
+    let mut stream = Stream::open(a.local_addr(), "/sse?channel=p", "");
+    let id = publish(&a, "?channel=p", "authenticated");
+    assert_eq!(stream.items_within(1, TIMEOUT), [net::event("message", "authenticated", &id)]);
+    a.shutdown();
+}

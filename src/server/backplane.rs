@@ -111,7 +111,7 @@ impl Link {
 impl Backplane {
     /// Connects both threads' connections (so that an unreachable Redis is an error at start).
     pub(crate) fn connect(config: &RedisConfig, retention: usize) -> Result<Backplane, ServerError> {
-        let fail = |e: redis::RedisError| ServerError::Backplane(format!("{}: {e}", config.url));
+        let fail = |e: redis::RedisError| ServerError::Backplane(format!("{}: {e}", config.redacted_url()));
         let client = redis::Client::open(config.url.as_str()).map_err(fail)?;
         let link = Link {
             client,

@@ -17,11 +17,18 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// Extra `redis-server` arguments (`--requirepass`, say).
+    args: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts one, or says why it cannot (`None`) outside CI.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with extra `redis-server` arguments.
+    pub fn start_with(args: &[&str]) -> Option<RedisServer> {
         let found = Command::new("redis-server").arg("--version").stdout(Stdio::null()).status();
         if !found.is_ok_and(|s| s.success()) {
             assert!(std::env::var_os("CI").is_none(), "CI must have redis-server (.ci/packages installs it)");
@@ -31,7 +38,8 @@ impl RedisServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("ssehub-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { child: None, port, dir };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut server = RedisServer { child: None, port, dir, args };
         server.run();
         Some(server)
     }
@@ -47,6 +55,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .args(&self.args)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -55,7 +64,8 @@ impl RedisServer {
             .expect("start redis-server");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.command("PING").as_deref() != Some("+PONG") {
+        // Up once it answers at all (with a password set, PING answers -NOAUTH).
+        while self.command("PING").is_none_or(|r| r.is_empty()) {
             assert!(Instant::now() < deadline, "redis-server did not come up on port {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
