@@ -251,6 +251,8 @@ impl Broadcaster {
     /// With a Redis backplane ([`crate::ServerBuilder::redis`]) the call returns once Redis has
     /// the event (at most 5 s): its id is the stream entry id (an id set on `event` is
     /// replaced), `seq` is 0, and every node's clients, this one's included, get it from Redis.
+    /// Since it waits for Redis, call it from a thread of your own, not from a callback
+    /// (`on_connect`, `verify`...), which would hold up a worker and all its connections.
     pub fn publish_to(&self, target: &Target, event: impl Into<Event>) -> Result<Published, PublishError> {
         self.shared.publish(target, event.into())
     }
