@@ -515,7 +515,8 @@ impl Reader {
     /// missed, and hands each its replay and seam. A join past its deadline is dropped (its
     /// worker has answered `503` already).
     fn answer_joins(&mut self, pending: &mut Vec<Join>) -> redis::RedisResult<()> {
-        for join in pending.drain(..) {
+        let mut joins = std::mem::take(pending).into_iter();
+        for join in joins.by_ref() {
             if join.deadline <= Instant::now() {
                 continue;
             }
@@ -525,6 +526,7 @@ impl Reader {
                 let refusal = unavailable(&e.to_string());
                 self.post_joined(&join, Err(refusal));
                 if is_connection_fault(&e) {
+                    pending.extend(joins);
                     return Err(e);
                 }
             }
