@@ -345,3 +345,21 @@ fn a_password_in_the_url_is_used_and_a_wrong_one_is_an_error_at_start() {
     assert_eq!(stream.items_within(1, TIMEOUT), [net::event("message", "authenticated", &id)]);
     a.shutdown();
 }
+
+#[test]
+fn a_node_reads_at_most_max_channels() {
+    with_redis(|redis| {
+        let config = RedisConfig { max_channels: 2, ..RedisConfig::new(&redis.url()) };
+        let a = builder(redis).redis(config).bind("127.0.0.1:0").unwrap();
+        let _first = Stream::open(a.local_addr(), "/sse?channel=one&channel=two", "");
+        let mut third = Conn::connect(a.local_addr());
+        third.send(&net::get("/sse?channel=three", ""));
+        let head = third.read_head();
+        assert_eq!((head.status, head.header("retry-after")), (503, Some("10")), "{head:?}");
+        // Channels the node reads already are still open to new streams.
+        let mut again = Stream::open(a.local_addr(), "/sse?channel=two", "");
+        let id = publish(&a, "?channel=two", "still served");
+        assert_eq!(again.items_within(1, TIMEOUT), [net::event("message", "still served", &id)]);
+        a.shutdown();
+    });
+}

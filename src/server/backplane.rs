@@ -91,6 +91,7 @@ struct Link {
     keys: Keys,
     retention: usize,
     connect_timeout: Duration,
+    max_channels: usize,
 }
 
 impl Link {
@@ -118,6 +119,7 @@ impl Backplane {
             keys: Keys::new(&config.namespace),
             retention: retention.max(1),
             connect_timeout: config.connect_timeout,
+            max_channels: config.max_channels,
         };
         let (publish_conn, sha) = link.connect_publisher().map_err(fail)?;
         let mut read_conn = link.connect().map_err(fail)?;
@@ -550,6 +552,16 @@ impl Reader {
         let keys = &self.link.keys;
         // Channels not followed yet are followed from their newest entry: what comes after it
         // arrives by the next read.
+        let unread = join.channels.iter().filter(|c| !self.cursors.contains_key(*c)).count();
+        if self.cursors.len() + unread > self.link.max_channels {
+            let why = format!(
+                "this node reads {} channels already (at most {})",
+                self.cursors.len(),
+                self.link.max_channels
+            );
+            self.post_joined(join, Err(Response::error(503, &why).header("Retry-After", "10")));
+            return Ok(());
+        }
         let mut new = Vec::new();
         for channel in &join.channels {
             if !self.cursors.contains_key(channel) {

@@ -107,6 +107,9 @@ pub struct RedisConfig {
     pub namespace: String,
     /// Longest a connection attempt may take; default 2 s.
     pub connect_timeout: Duration,
+    /// Most channels one node reads at once (each is a key of every `XREAD`); a stream that
+    /// would need more is refused with `503`. Default 4,096.
+    pub max_channels: usize,
 }
 
 impl RedisConfig {
@@ -116,6 +119,7 @@ impl RedisConfig {
             url: url.to_owned(),
             namespace: "ssehub".to_owned(),
             connect_timeout: Duration::from_secs(2),
+            max_channels: 4096,
         }
     }
 

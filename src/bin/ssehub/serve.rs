@@ -113,6 +113,9 @@ pub struct Args {
     /// The prefix of the Redis keys: nodes that share channels use the same one.
     #[arg(long, default_value = "ssehub", requires = "redis")]
     pub redis_namespace: String,
+    /// Most channels this node reads from Redis at once; a stream needing more gets 503.
+    #[arg(long, default_value_t = 4096, requires = "redis")]
+    pub redis_max_channels: usize,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -179,6 +182,7 @@ pub fn run(args: Args) -> Result<(), String> {
         }
         let mut redis = ssehub::RedisConfig::new(url);
         redis.namespace = args.redis_namespace.clone();
+        redis.max_channels = args.redis_max_channels;
         builder = builder.redis(redis);
     }
     if !args.no_metrics {
