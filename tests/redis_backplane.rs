@@ -72,16 +72,25 @@ fn with_redis(test: impl FnOnce(&mut RedisServer)) {
     }
 }
 
-#[test]
-fn a_publish_to_one_node_reaches_the_clients_of_every_node_in_order() {
+/// Two nodes on one Redis, shut down after the test.
+fn with_two_nodes(test: impl FnOnce(&mut RedisServer, &Server, &Server)) {
     with_redis(|redis| {
         let (a, b) = (node(redis), node(redis));
+        test(redis, &a, &b);
+        a.shutdown();
+        b.shutdown();
+    });
+}
+
+#[test]
+fn a_publish_to_one_node_reaches_the_clients_of_every_node_in_order() {
+    with_two_nodes(|_, a, b| {
         let mut on_a = Stream::open(a.local_addr(), "/sse?channel=room", "");
         let mut on_b = Stream::open(b.local_addr(), "/sse?channel=room", "");
         let mut elsewhere = Stream::open(b.local_addr(), "/sse?channel=other", "");
         let mut ids = Vec::new();
         for n in 0..20 {
-            ids.push(publish(&a, "?channel=room&event=greet", &format!("hello {n}\nline 2")));
+            ids.push(publish(a, "?channel=room&event=greet", &format!("hello {n}\nline 2")));
         }
         let sorted = {
             let mut s: Vec<StreamId> = ids.iter().map(|i| i.parse().unwrap()).collect();
@@ -101,42 +110,37 @@ fn a_publish_to_one_node_reaches_the_clients_of_every_node_in_order() {
                 }));
         }
         assert_nothing_more(&mut [&mut elsewhere]); // another channel
-        a.shutdown();
-        b.shutdown();
     });
 }
 
 #[test]
 fn a_client_that_moves_to_another_node_gets_exactly_what_it_missed() {
-    with_redis(|redis| {
-        let (a, b) = (node(redis), node(redis));
+    with_two_nodes(|_, a, b| {
         let mut first = Stream::open(a.local_addr(), "/sse?channel=c", "");
-        let ids: Vec<String> = (1..=5).map(|n| publish(&a, "?channel=c", &n.to_string())).collect();
+        let ids: Vec<String> = (1..=5).map(|n| publish(a, "?channel=c", &n.to_string())).collect();
         assert_eq!(data_of(&first.items_within(5, TIMEOUT)), ["1", "2", "3", "4", "5"]);
         drop(first); // node A's client leaves after event 5...
-        let more: Vec<String> = (6..=8).map(|n| publish(&a, "?channel=c", &n.to_string())).collect();
+        let more: Vec<String> = (6..=8).map(|n| publish(a, "?channel=c", &n.to_string())).collect();
 
         // ...and comes back to node B, which does not read channel c yet: Redis answers.
-        let mut moved = resume(&b, "/sse?channel=c", &ids[4]);
+        let mut moved = resume(b, "/sse?channel=c", &ids[4]);
         assert_eq!(data_of(&moved.items_within(3, TIMEOUT)), ["6", "7", "8"]);
-        let live = publish(&b, "?channel=c", "9");
+        let live = publish(b, "?channel=c", "9");
         assert_eq!(moved.items_within(1, TIMEOUT), [net::event("message", "9", &live)], "then live, once");
 
         // B now follows c, but only since event 8: an older id is still answered from Redis.
-        let mut older = resume(&b, "/sse?channel=c", &ids[2]);
+        let mut older = resume(b, "/sse?channel=c", &ids[2]);
         assert_eq!(data_of(&older.items_within(6, TIMEOUT)), ["4", "5", "6", "7", "8", "9"]);
         // From an id B delivered itself, its own log answers; the seam is exact either way.
-        let mut recent = resume(&b, "/sse?channel=c", &live);
-        let mut stale = resume(&a, "/sse?channel=c", &more[2]);
-        let last = publish(&a, "?channel=c", "10");
+        let mut recent = resume(b, "/sse?channel=c", &live);
+        let mut stale = resume(a, "/sse?channel=c", &more[2]);
+        let last = publish(a, "?channel=c", "10");
         let ten = net::event("message", "10", &last);
         for s in [&mut moved, &mut older, &mut recent] {
             assert_eq!(s.items_within(1, TIMEOUT), std::slice::from_ref(&ten));
         }
         assert_eq!(data_of(&stale.items_within(2, TIMEOUT)), ["9", "10"]);
         assert_nothing_more(&mut [&mut moved, &mut older, &mut recent, &mut stale]);
-        a.shutdown();
-        b.shutdown();
     });
 }
 
@@ -158,28 +162,24 @@ fn a_node_that_stops_mid_stream_loses_nothing_for_its_clients() {
 
 #[test]
 fn an_event_for_several_channels_reaches_a_client_of_several_once() {
-    with_redis(|redis| {
-        let (a, b) = (node(redis), node(redis));
+    with_two_nodes(|_, a, b| {
         let mut both = Stream::open(b.local_addr(), "/sse?channel=x&channel=y", "");
-        let x = publish(&a, "?channel=x", "x only");
-        let xy = publish(&a, "?channel=x&channel=y", "both");
-        let y = publish(&a, "?channel=y", "y only");
+        let x = publish(a, "?channel=x", "x only");
+        let xy = publish(a, "?channel=x&channel=y", "both");
+        let y = publish(a, "?channel=y", "y only");
         let items = both.items_within(3, TIMEOUT);
         assert_eq!(data_of(&items), ["x only", "both", "y only"]);
         assert_eq!(ids_of(&items), [x.clone(), xy.clone(), y.clone()]);
         // One Last-Event-ID resumes both channels, on the other node too.
-        let mut again = resume(&a, "/sse?channel=y&channel=x", &x);
+        let mut again = resume(a, "/sse?channel=y&channel=x", &x);
         assert_eq!(ids_of(&again.items_within(2, TIMEOUT)), [xy, y]);
         assert_nothing_more(&mut [&mut both, &mut again]);
-        a.shutdown();
-        b.shutdown();
     });
 }
 
 #[test]
 fn a_broadcaster_publishes_through_redis() {
-    with_redis(|redis| {
-        let (a, b) = (node(redis), node(redis));
+    with_two_nodes(|_, a, b| {
         let mut on_b = Stream::open(b.local_addr(), "/sse", "");
         let mut on_a = Stream::open(a.local_addr(), "/sse?channel=news", "");
         let hub = a.broadcaster();
@@ -192,8 +192,6 @@ fn a_broadcaster_publishes_through_redis() {
         let items = on_a.items_within(2, TIMEOUT);
         assert_eq!(typed(&items), ["all:to every stream", "news only"]);
         assert_eq!(ids_of(&items)[1], id);
-        a.shutdown();
-        b.shutdown();
     });
 }
 
@@ -221,10 +219,9 @@ fn resuming_from_before_the_trim_point_or_from_an_unknown_id_announces_a_gap() {
 
 #[test]
 fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
-    with_redis(|redis| {
-        let (a, b) = (node(redis), node(redis));
+    with_two_nodes(|redis, a, b| {
         let mut on_b = Stream::open(b.local_addr(), "/sse?channel=r", "");
-        let before = publish(&a, "?channel=r", "before");
+        let before = publish(a, "?channel=r", "before");
         assert_eq!(ids_of(&on_b.items_within(1, TIMEOUT)), std::slice::from_ref(&before));
 
         redis.stop();
@@ -265,12 +262,10 @@ fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
         assert_eq!(joined.items_within(1, TIMEOUT), [net::event("message", "after", &after)]);
         assert_nothing_more(&mut [&mut on_b]);
         // Redis kept the entries: a client resuming from before the outage gets what followed.
-        let mut late = resume(&b, "/sse?channel=r", &before);
+        let mut late = resume(b, "/sse?channel=r", &before);
         assert_eq!(ids_of(&late.items_within(1, TIMEOUT)), [after]);
         assert!(wait_until(TIMEOUT, || a.metrics().contains("ssehub_backplane_up 1")));
         assert!(!b.metrics().contains("ssehub_backplane_reconnects_total 0"), "{}", b.metrics());
-        a.shutdown();
-        b.shutdown();
     });
 }
 
