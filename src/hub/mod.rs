@@ -208,12 +208,12 @@ impl Hub {
     /// Starts following `channel` from a backplane (see [`follow`]): its log is complete from
     /// now on. `false` if it was followed already.
     pub fn follow(&mut self, channel: Arc<str>, now: Instant) -> bool {
-        if self.follows.get(&channel).is_some() {
-            return false;
+        let new = self.follows.follow(channel.clone(), self.seq, now);
+        if new {
+            // Whatever was logged before belongs to an earlier, ended follow: it has a hole.
+            self.logs.remove(&channel);
         }
-        // Whatever was logged before belongs to an earlier, ended follow: it has a hole.
-        self.logs.remove(&channel);
-        self.follows.follow(channel, self.seq, now)
+        new
     }
 
     /// Counts a new local stream on `channels` (see [`Follows::subscribe`]).
