@@ -56,6 +56,11 @@ impl Response {
         Response::error(404, "no such resource")
     }
 
+    /// `503 Service Unavailable` with `Retry-After: <seconds>`: try again later.
+    pub fn unavailable(detail: &str, retry_after_secs: u32) -> Response {
+        Response::error(503, detail).header("Retry-After", retry_after_secs.to_string())
+    }
+
     /// Adds a header field.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
         self.headers.push((name.into(), value.into()));

@@ -232,8 +232,7 @@ impl Conn {
     /// when it was idle between requests.
     pub fn time_out(&mut self, now: Instant) {
         if self.phase == Phase::Waiting {
-            let busy =
-                Response::error(503, "the backplane did not answer in time").header("Retry-After", "1");
+            let busy = Response::unavailable("the backplane did not answer in time", 1);
             self.respond(&busy, &[], false, false, now);
             return;
         }

@@ -60,8 +60,8 @@ struct Job {
 
 /// The node's handle on its backplane threads.
 pub(crate) struct Backplane {
-    jobs: Mutex<Sender<Job>>,
-    joins: Mutex<Sender<Join>>,
+    jobs: Sender<Job>,
+    joins: Sender<Join>,
     stop: Arc<AtomicBool>,
     /// Whether the read thread is connected (the `ssehub_backplane_up` gauge).
     pub(crate) up: Arc<AtomicBool>,
@@ -127,8 +127,8 @@ impl Backplane {
         let (jobs, job_rx) = mpsc::channel();
         let (joins, join_rx) = mpsc::channel();
         Ok(Backplane {
-            jobs: Mutex::new(jobs),
-            joins: Mutex::new(joins),
+            jobs,
+            joins,
             stop: Arc::new(AtomicBool::new(false)),
             up: Arc::new(AtomicBool::new(true)),
             reconnects: Arc::new(AtomicU64::new(0)),
@@ -197,7 +197,7 @@ impl Backplane {
 
     /// Hands a job to the publish thread; `false` if it is gone.
     fn submit(&self, job: Job) -> bool {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job).is_ok()
+        self.jobs.send(job).is_ok()
     }
 
     /// Hands an HTTP publish to the publish thread; `false` if it is gone (the caller answers
@@ -242,7 +242,7 @@ impl Backplane {
 
     /// Hands a new stream to the read thread; `false` if the thread is gone.
     pub(crate) fn join(&self, join: Join) -> bool {
-        self.joins.lock().unwrap_or_else(|p| p.into_inner()).send(join).is_ok()
+        self.joins.send(join).is_ok()
     }
 }
 
@@ -559,7 +559,7 @@ impl Reader {
                 self.cursors.len(),
                 self.link.max_channels
             );
-            self.post_joined(join, Err(Response::error(503, &why).header("Retry-After", "10")));
+            self.post_joined(join, Err(Response::unavailable(&why, 10)));
             return Ok(());
         }
         let mut new = Vec::new();

@@ -33,7 +33,7 @@ pub(crate) struct Join {
 
 /// The answer to a deferred request the backplane could not take.
 pub(crate) fn unavailable(why: &str) -> Response {
-    Response::error(503, &format!("the backplane is unavailable: {why}")).header("Retry-After", "1")
+    Response::unavailable(&format!("the backplane is unavailable: {why}"), 1)
 }
 
 /// What a worker is asked to do from another thread.

@@ -211,7 +211,7 @@ impl Worker {
                     if stats.connections.load(Ordering::Relaxed) >= shared.config.max_connections {
                         Shared::count(&stats.rejected);
                         let mut out = Vec::new();
-                        Response::error(503, "too many connections").header("Retry-After", "1").write_to(
+                        Response::unavailable("too many connections", 1).write_to(
                             &mut out,
                             &[],
                             false,
