@@ -15,17 +15,23 @@ fn publish_reaches_the_channel_with_a_hub_assigned_id() {
     let mut other = Stream::open(addr, "/sse", "");
     assert!(wait_until(TIMEOUT, || hub.client_count() == 2));
     let mut conn = Conn::connect(addr);
+    let id_of = |body: &str| -> u64 {
+        let id = body.strip_prefix("{\"id\":\"").and_then(|b| b.strip_suffix("\"}"));
+        id.and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("not an id: {body}"))
+    };
     let (status, body) =
         post(&mut conn, "/publish?channel=news&event=headline", Some("t0ken"), b"line 1\nline 2");
-    assert_eq!((status, body.as_str()), (201, "{\"id\":\"1\"}"));
+    assert_eq!(status, 201, "{body}");
+    let first = id_of(&body);
     let (status, body) = post(&mut conn, "/publish", Some("t0ken"), "to the default channel ✓".as_bytes());
-    assert_eq!((status, body.as_str()), (201, "{\"id\":\"2\"}"), "keep-alive: same connection");
+    assert_eq!(status, 201, "keep-alive: same connection");
+    assert_eq!(id_of(&body), first + 1, "the hub numbers publishes");
     assert_eq!(
         news.items(1),
         [OwnedItem::Event {
             event_type: "headline".into(),
             data: "line 1\nline 2".into(),
-            last_event_id: "1".into()
+            last_event_id: first.to_string()
         }]
     );
     assert_eq!(data_of(&other.items(1)), ["to the default channel ✓"]);
@@ -65,5 +71,55 @@ fn without_a_token_there_is_no_endpoint() {
     let server = Server::builder().bind("127.0.0.1:0").unwrap();
     let mut conn = Conn::connect(server.local_addr());
     assert_eq!(post(&mut conn, "/publish", Some("anything"), b"x").0, 404);
+    server.shutdown();
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let server = Server::builder()
+        .publish_endpoint("/publish", "t0ken")
+        .configure(|c| c.limits.max_body_bytes = 1024)
+        .fallback(|req| ssehub::Response::text(200, format!("got {} bytes", req.body.len())))
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = server.local_addr();
+    let head = |path: &str, auth: &str, len: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: h\r\n{auth}Expect: 100-continue\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    // The right token: `100 Continue` at once (a client waits for it), then the body, then 201.
+    let mut conn = Conn::connect(addr);
+    conn.send(head("/publish", "Authorization: bearer t0ken\r\n", 5).as_bytes());
+    let interim = conn.read_head();
+    assert_eq!(interim.status, 100, "{interim:?}");
+    conn.send(b"hello");
+    let (final_head, body) = conn.read_response();
+    assert_eq!(final_head.status, 201, "{body:?}");
+    // A wrong token, or a body over the limit: the final answer at once, without the body, and
+    // the connection closes (the body is never read as a request).
+    for (auth, len, status) in [
+        ("Authorization: Bearer nope\r\n", 5, 401),
+        ("", 5, 401),
+        ("Authorization: Bearer t0ken\r\n", 4096, 413),
+    ] {
+        let mut conn = Conn::connect(addr);
+        conn.send(head("/publish", auth, len).as_bytes());
+        let answer = conn.read_head();
+        assert_eq!(answer.status, status, "{auth:?} {len}");
+        assert!(answer.closes());
+        assert!(conn.closes_within(TIMEOUT));
+    }
+    // The fallback takes bodies: `100 Continue` too.
+    let mut conn = Conn::connect(addr);
+    conn.send(head("/upload", "", 3).as_bytes());
+    assert_eq!(conn.read_head().status, 100);
+    conn.send(b"abc");
+    let (h, body) = conn.read_response();
+    assert_eq!((h.status, String::from_utf8(body).unwrap().as_str()), (200, "got 3 bytes"));
+    // The stream path takes none: 400 at once.
+    let mut conn = Conn::connect(addr);
+    conn.send(head("/sse", "", 3).replace("POST", "GET").as_bytes());
+    assert_eq!(conn.read_head().status, 400);
     server.shutdown();
 }

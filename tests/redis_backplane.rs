@@ -209,10 +209,18 @@ fn resuming_from_before_the_trim_point_or_from_an_unknown_id_announces_a_gap() {
         assert_eq!(data_of(&exact.items_within(3, TIMEOUT)), ["4", "5", "6"], "3 was trimmed, but seen");
         let mut unknown = open("42");
         assert_eq!(typed(&unknown.items_within(4, TIMEOUT)), ["gap:42", "4", "5", "6"]);
-        // The largest id: nothing follows it, and asking Redis for what does must not upset it.
-        let mut future = open("18446744073709551615-18446744073709551615");
+        // An id past the newest one given out (here the largest there is, which Redis must not
+        // be asked to read after) cannot be placed: a gap, as on a single node.
+        let largest = "18446744073709551615-18446744073709551615";
+        let mut future = open(largest);
+        assert_eq!(
+            typed(&future.items_within(4, TIMEOUT)),
+            [format!("gap:{largest}"), "4".into(), "5".into(), "6".into()]
+        );
         let next = publish(&a, "?channel=g", "7");
         assert_eq!(future.items_within(1, TIMEOUT), [net::event("message", "7", &next)]);
+        let mut ahead = open(&format!("{}-0", u64::MAX / 2));
+        assert_eq!(typed(&ahead.items_within(1, TIMEOUT))[0], format!("gap:{}-0", u64::MAX / 2));
         a.shutdown();
     });
 }
@@ -355,6 +363,24 @@ fn a_node_reads_at_most_max_channels() {
         let mut again = Stream::open(a.local_addr(), "/sse?channel=two", "");
         let id = publish(&a, "?channel=two", "still served");
         assert_eq!(again.items_within(1, TIMEOUT), [net::event("message", "still served", &id)]);
+        a.shutdown();
+    });
+}
+
+#[test]
+fn answers_to_publishes_and_joins_leave_at_once_whatever_the_coalescing_window() {
+    with_redis(|redis| {
+        // A window far longer than any read here waits: an answer held for it would time out.
+        let a =
+            builder(redis).configure(|c| c.coalesce = Duration::from_secs(30)).bind("127.0.0.1:0").unwrap();
+        let mut conn = Conn::connect(a.local_addr());
+        for n in 0..3 {
+            // Kept alive: each answer must come before the next publish can be sent.
+            let (status, body) = post(&mut conn, "/publish?channel=w", Some(TOKEN), n.to_string().as_bytes());
+            assert_eq!(status, 201, "{body}");
+        }
+        // A stream the read thread starts (its channel is new to the node) gets its head too.
+        let _stream = Stream::open(a.local_addr(), "/sse?channel=fresh", "");
         a.shutdown();
     });
 }

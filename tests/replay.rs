@@ -21,8 +21,9 @@ fn reconnect_with_last_event_id_gets_exactly_the_missed_events() {
     }
     let got = first.items(3);
     assert_eq!(data_of(&got), ["e1", "e2", "e3"]);
-    let last_id = ids_of(&got).pop().unwrap();
-    assert_eq!(last_id, "3", "the hub numbers events");
+    let ids: Vec<u64> = ids_of(&got).iter().map(|id| id.parse().unwrap()).collect();
+    assert_eq!(ids, [ids[0], ids[0] + 1, ids[0] + 2], "the hub numbers events");
+    let last_id = ids[2].to_string();
     drop(first);
     assert!(wait_until(TIMEOUT, || hub.client_count() == 0));
 
@@ -32,7 +33,8 @@ fn reconnect_with_last_event_id_gets_exactly_the_missed_events() {
     let mut again = Stream::open(addr, "/sse", &format!("Last-Event-ID: {last_id}\r\n"));
     let missed = again.items(5);
     assert_eq!(data_of(&missed), ["e4", "e5", "e6", "e7", "e8"]);
-    assert_eq!(ids_of(&missed), ["4", "5", "6", "7", "8"]);
+    let want: Vec<String> = (3..8).map(|k| (ids[0] + k).to_string()).collect();
+    assert_eq!(ids_of(&missed), want);
     assert!(wait_until(TIMEOUT, || hub.client_count() == 1));
     hub.send("e9").unwrap();
     assert_eq!(data_of(&again.items(1)), ["e9"], "then the live stream, nothing repeated");
@@ -43,10 +45,10 @@ fn reconnect_with_last_event_id_gets_exactly_the_missed_events() {
 fn polyfill_query_parameter_resumes_too() {
     let server = Server::builder().bind("127.0.0.1:0").unwrap();
     let hub = server.broadcaster();
-    for n in 1..=4 {
-        hub.send(Event::new(format!("e{n}"))).unwrap();
-    }
-    let mut s = Stream::open(server.local_addr(), "/sse?lastEventId=2", "");
+    let ids: Vec<String> = (1..=4)
+        .map(|n| hub.publish_to(&Target::All, Event::new(format!("e{n}"))).unwrap().id.unwrap().to_string())
+        .collect();
+    let mut s = Stream::open(server.local_addr(), &format!("/sse?lastEventId={}", ids[1]), "");
     assert_eq!(data_of(&s.items(2)), ["e3", "e4"]);
     server.shutdown();
 }
@@ -164,12 +166,73 @@ fn bad_channel_requests_are_400() {
     let server = Server::builder().bind("127.0.0.1:0").unwrap();
     let addr = server.local_addr();
     let many: String = (0..40).map(|i| format!("channel=c{i}&")).collect();
-    for path in
-        ["/sse?channel=".to_owned(), format!("/sse?{many}"), format!("/sse?channel={}", "x".repeat(300))]
-    {
+    let mut paths =
+        vec!["/sse?channel=".to_owned(), format!("/sse?{many}"), format!("/sse?channel={}", "x".repeat(300))];
+    // Control characters (the hub's own log was once named "\0all"), and bytes that are not
+    // UTF-8 once decoded (%fe and %ff would both have become U+FFFD, one channel).
+    for bad in ["%00all", "a%0Ab", "%7F", "%C2%85", "%fe", "%ff", "ok&channel=%e2%82"] {
+        paths.push(format!("/sse?channel={bad}"));
+    }
+    for path in paths {
         let mut conn = net::Conn::connect(addr);
         conn.send(&net::get(&path, ""));
         assert_eq!(conn.read_head().status, 400, "{path}");
     }
     server.shutdown();
+}
+
+#[test]
+fn a_subscriber_named_like_the_internal_log_wipes_nothing() {
+    // The attack: `?channel=%00all` used to reach the log of publishes to every stream
+    // (and a publish there leaked into every channel's replay). Now the name is refused, and
+    // resuming clients still get every publish to all.
+    let server = Server::builder().publish_endpoint("/publish", "t").bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let hub = server.broadcaster();
+    let first = hub.publish_to(&Target::All, Event::new("to all 1")).unwrap().id.unwrap();
+    hub.publish_to(&Target::All, Event::new("to all 2")).unwrap();
+    let mut conn = net::Conn::connect(addr);
+    conn.send(&net::get("/sse?channel=%00all", ""));
+    assert_eq!(conn.read_head().status, 400);
+    let mut conn = net::Conn::connect(addr);
+    assert_eq!(net::post(&mut conn, "/publish?channel=%00all", Some("t"), b"leak").0, 400);
+    let mut s = Stream::open(addr, "/sse?channel=room", &format!("Last-Event-ID: {first}\r\n"));
+    hub.publish("room", Event::new("live")).unwrap();
+    assert_eq!(data_of(&s.items(2)), ["to all 2", "live"]);
+    server.shutdown();
+}
+
+#[test]
+fn ids_never_repeat_across_restarts_and_an_old_id_gets_a_gap() {
+    // Publish 10, restart, publish 20, resume with the 10th's id: it must not look like one of
+    // the new ids (then new 1-10 would be skipped silently).
+    let old = Server::builder().bind("127.0.0.1:0").unwrap();
+    let hub = old.broadcaster();
+    let old_ids: Vec<String> = (1..=10)
+        .map(|n| {
+            hub.publish_to(&Target::All, Event::new(format!("old {n}"))).unwrap().id.unwrap().to_string()
+        })
+        .collect();
+    old.shutdown();
+    std::thread::sleep(Duration::from_millis(2)); // a restart takes longer than a millisecond
+    let new = Server::builder().bind("127.0.0.1:0").unwrap();
+    let hub = new.broadcaster();
+    let new_ids: Vec<String> = (1..=20)
+        .map(|n| {
+            hub.publish_to(&Target::All, Event::new(format!("new {n}"))).unwrap().id.unwrap().to_string()
+        })
+        .collect();
+    assert!(old_ids.iter().all(|id| !new_ids.contains(id)), "{old_ids:?} {new_ids:?}");
+    let number = |id: &String| id.parse::<u64>().unwrap();
+    assert!(number(&new_ids[0]) > number(&old_ids[9]), "a later incarnation numbers above");
+    let mut s = Stream::open(new.local_addr(), "/sse", &format!("Last-Event-ID: {}\r\n", old_ids[9]));
+    let items = s.items(21);
+    assert_eq!(items[0], net::event("gap", &old_ids[9], ""), "the client learns it cannot resume exactly");
+    let want: Vec<String> = (1..=20).map(|n| format!("new {n}")).collect();
+    assert_eq!(data_of(&items[1..]), want, "then everything retained");
+    // An id from the future (a made-up one, or a clock set back) is a gap too.
+    let future = (number(&new_ids[19]) + 5).to_string();
+    let mut s = Stream::open(new.local_addr(), "/sse", &format!("Last-Event-ID: {future}\r\n"));
+    assert_eq!(s.items(1), [net::event("gap", &future, "")]);
+    new.shutdown();
 }

@@ -1,6 +1,8 @@
 //! Property: for any interleaving of publishes, deliveries, disconnects and reconnects (within
 //! retention), each client receives exactly the events published to its channels since it first
-//! subscribed: no loss, no duplicate, in order.
+//! subscribed: no loss, no duplicate, in order — also when its replay comes in small batches
+//! (as a stream's does when more is retained than its queue holds), with live publishes arriving
+//! meanwhile.
 //!
 //! The model is the server's own pure pieces — `Hub` (numbering, logs, resume) and
 //! `fanout::Member` (the per-stream seam) — with workers whose mailboxes lag behind the hub by an
@@ -12,7 +14,8 @@ use std::time::Instant;
 
 use proptest::prelude::*;
 use ssehub::hub::fanout::Member;
-use ssehub::hub::{Hub, Retention, Target};
+use ssehub::hub::ids::IdScheme;
+use ssehub::hub::{Hub, Retention, Target, Then};
 use ssehub::proto::Frame;
 use ssehub::{Decoder, Event, OwnedItem};
 
@@ -29,7 +32,12 @@ enum Op {
     Disconnect(usize),
     /// Reconnect a client (if disconnected) on a worker.
     Reconnect(usize, usize),
+    /// A client's queue drained: a replay in batches takes its next batch.
+    Drain(usize),
 }
+
+/// Replay budget in bytes: one or a few events a batch.
+const BUDGET: usize = 40;
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -37,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..WORKERS, 1usize..6).prop_map(|(w, n)| Op::Process(w, n)),
         1 => (0..CLIENTS).prop_map(Op::Disconnect),
         1 => (0..CLIENTS, 0..WORKERS).prop_map(|(c, w)| Op::Reconnect(c, w)),
+        3 => (0..CLIENTS).prop_map(Op::Drain),
     ]
 }
 
@@ -81,20 +90,38 @@ impl Client {
     fn connect(&mut self, hub: &mut Hub, worker: usize) {
         let (_, last_id, _) = self.decoded();
         let last = (!last_id.is_empty()).then_some(last_id.as_str());
-        let resume = hub.resume(&self.channels, last, Instant::now());
+        let resume = hub.resume(&self.channels, last, BUDGET, Instant::now());
         if last.is_none() {
             // A client that never received an id cannot resume: it starts afresh, like a new one.
             self.start_seq = resume.seq;
         }
         self.received.extend(resume.gap);
         self.received.extend(resume.frames);
-        self.member = Some(Member::new(self.channels.clone().into(), resume.seq));
+        let mut member = Member::new(self.channels.clone().into(), resume.seq);
+        if resume.then == Then::More {
+            member.replay = Some(Box::default());
+        }
+        self.member = Some(member);
         self.worker = worker;
+    }
+
+    /// Takes the next replay batch, if a replay goes on; `true` if one did.
+    fn drain(&mut self, hub: &mut Hub) -> bool {
+        let Some(member) = self.member.as_mut().filter(|m| m.replay.is_some()) else { return false };
+        let batch = hub.replay(&self.channels, member.last_seq, "", BUDGET, Instant::now());
+        member.last_seq = batch.seq;
+        if batch.then == Then::Live {
+            member.replay = None;
+        }
+        self.received.extend(batch.frames);
+        true
     }
 }
 
 fn run(ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut hub = Hub::new(Retention { max_events: 100_000, max_bytes: usize::MAX, max_age: None }, true);
+    let retention =
+        Retention { max_events: 100_000, max_bytes: usize::MAX, max_age: None, max_total_bytes: usize::MAX };
+    let mut hub = Hub::new(retention, Some(IdScheme::with_origin(0)));
     let mut mailboxes: Vec<VecDeque<(u64, Frame, Target)>> = vec![VecDeque::new(); WORKERS];
     let mut published: Vec<(u64, Target)> = Vec::new();
     let mut clients: Vec<Client> = (0..CLIENTS)
@@ -158,14 +185,18 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     clients[k].connect(&mut hub, w);
                 }
             }
+            Op::Drain(k) => {
+                clients[k].drain(&mut hub);
+            }
         }
     }
-    // Everyone back, every mailbox drained.
+    // Everyone back, every replay done, every mailbox drained.
     for c in clients.iter_mut() {
         if c.member.is_none() {
             let w = c.worker;
             c.connect(&mut hub, w);
         }
+        while c.drain(&mut hub) {}
     }
     for (w, mailbox) in mailboxes.iter_mut().enumerate() {
         while let Some(msg) = mailbox.pop_front() {

@@ -1,9 +1,12 @@
 //! Running out of file descriptors. Alone in this file, so in a process of its own: it lowers
 //! the process's `RLIMIT_NOFILE`, which would break any test running beside it.
 //!
-//! While `accept` fails with `EMFILE`, the worker pauses accepting and retries on its timer
-//! (src/server/worker.rs, `accept`): it must not spin, the streams it has must go on, and once
-//! descriptors are free again it must accept again.
+//! While `accept` fails with `EMFILE`, the worker answers waiting clients `503` with a spare
+//! descriptor it keeps for that, and otherwise pauses accepting and retries on its timer
+//! (src/server/worker.rs, `accept`; src/server/descriptors.rs): it must not spin, the streams it
+//! has must go on, no client may be left without an answer, and once descriptors are free again
+//! it must accept again. (The limit is lowered after the server started: at start it would have
+//! capped its connection limit to what the descriptors allow, and never run out.)
 
 mod net;
 
@@ -75,8 +78,6 @@ fn out_of_descriptors_the_server_waits_keeps_streaming_and_recovers() {
     const SPARE: usize = 40;
     const STREAMS: usize = 3;
     let clock = CpuClock::new();
-    let limit = Limit::lower_to((net::open_fds() + SPARE) as u64);
-
     let server = Server::builder()
         .workers(2)
         .keep_alive(None)
@@ -93,6 +94,7 @@ fn out_of_descriptors_the_server_waits_keeps_streaming_and_recovers() {
     let addr = server.local_addr();
     let all = server.broadcaster();
     let stats = server.stats();
+    let limit = Limit::lower_to((net::open_fds() + SPARE) as u64);
     let mut streams: Vec<Stream> = (0..STREAMS).map(|_| Stream::open(addr, "/sse", "")).collect();
     for stream in &mut streams {
         assert_eq!(data_of(&stream.items(1)), ["hello"]);
@@ -124,8 +126,12 @@ fn out_of_descriptors_the_server_waits_keeps_streaming_and_recovers() {
         }
     }
     assert!(File::open("/dev/null").is_err(), "descriptors left after filling the table");
-    let accepted = stats.accepted.load(std::sync::atomic::Ordering::Relaxed);
-    assert!((accepted as usize) < STREAMS + extra.len(), "the server accepted all {accepted}: not exhausted");
+    // Clients the server had no descriptor for were told 503 with its spare one. (Not all of
+    // them: this test's own connects race the worker for the descriptor the spare frees, and
+    // once one wins, the spare is gone until descriptors come back. A process of its own, as
+    // `serve` is, has no such rival; tests/serve_open_files.rs shows every client answered.)
+    let refused = stats.rejected.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(refused > 0, "no client was answered 503 while out of descriptors: {stats:?}");
 
     // One second out of descriptors, with events going out: not a spin, and the streams go on.
     let cpu_before = clock.now();

@@ -169,7 +169,12 @@ const CANNED: &[&[u8]] = &[
     b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"GET /sse HTTP/1.1\r\nHost: h\r\nLast-Event-ID: 3\r\n\r\n",
     b"GET /sse HTTP/1.1\r\nHo",
+    b"POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    b"body",
 ];
+
+/// What `continue_body` queues.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A socket: takes at most `budget` bytes, then would block or fails.
 struct Sink {
@@ -353,6 +358,8 @@ struct Model {
     stream_level: usize,
     closing_level: usize,
     tail: usize,
+    /// The pending request's `Expect: 100-continue` was reported.
+    expect_reported: bool,
 }
 
 impl Model {
@@ -463,8 +470,13 @@ impl Model {
             Ok(Some(head)) => {
                 let total = head.head_len + head.body_len;
                 if self.input.len() < total {
+                    if head.body_len > 0 && !self.expect_reported && head.request.expects_continue() {
+                        self.expect_reported = true;
+                        return Input::Expect(head.request);
+                    }
                     return Input::NeedMore;
                 }
+                self.expect_reported = false;
                 let mut request = head.request;
                 request.body = self.input[head.head_len..total].to_vec();
                 self.input.drain(..total);
@@ -762,6 +774,7 @@ fuzz_target!(|plan: Plan| {
         stream_level: 0,
         closing_level: 0,
         tail: 0,
+        expect_reported: false,
     };
     model.check(&conn);
 
@@ -790,6 +803,21 @@ fuzz_target!(|plan: Plan| {
                         Input::Refused(_) => {
                             assert!(queued < model.max(), "a refusal queued with {queued} queued");
                             break;
+                        }
+                        // A refusal answers at once and closes; anything else lets the body come.
+                        Input::Expect(_) => {
+                            assert!(queued < model.max(), "an expectation reported with {queued} queued");
+                            let a = if answers.is_empty() { &default } else { &answers[i % answers.len()] };
+                            if let Answer::Refuse { status, .. } = a {
+                                let refusal = Answer::Refuse { status: *status, keep_alive: false };
+                                answer(&mut conn, &mut model, &refusal);
+                            } else {
+                                conn.continue_body();
+                                model.queue(CONTINUE);
+                                model.largest_answer = model.largest_answer.max(CONTINUE.len());
+                                model.largest_unit = model.largest_unit.max(CONTINUE.len());
+                            }
+                            i += 1;
                         }
                         Input::Request(_) => {
                             assert!(queued < model.max(), "a request taken with {queued} queued");

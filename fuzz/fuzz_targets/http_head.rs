@@ -20,7 +20,10 @@
 //! * smaller limits never accept more: if the small limits give a complete head, the default ones
 //!   give the same head, and if they need more bytes, so do the default ones;
 //! * the query helpers (`query_params`, `query_param`, `last_event_id`, `keep_alive`, `header`,
-//!   `header_bytes`) do not panic;
+//!   `header_bytes`, `bearer_token`, `expects_continue`) do not panic; `query_values` agrees
+//!   with `query_params` wherever the values are UTF-8 and refuses only values the lossy
+//!   decoding had to repair; `requested_channels` never lets through an empty name or one with a
+//!   control character;
 //! * [`route`] with several configurations (`/sse` and `/a/*/b`, no CORS, an origin list, any
 //!   origin with credentials, a `*` pattern; with and without metrics and publish paths, some of
 //!   them overlapping the stream pattern): `Publish` exactly on the publish path, then `Metrics`
@@ -169,8 +172,23 @@ fn check_head(input: &[u8], limits: &Limits, head: &Head, what: &str) {
     }
 
     // The helpers must not panic.
-    let _ = r.query_params();
+    let lossy = r.query_params();
     let _ = r.query_param("lastEventId");
+    let _ = r.bearer_token();
+    let _ = r.expects_continue();
+    // Strict decoding agrees with the lossy one where the values are UTF-8, and fails only
+    // where one holds bytes the lossy decoding had to replace; channel lists it lets through
+    // hold no control character (no name reaches the hub's own log).
+    for name in ["channel", "event"] {
+        let wanted: Vec<&String> = lossy.iter().filter(|(k, _)| k == name).map(|(_, v)| v).collect();
+        match r.query_values(name) {
+            Ok(values) => assert_eq!(values.iter().collect::<Vec<_>>(), wanted, "{what}: {name}"),
+            Err(_) => assert!(wanted.iter().any(|v| v.contains('\u{fffd}')), "{what}: {name} refused"),
+        }
+    }
+    if let Ok(channels) = ssehub::hub::requested_channels(r) {
+        assert!(channels.iter().all(|c| !c.is_empty() && !c.chars().any(char::is_control)), "{what}");
+    }
     let _ = r.last_event_id();
     let _ = r.keep_alive();
     let _ = r.header("host");

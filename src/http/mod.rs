@@ -11,6 +11,6 @@ pub mod response;
 pub mod route;
 pub mod status;
 
-pub use request::{Head, Limits, Request, Version};
+pub use request::{Head, Limits, NotUtf8, Request, Version};
 pub use response::Response;
 pub use route::{AllowOrigins, Cors, Decision, PathPattern, RouteConfig};

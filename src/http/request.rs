@@ -18,6 +18,8 @@
 //! | `Transfer-Encoding` (request bodies must have a `Content-Length`) | 411 |
 //! | a `Content-Length` above [`Limits::max_body_bytes`] | 413 |
 
+use std::borrow::Cow;
+
 use crate::http::response::Response;
 
 /// The HTTP version of a request.
@@ -87,21 +89,64 @@ impl Request {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
     }
 
-    /// The query parameters, percent-decoded (`+` as space); malformed escapes are kept as text.
+    /// The credentials of an `Authorization: Bearer <token>` header: the scheme matched in any
+    /// case (RFC 9110 §11.1), one or more spaces, then the token (surrounding whitespace
+    /// dropped). `None` without such a header or with an empty token.
+    ///
+    /// ```
+    /// # use ssehub::http::request::{parse_head, Limits};
+    /// let head = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: bearer  abc\r\n\r\n", &Limits::default());
+    /// assert_eq!(head.unwrap().unwrap().request.bearer_token(), Some(&b"abc"[..]));
+    /// ```
+    pub fn bearer_token(&self) -> Option<&[u8]> {
+        let value = self.header_bytes("authorization")?.trim_ascii();
+        let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
+        let token = rest.trim_ascii();
+        (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then_some(token)
+    }
+
+    /// The query parameters, percent-decoded (`+` as space; a `%` not followed by two hex digits
+    /// is kept as written), bytes that are not UTF-8 replaced by U+FFFD.
+    ///
+    /// Names that must not collapse (two different byte strings decoding to the same text) are
+    /// read with [`Request::query_values`] instead.
     pub fn query_params(&self) -> Vec<(String, String)> {
-        self.query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (form_decode(k), form_decode(v))
+        self.query_pairs()
+            .map(|(k, v)| {
+                (String::from_utf8_lossy(&k).into_owned(), String::from_utf8_lossy(&v).into_owned())
             })
             .collect()
     }
 
-    /// The first query parameter named `name`, percent-decoded.
+    /// The first query parameter named `name`, percent-decoded as [`Request::query_params`] does.
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query_params().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Every value of the query parameter `name`, in order, percent-decoded; `Err` if one of
+    /// them is not UTF-8 once decoded (so `%fe` and `%ff` never both become U+FFFD).
+    ///
+    /// ```
+    /// # use ssehub::http::request::{parse_head, Limits};
+    /// let head = parse_head(b"GET /?c=a%20b&x=1&c=%E2%82%AC HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default());
+    /// let req = head.unwrap().unwrap().request;
+    /// assert_eq!(req.query_values("c").unwrap(), ["a b", "\u{20ac}"]);
+    /// let head = parse_head(b"GET /?c=%fe HTTP/1.1\r\nHost: h\r\n\r\n", &Limits::default());
+    /// assert!(head.unwrap().unwrap().request.query_values("c").is_err());
+    /// ```
+    pub fn query_values(&self, name: &str) -> Result<Vec<String>, NotUtf8> {
+        self.query_pairs()
+            .filter(|(k, _)| **k == *name.as_bytes())
+            .map(|(_, v)| String::from_utf8(v.into_owned()).map_err(|_| NotUtf8))
+            .collect()
+    }
+
+    /// The query's `name=value` pairs, decoded to bytes.
+    fn query_pairs(&self) -> impl Iterator<Item = (Cow<'_, [u8]>, Cow<'_, [u8]>)> {
+        self.query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(k), form_decode(v))
+        })
     }
 
     /// The client's last event ID: the `Last-Event-ID` header, else the `lastEventId` query
@@ -111,6 +156,15 @@ impl Request {
             Some(v) => Some(String::from_utf8_lossy(v).into_owned()),
             None => self.query_param("lastEventId"),
         }
+    }
+
+    /// Whether the client waits for `100 Continue` before sending its body (`Expect:
+    /// 100-continue` on HTTP/1.1; HTTP/1.0 clients must not wait, RFC 9110 §10.1.1).
+    pub fn expects_continue(&self) -> bool {
+        self.version == Version::Http11
+            && self
+                .header_bytes("expect")
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
     }
 
     /// Whether the client wants the connection kept open after the response.
@@ -240,39 +294,35 @@ fn split_target(target: &str) -> Result<(String, String), Response> {
 
 /// Decodes `%XX` escapes; `None` for a `%` not followed by two hex digits.
 fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            let hi = hex(*s.get(i + 1)?)?;
-            let lo = hex(*s.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
-    }
-    Some(out)
+    let well_formed = s
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'%')
+        .all(|(i, _)| s.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)));
+    well_formed.then(|| percent_encoding::percent_decode(s).collect())
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// Decodes a query component: `+` is a space, a malformed escape stays as written.
+fn form_decode(s: &str) -> Cow<'_, [u8]> {
+    if s.contains('+') {
+        let spaced = s.replace('+', " ");
+        Cow::Owned(percent_encoding::percent_decode(spaced.as_bytes()).collect())
+    } else {
+        percent_encoding::percent_decode(s.as_bytes()).into()
     }
 }
 
-/// Decodes a query component: `+` is a space, malformed escapes stay as written.
-fn form_decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    match percent_decode(s.as_bytes()) {
-        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        None => s,
+/// A query value that is not UTF-8 once percent-decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotUtf8;
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a query value is not UTF-8 once percent-decoded")
     }
 }
+
+impl std::error::Error for NotUtf8 {}
 
 #[cfg(test)]
 mod tests {
@@ -389,6 +439,19 @@ mod tests {
         assert!(!req(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").keep_alive());
         assert!(!req(b"GET / HTTP/1.0\r\n\r\n").keep_alive());
         assert!(req(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive());
+    }
+
+    #[test]
+    fn query_decoding() {
+        let r = req(b"GET /?a=x%20y+z&b=%zz%41&c=%fe&c2=%ff&&d HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(r.query_param("a").as_deref(), Some("x y z"));
+        assert_eq!(r.query_param("b").as_deref(), Some("%zzA"), "a bad escape stays, the rest decodes");
+        assert_eq!(r.query_param("d").as_deref(), Some(""));
+        assert_eq!(r.query_values("c"), Err(NotUtf8));
+        assert_eq!(r.query_values("a").unwrap(), ["x y z"]);
+        assert_eq!(r.query_values("none").unwrap(), Vec::<String>::new());
+        // Lossy for those who ask for it: both become U+FFFD there, never in query_values.
+        assert_eq!(r.query_param("c"), r.query_param("c2"));
     }
 
     #[test]

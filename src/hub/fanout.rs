@@ -3,7 +3,9 @@
 //! Each worker keeps a [`Subscriptions`] index from channel name to the streams (by slot) that
 //! subscribed, and each stream a [`Member`] that remembers the last sequence number it was given.
 //! A worker receives publishes in sequence order, so `seq > last` both drops duplicates (a stream
-//! in two targeted channels) and draws the seam after a replay ([`super::Hub::resume`]).
+//! in two targeted channels) and draws the seam after a replay ([`super::Hub::resume`]). While a
+//! replay goes on in batches ([`super::Then::More`]), the stream takes no live publish at all:
+//! they reach it through the replay, and the batch that catches up draws the seam.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,18 +17,28 @@ pub struct Member {
     pub channels: Arc<[Arc<str>]>,
     /// The last sequence number delivered (or covered by its replay).
     pub last_seq: u64,
+    /// While a replay in batches is under way (live publishes wait in the logs): the id of the
+    /// last event it delivered. Boxed: most streams never replay in batches.
+    pub replay: Option<Box<Replaying>>,
+}
+
+/// A replay in batches under way (see [`super::Hub::replay`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replaying {
+    /// The id of the last event sent (the client's `lastEventId`), if any.
+    pub last_id: Option<Arc<str>>,
 }
 
 impl Member {
     /// A member whose replay (or subscription time) covered publishes up to `seq`.
     pub fn new(channels: Arc<[Arc<str>]>, seq: u64) -> Member {
-        Member { channels, last_seq: seq }
+        Member { channels, last_seq: seq, replay: None }
     }
 
     /// Whether the publish numbered `seq` is new to this stream; if so it is now delivered.
     #[inline]
     pub fn accepts(&mut self, seq: u64) -> bool {
-        if seq > self.last_seq {
+        if seq > self.last_seq && self.replay.is_none() {
             self.last_seq = seq;
             true
         } else {
@@ -89,6 +101,17 @@ mod tests {
         assert!(m.accepts(6));
         assert!(!m.accepts(6));
         assert!(m.accepts(9));
+    }
+
+    #[test]
+    fn a_replaying_member_takes_nothing_live() {
+        let mut m = Member::new(ch(&["a"]), 5);
+        m.replay = Some(Box::default());
+        assert!(!m.accepts(9));
+        assert_eq!(m.last_seq, 5, "the replay goes on from where it was");
+        (m.replay, m.last_seq) = (None, 9);
+        assert!(!m.accepts(9));
+        assert!(m.accepts(10));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::proto::Frame;
 
-/// How much history each channel keeps for `Last-Event-ID` resumption.
+/// How much history the hub keeps for `Last-Event-ID` resumption.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     /// Events kept per channel; default 1,024. `0` keeps nothing (no replay).
@@ -21,11 +21,15 @@ pub struct Retention {
     pub max_bytes: usize,
     /// Oldest event kept; default none (only count and bytes bound the log).
     pub max_age: Option<Duration>,
+    /// Encoded bytes kept across all channels together (with a small overhead counted per
+    /// channel); past it the oldest events of the hub go first, whatever their channel.
+    /// Default 64 MiB. See [`super::logs`].
+    pub max_total_bytes: usize,
 }
 
 impl Default for Retention {
     fn default() -> Retention {
-        Retention { max_events: 1024, max_bytes: 1 << 20, max_age: None }
+        Retention { max_events: 1024, max_bytes: 1 << 20, max_age: None, max_total_bytes: 64 << 20 }
     }
 }
 
@@ -75,6 +79,34 @@ impl Log {
         }
     }
 
+    /// The sequence number of the oldest retained entry.
+    pub fn front_seq(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.seq)
+    }
+
+    /// The sequence number of the newest entry evicted (0 if none was).
+    pub fn evicted_seq(&self) -> u64 {
+        self.evicted_seq
+    }
+
+    /// Evicts the oldest entry, whatever the retention (the hub-wide bound needs room).
+    pub fn evict_front(&mut self) {
+        if let Some(front) = self.entries.pop_front() {
+            self.bytes -= front.frame.block().len();
+            self.evicted_seq = front.seq;
+        }
+    }
+
+    /// The position of the first entry published after sequence `seq`.
+    pub fn position_after(&self, seq: u64) -> usize {
+        self.entries.partition_point(|e| e.seq <= seq)
+    }
+
+    /// The entry at `position` (oldest first).
+    pub fn get(&self, position: usize) -> Option<&Entry> {
+        self.entries.get(position)
+    }
+
     /// The sequence number of the newest retained entry whose id is `id`.
     pub fn find(&self, id: &str) -> Option<u64> {
         self.entries.iter().rev().find(|e| e.id.as_deref() == Some(id)).map(|e| e.seq)
@@ -82,8 +114,7 @@ impl Log {
 
     /// The retained entries published after sequence `seq`, oldest first.
     pub fn after(&self, seq: u64) -> impl Iterator<Item = &Entry> {
-        let start = self.entries.partition_point(|e| e.seq <= seq);
-        self.entries.range(start..)
+        self.entries.range(self.position_after(seq)..)
     }
 
     /// Whether events published after `seq` have been evicted (a resume from `seq` has a gap).

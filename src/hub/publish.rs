@@ -17,6 +17,8 @@
 //!
 //! No `channel` parameter publishes to [`DEFAULT_CHANNEL`].
 
+use subtle::ConstantTimeEq;
+
 use crate::event::Event;
 use crate::http::{Request, Response};
 use crate::hub::{DEFAULT_CHANNEL, Target, validate_channels};
@@ -32,39 +34,42 @@ pub struct PublishRequest {
 
 /// Checks a request to the publish endpoint against `token`.
 pub fn check(req: &Request, token: &str) -> Result<PublishRequest, Response> {
-    let presented = req.header_bytes("authorization").and_then(|v| v.strip_prefix(b"Bearer ")).unwrap_or(b"");
-    if presented.is_empty() || !constant_time_eq(presented, token.as_bytes()) {
-        return Err(
-            Response::error(401, "a valid bearer token is required").header("WWW-Authenticate", "Bearer")
-        );
-    }
+    authorize(req, token)?;
     if req.method != "POST" {
         return Err(Response::error(405, "publish with POST").header("Allow", "POST"));
     }
     let data =
         std::str::from_utf8(&req.body).map_err(|_| Response::error(400, "the body must be UTF-8 text"))?;
-    let params = req.query_params();
-    let channels: Vec<String> =
-        params.iter().filter(|(k, _)| k == "channel").map(|(_, v)| v.clone()).collect();
+    let not_utf8 = |_| Response::error(400, "channel and event names must be UTF-8");
+    let channels = req.query_values("channel").map_err(not_utf8)?;
     let channels =
         validate_channels(if channels.is_empty() { vec![DEFAULT_CHANNEL.to_owned()] } else { channels })?;
     let mut event = Event::new(data);
-    if let Some((_, t)) = params.iter().find(|(k, _)| k == "event") {
-        event = event.event(t.as_str());
+    if let Some(t) = req.query_values("event").map_err(not_utf8)?.into_iter().next() {
+        event = event.event(t);
     }
     event.validate().map_err(|e| Response::error(400, &e.to_string()))?;
     Ok(PublishRequest { target: Target::Channels(channels.into()), event })
+}
+
+/// The token check alone, answerable from the request head before its body arrives (for
+/// `Expect: 100-continue`): `401` with `WWW-Authenticate: Bearer` unless the request carries
+/// `Authorization: Bearer <token>` (the scheme in any case, RFC 9110 §11.1), compared in
+/// constant time.
+pub fn authorize(req: &Request, token: &str) -> Result<(), Response> {
+    let presented = req.bearer_token().unwrap_or_default();
+    if presented.is_empty() || !bool::from(presented.ct_eq(token.as_bytes())) {
+        return Err(
+            Response::error(401, "a valid bearer token is required").header("WWW-Authenticate", "Bearer")
+        );
+    }
+    Ok(())
 }
 
 /// The JSON answer to an accepted publish: `{"id":"<id>"}`.
 pub fn created(id: &str) -> Response {
     let body = format!("{{\"id\":{}}}", serde_json::Value::String(id.to_owned()));
     Response::new(201).header("Content-Type", "application/json").body(body)
-}
-
-/// Equality that takes the same time wherever the inputs differ (only their lengths show).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -103,6 +108,25 @@ mod tests {
         );
         assert_eq!(status(b"POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: Basic s3cret\r\n\r\n"), 401);
         assert_eq!(status(b"POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\n\r\n"), 201);
+        // The scheme is case-insensitive, and may be followed by more than one space.
+        assert_eq!(status(b"POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: bearer s3cret\r\n\r\n"), 201);
+        assert_eq!(
+            status(b"POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: BEARER  s3cret\r\n\r\n"),
+            201
+        );
+        assert_eq!(status(b"POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: Bearers3cret\r\n\r\n"), 401);
+        assert_eq!(status(b"POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer\r\n\r\n"), 401);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_or_hold_control_characters_are_refused() {
+        let auth = "Authorization: Bearer s3cret\r\n";
+        for query in
+            ["channel=%fe", "channel=%ff", "event=%fe", "channel=%00all", "channel=a%0Ab", "channel=%7F"]
+        {
+            let raw = format!("POST /publish?{query} HTTP/1.1\r\nHost: h\r\n{auth}\r\n");
+            assert_eq!(status(raw.as_bytes()), 400, "{query}");
+        }
     }
 
     #[test]

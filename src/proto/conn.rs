@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::request::{Limits, Request, parse_head};
 use crate::http::response::{LAST_CHUNK, Response};
-use crate::proto::queue::{Frame, OutQueue, Overflow};
+use crate::proto::queue::{Frame, OutQueue, Overflow, QueuePool};
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,9 +51,18 @@ pub enum Input {
     NeedMore,
     /// A complete request (with its body).
     Request(Request),
+    /// A request head with `Expect: 100-continue` whose body has not arrived: the client waits
+    /// for a word before sending it (RFC 9110 §10.1.1). The driver either lets it come with
+    /// [`Conn::continue_body`] (the request then arrives whole, as [`Input::Request`]), or
+    /// answers now with a final status and closes ([`Conn::respond`] without keep-alive), so that
+    /// a refused body (a wrong token, say) is never read. The request has no body yet.
+    Expect(Request),
     /// The input is refused: the answer is queued and the connection is closing.
     Refused(u16),
 }
+
+/// The interim answer to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// How many slices one vectored write gathers (Linux allows 1024; 64 covers any real backlog).
 const MAX_IOVECS: usize = 64;
@@ -85,19 +94,28 @@ pub struct Conn {
     deadline: Option<Instant>,
     /// A request was answered (so the connection is a kept-alive one).
     answered: bool,
+    /// The pending request's `Expect: 100-continue` was reported (it is reported once).
+    expect_reported: bool,
 }
 
 impl Conn {
     /// A connection accepted at `now`; its first request head is due `header_timeout` later.
     pub fn new(settings: Settings, now: Instant) -> Conn {
+        Conn::in_pool(settings, QueuePool::new(usize::MAX), now)
+    }
+
+    /// Like [`Conn::new`], its queue counted in `pool` with the other connections of a worker
+    /// (see [`QueuePool`]).
+    pub fn in_pool(settings: Settings, pool: QueuePool, now: Instant) -> Conn {
         Conn {
             phase: Phase::Head,
             inbuf: Vec::new(),
             consumed: 0,
-            out: OutQueue::new(settings.max_queue_bytes),
+            out: OutQueue::in_pool(settings.max_queue_bytes, pool),
             settings,
             deadline: Some(now + settings.header_timeout),
             answered: false,
+            expect_reported: false,
         }
     }
 
@@ -167,8 +185,13 @@ impl Conn {
             Ok(Some(head)) => {
                 let total = head.head_len + head.body_len;
                 if input.len() < total {
+                    if head.body_len > 0 && !self.expect_reported && head.request.expects_continue() {
+                        self.expect_reported = true;
+                        return Input::Expect(head.request);
+                    }
                     return Input::NeedMore;
                 }
+                self.expect_reported = false;
                 let mut request = head.request;
                 request.body = input[head.head_len..total].to_vec();
                 self.consumed += total;
@@ -183,6 +206,13 @@ impl Conn {
                 self.respond(&response, &[], false, false, now);
                 Input::Refused(status)
             }
+        }
+    }
+
+    /// Tells a client that waits (see [`Input::Expect`]) to send its request body.
+    pub fn continue_body(&mut self) {
+        if self.phase == Phase::Head {
+            self.out.push_unbounded(Frame::raw(CONTINUE.to_vec()));
         }
     }
 
@@ -260,6 +290,25 @@ impl Conn {
         self.inbuf = Vec::new();
         self.consumed = 0;
         self.deadline = None;
+    }
+
+    /// Queues the next part of a stream's replay (see [`crate::hub::Hub::replay`]), sized by the
+    /// driver to [`Conn::replay_room`].
+    pub fn push_replay(&mut self, frames: Vec<Frame>) {
+        if self.phase == Phase::Streaming {
+            for frame in frames {
+                self.out.push_unbounded(frame);
+            }
+        }
+    }
+
+    /// How many replay bytes the stream may take now: nothing until its queue is written out,
+    /// then its bound or what its pool has left, whichever is less.
+    pub fn replay_room(&self) -> usize {
+        if self.phase != Phase::Streaming || !self.out.is_empty() {
+            return 0;
+        }
+        self.out.limit().min(self.out.pool().room())
     }
 
     /// Whether queueing `frame` now would pass the bound (so the driver should write first).
@@ -570,6 +619,44 @@ mod tests {
         flush_all(&mut c, &mut w);
         assert!(c.wants_read());
         assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
+    }
+
+    #[test]
+    fn expect_continue_is_reported_once_and_answered_before_the_body() {
+        let t = Instant::now();
+        let mut c = Conn::new(settings(1 << 20), t);
+        c.received(b"POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", t);
+        let Input::Expect(head) = c.poll_request(&Limits::default(), t) else { panic!("no Expect") };
+        assert!(head.body.is_empty());
+        assert_eq!(c.poll_request(&Limits::default(), t), Input::NeedMore, "reported once");
+        c.continue_body();
+        let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
+        flush_all(&mut c, &mut w);
+        assert_eq!(w.out, b"HTTP/1.1 100 Continue\r\n\r\n");
+        c.received(b"abc", t);
+        let Input::Request(req) = c.poll_request(&Limits::default(), t) else { panic!("no request") };
+        assert_eq!(req.body, b"abc");
+        // The next request's Expect is reported again; a body already here needs no word.
+        c.received(b"POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", t);
+        assert!(matches!(c.poll_request(&Limits::default(), t), Input::Request(_)));
+        c.received(b"POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", t);
+        assert!(matches!(c.poll_request(&Limits::default(), t), Input::Expect(_)));
+        c.respond(&Response::error(401, "no"), &[], false, false, t);
+        assert_eq!(c.phase(), Phase::Closing, "a refused body is never read: close");
+    }
+
+    #[test]
+    fn replay_room_waits_for_an_empty_queue() {
+        let pool = QueuePool::new(300);
+        let mut c = Conn::in_pool(settings(1000), pool.clone(), Instant::now());
+        assert_eq!(c.replay_room(), 0, "not streaming");
+        c.start_stream(b"HEAD".to_vec(), false, &[]);
+        assert_eq!(c.replay_room(), 0, "the head is queued");
+        let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
+        flush_all(&mut c, &mut w);
+        assert_eq!(c.replay_room(), 300, "the pool's room is the smaller");
+        c.push_replay(vec![Frame::raw(vec![b'x'; 250])]);
+        assert_eq!((c.queued_bytes(), pool.used(), c.replay_room()), (250, 250, 0));
     }
 
     #[test]

@@ -7,4 +7,4 @@ pub mod conn;
 pub mod queue;
 
 pub use conn::{Conn, Input, Phase};
-pub use queue::{Frame, OutQueue, Overflow};
+pub use queue::{Frame, OutQueue, Overflow, QueuePool};

@@ -6,10 +6,19 @@
 //! The frame holds the HTTP/1.1 chunk framing around the event block; connections that stream
 //! close-delimited (HTTP/1.0) take the block without it. A connection writes the whole front of
 //! its queue with one vectored write.
+//!
+//! Two bounds hold what may wait: each queue's own (a client that does not read is dropped past
+//! it), and a [`QueuePool`] shared by the queues of one worker thread, so that many slow clients
+//! together cannot take much more than the pool allows either: once it is full, a queue holding
+//! more than an even share of it takes nothing more (its client is dropped), while one holding
+//! less goes on (a client that reads is not punished for those that do not). The pool thus holds
+//! at most about twice its limit: what the queues over their share hold is within the limit,
+//! and each of the others holds at most its share.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::EncodeError;
 use crate::event::Event;
@@ -105,7 +114,57 @@ pub struct Overflow {
     pub limit: usize,
 }
 
-/// The frames waiting to be written to one connection, at most `limit` bytes.
+/// The bytes queued by a group of connections together, and their bound.
+///
+/// Clones share one count. The count is kept by one thread (a worker's, whose connections share
+/// the pool) with plain loads and stores rather than atomic read-modify-writes, which would cost
+/// on every queued frame; other threads may read it (the metrics). Queues on different threads
+/// must not share a pool: their counts would race (no memory error, only a wrong count).
+#[derive(Clone, Debug)]
+pub struct QueuePool {
+    used: Arc<AtomicUsize>,
+    /// Queues in the pool.
+    queues: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl QueuePool {
+    /// A pool of at most `limit` bytes.
+    pub fn new(limit: usize) -> QueuePool {
+        QueuePool { used: Arc::new(AtomicUsize::new(0)), queues: Arc::new(AtomicUsize::new(0)), limit }
+    }
+
+    /// An even share of the limit among the queues in the pool.
+    pub fn share(&self) -> usize {
+        self.limit / self.queues.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Bytes queued in all the pool's queues.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The bound.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes that may still be queued.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.used())
+    }
+
+    fn add(&self, n: usize) {
+        self.used.store(self.used() + n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        self.used.store(self.used().saturating_sub(n), Ordering::Relaxed);
+    }
+}
+
+/// The frames waiting to be written to one connection, at most `limit` bytes (and what its
+/// [`QueuePool`] has room for).
 ///
 /// An empty queue holds no heap memory: idle connections cost only the struct.
 #[derive(Debug)]
@@ -116,12 +175,19 @@ pub struct OutQueue {
     queued: usize,
     limit: usize,
     chunked: bool,
+    pool: QueuePool,
 }
 
 impl OutQueue {
-    /// An empty queue bounded to `limit` bytes.
+    /// An empty queue bounded to `limit` bytes, in a pool of its own.
     pub fn new(limit: usize) -> OutQueue {
-        OutQueue { frames: VecDeque::new(), offset: 0, queued: 0, limit, chunked: false }
+        OutQueue::in_pool(limit, QueuePool::new(usize::MAX))
+    }
+
+    /// An empty queue bounded to `limit` bytes, counted in `pool` too.
+    pub fn in_pool(limit: usize, pool: QueuePool) -> OutQueue {
+        pool.queues.store(pool.queues.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        OutQueue { frames: VecDeque::new(), offset: 0, queued: 0, limit, chunked: false, pool }
     }
 
     /// From now on, event frames go out chunk-framed (`true`) or bare (`false`).
@@ -141,19 +207,24 @@ impl OutQueue {
         Ok(())
     }
 
-    /// Whether [`OutQueue::push`] would refuse `frame` now.
+    /// Whether [`OutQueue::push`] would refuse `frame` now: the queue is not empty, and the frame
+    /// passes its bound, or the pool's while this queue holds more than its share of the pool.
     pub fn would_overflow(&self, frame: &Frame) -> bool {
-        !self.frames.is_empty() && self.queued + frame.view(self.chunked).len() > self.limit
+        let len = frame.view(self.chunked).len();
+        let after = self.queued + len;
+        !self.frames.is_empty()
+            && (after > self.limit || (len > self.pool.room() && after > self.pool.share()))
     }
 
-    /// Queues `frame` whatever the bound: the server's own heads, answers and replays. (The
-    /// connection stops reading requests while answers fill the queue, so a client cannot
-    /// multiply them without reading.)
+    /// Queues `frame` whatever the bound: the server's own heads, answers and replay batches
+    /// (sized to the room left). (The connection stops reading requests while answers fill the
+    /// queue, so a client cannot multiply them without reading.)
     pub fn push_unbounded(&mut self, frame: Frame) {
         let len = frame.view(self.chunked).len();
         // An empty slice would make a vectored write return 0, which means a dead socket.
         if len > 0 {
             self.queued += len;
+            self.pool.add(len);
             self.frames.push_back(frame);
         }
     }
@@ -166,6 +237,16 @@ impl OutQueue {
     /// Bytes waiting.
     pub fn queued_bytes(&self) -> usize {
         self.queued
+    }
+
+    /// The queue's own bound.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The pool the queue counts in.
+    pub fn pool(&self) -> &QueuePool {
+        &self.pool
     }
 
     /// Whether nothing waits.
@@ -186,7 +267,9 @@ impl OutQueue {
 
     /// Drops `written` bytes from the front (after a write took them).
     pub fn advance(&mut self, mut written: usize) {
-        self.queued -= written.min(self.queued);
+        let taken = written.min(self.queued);
+        self.queued -= taken;
+        self.pool.sub(taken);
         while let Some(front) = self.frames.front() {
             let left = front.view(self.chunked).len() - self.offset;
             if written < left {
@@ -203,9 +286,18 @@ impl OutQueue {
 
     /// Drops everything queued.
     pub fn clear(&mut self) {
+        self.pool.sub(self.queued);
         self.frames = VecDeque::new();
         self.offset = 0;
         self.queued = 0;
+    }
+}
+
+impl Drop for OutQueue {
+    fn drop(&mut self) {
+        self.pool.sub(self.queued);
+        let queues = &self.pool.queues;
+        queues.store(queues.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
     }
 }
 
@@ -276,6 +368,30 @@ mod tests {
         q.push_unbounded(Frame::raw(Vec::new()));
         assert!(q.is_empty());
         assert_eq!(q.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn the_pool_bounds_queues_together_and_forgets_what_is_written_dropped_or_cleared() {
+        let pool = QueuePool::new(30);
+        let mut a = OutQueue::in_pool(100, pool.clone());
+        let mut b = OutQueue::in_pool(100, pool.clone());
+        a.push(Frame::raw(vec![0; 20])).unwrap();
+        b.push(Frame::raw(vec![0; 10])).unwrap();
+        assert_eq!((pool.used(), pool.share()), (30, 15));
+        assert!(a.push(Frame::raw(vec![0; 1])).is_err(), "the pool is full and a holds more than its share");
+        b.push(Frame::raw(vec![0; 4])).unwrap(); // b holds less than its share: it goes on
+        assert!(b.push(Frame::raw(vec![0; 2])).is_err(), "past its share too");
+        let mut c = OutQueue::in_pool(100, pool.clone());
+        c.push(Frame::raw(vec![0; 5])).unwrap();
+        assert_eq!(pool.used(), 39, "an empty queue still takes one frame");
+        a.advance(15);
+        assert_eq!(pool.used(), 24);
+        b.clear();
+        drop(c);
+        assert_eq!((pool.used(), pool.share()), (5, 15));
+        a.push(Frame::raw(vec![0; 25])).unwrap();
+        drop(a);
+        assert_eq!(pool.used(), 0);
     }
 
     #[test]

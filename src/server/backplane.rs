@@ -27,7 +27,7 @@ use crate::backplane::merge::{Batch, Delivery, merge};
 use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
 use crate::event::Event;
 use crate::http::Response;
-use crate::hub::{Published, Resume, Target, gap_frame, publish};
+use crate::hub::{Published, Resume, Target, Then, gap_frame, publish};
 use crate::proto::Frame;
 
 /// Longest one Redis command may take before the connection counts as lost.
@@ -578,7 +578,15 @@ impl Reader {
         for channel in &join.channels {
             streams.push((keys.channel(channel), cursor_of(channel).unwrap_or_default()));
         }
-        let from = ReplayFrom::parse(join.last_event_id.as_deref());
+        let mut from = ReplayFrom::parse(join.last_event_id.as_deref());
+        if let ReplayFrom::After(last) = from {
+            // An id past the newest one given out (made up, or from before Redis lost its data)
+            // cannot be placed: a gap, then everything retained, as on a single node.
+            let newest: Option<String> = redis::cmd("GET").arg(keys.last_id()).query(conn)?;
+            if newest.and_then(|id| id.parse::<StreamId>().ok()).is_none_or(|newest| last > newest) {
+                from = ReplayFrom::Unknown;
+            }
+        }
         let mut gap = from == ReplayFrom::Unknown;
         let mut batches = Vec::new();
         if from != ReplayFrom::Nothing {
@@ -617,10 +625,20 @@ impl Reader {
                 batches.push(Batch { entries, full: false });
             }
         }
-        let mut frames = Vec::new();
+        // At most what the client's queue may hold: past it the stream ends after the replay
+        // that fits, and the client resumes from there (this replay cannot go on in batches).
+        let budget = self.shared.config.max_queue_bytes;
+        let (mut frames, mut bytes, mut then) = (Vec::new(), 0, Then::Live);
         for d in merge(batches).deliveries {
             match event_of(&d).map(|e| Frame::event(&e)) {
-                Some(Ok(frame)) => frames.push(frame),
+                Some(Ok(frame)) => {
+                    if !frames.is_empty() && bytes + frame.chunked().len() > budget {
+                        then = Then::End;
+                        break;
+                    }
+                    bytes += frame.chunked().len();
+                    frames.push(frame);
+                }
                 _ => {
                     self.skipped.fetch_add(1, Ordering::Relaxed);
                 }
@@ -637,7 +655,7 @@ impl Reader {
             hub.seq()
         };
         let gap = gap.then(|| gap_frame(join.last_event_id.as_deref().unwrap_or_default()));
-        self.post_joined(join, Ok(Resume { seq, gap, frames }));
+        self.post_joined(join, Ok(Resume { seq, gap, frames, then, last_id: None }));
         Ok(())
     }
 }

@@ -93,7 +93,7 @@ pub(crate) fn render(shared: &Shared) -> String {
             w.bytes.load(Relaxed)
         }),
         ("ssehub_queued_bytes", "gauge", "Bytes waiting in connection queues, per worker.", |w| {
-            w.queued_bytes.load(Relaxed) as u64
+            w.pool.used() as u64
         }),
     ];
     for (name, kind, help, get) in per_worker {

@@ -32,6 +32,7 @@ mod backplane;
 #[cfg(not(feature = "redis"))]
 #[path = "backplane_off.rs"]
 mod backplane;
+mod descriptors;
 mod handle;
 mod metrics;
 mod worker;
@@ -50,7 +51,9 @@ use handle::{Command, Mailbox};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::route::{Cors, PathPattern, RouteConfig};
+use crate::hub::ids::IdScheme;
 use crate::hub::{Hub, Published, Retention, Target};
+use crate::proto::QueuePool;
 
 /// Server settings. Every bound has a default; see each field.
 #[derive(Clone, Debug)]
@@ -69,11 +72,19 @@ pub struct Config {
     pub keep_alive: Option<Duration>,
     /// Bytes that may wait for one slow client before it is disconnected; default 1 MiB.
     pub max_queue_bytes: usize,
+    /// Bytes that may wait for all clients together (split evenly between the workers); past
+    /// it, a client holding more than an even share is disconnected as slow when the next event
+    /// would be queued for it (those holding less go on, so the total may pass this by up to as
+    /// much again). Default 256 MiB.
+    pub max_total_queue_bytes: usize,
     /// A stream whose queued data makes no progress for this long is closed as dead or stuck;
     /// also the stream sockets' `TCP_USER_TIMEOUT`, so that a peer that vanished without a FIN
     /// (its data never acknowledged) is found. Default 45 s (three keep-alive intervals).
     pub send_timeout: Duration,
-    /// Open connections at most (streams and others); past it `503`. Default 16,384.
+    /// Open connections at most (streams and others); past it `503`. Default 16,384. When the
+    /// process may open fewer files than that (its soft `RLIMIT_NOFILE`, less the descriptors
+    /// open at start and a reserve of 64 plus 4 per worker), the server holds itself to what
+    /// they allow instead: [`Server::connection_limit`] says how many.
     pub max_connections: usize,
     /// A `retry` (ms) sent at the start of every stream; default none.
     pub initial_retry: Option<u64>,
@@ -155,6 +166,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             keep_alive: Some(Duration::from_secs(15)),
             max_queue_bytes: 1 << 20,
+            max_total_queue_bytes: 256 << 20,
             send_timeout: Duration::from_secs(45),
             max_connections: 16_384,
             initial_retry: None,
@@ -207,7 +219,7 @@ pub struct Stats {
 }
 
 /// One worker's counters (written by that worker only).
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct WorkerStats {
     /// Open streams on this worker.
     pub streams: AtomicUsize,
@@ -215,8 +227,20 @@ pub struct WorkerStats {
     pub events: AtomicU64,
     /// Bytes written to sockets.
     pub bytes: AtomicU64,
-    /// Bytes waiting in this worker's connection queues (sampled every 250 ms).
-    pub queued_bytes: AtomicUsize,
+    /// The bytes waiting in this worker's connection queues, and their bound (a share of
+    /// [`Config::max_total_queue_bytes`]).
+    pub pool: QueuePool,
+}
+
+impl WorkerStats {
+    fn new(pool: QueuePool) -> WorkerStats {
+        WorkerStats {
+            streams: AtomicUsize::new(0),
+            events: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            pool,
+        }
+    }
 }
 
 /// What every worker shares: settings, callbacks, mailboxes, counters.
@@ -228,6 +252,8 @@ pub(crate) struct Shared {
     /// The Redis backplane, when channels are shared with other nodes.
     backplane: Option<backplane::Backplane>,
     stats: Stats,
+    /// [`Config::max_connections`], or fewer when the descriptors allow fewer.
+    max_connections: usize,
     next_client_id: AtomicU64,
     next_worker: AtomicUsize,
 }
@@ -395,6 +421,12 @@ impl ServerBuilder {
         let local_addr = listener.local_addr().map_err(ServerError::Io)?;
 
         let n = self.config.workers.max(1);
+        let max_connections = descriptors::allowed(
+            self.config.max_connections,
+            descriptors::soft_limit(),
+            descriptors::open_now(),
+            descriptors::reserve(n),
+        );
         let mut polls = Vec::with_capacity(n);
         let mut mailboxes = Vec::with_capacity(n);
         for _ in 0..n {
@@ -403,14 +435,20 @@ impl ServerBuilder {
             polls.push(poll);
             mailboxes.push(Mailbox::new(waker));
         }
-        let hub = Mutex::new(Hub::new(self.config.retention, self.config.assign_ids));
+        let ids = self.config.assign_ids.then(IdScheme::from_clock);
+        let hub = Mutex::new(Hub::new(self.config.retention, ids));
+        let per_worker = (self.config.max_total_queue_bytes / n).max(1);
         let shared = Arc::new(Shared {
             config: self.config,
             callbacks: self.callbacks,
             mailboxes,
             hub,
             backplane,
-            stats: Stats { workers: (0..n).map(|_| WorkerStats::default()).collect(), ..Stats::default() },
+            stats: Stats {
+                workers: (0..n).map(|_| WorkerStats::new(QueuePool::new(per_worker))).collect(),
+                ..Stats::default()
+            },
+            max_connections,
             next_client_id: AtomicU64::new(1),
             next_worker: AtomicUsize::new(0),
         });
@@ -463,6 +501,13 @@ impl Server {
                 on_disconnect: None,
             },
         }
+    }
+
+    /// The most connections open at once: [`Config::max_connections`], or fewer when the
+    /// process's file descriptors allow fewer (see the `RLIMIT_NOFILE` note on
+    /// [`Config::max_connections`]).
+    pub fn connection_limit(&self) -> usize {
+        self.shared.max_connections
     }
 
     /// The address the server listens on (with the real port when bound to port 0).

@@ -18,15 +18,16 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
+use super::descriptors::{self, Spare};
 use super::handle::{ClientInner, Command, Join, WAIT, unavailable};
 use super::{Client, Shared, WorkerStats};
 use crate::http::request::{Request, Version};
 use crate::http::response::{Response, write_stream_head};
 use crate::http::route::{Decision, route};
-use crate::hub::fanout::{Member, Subscriptions};
-use crate::hub::{DEFAULT_CHANNEL, Resume, Target, publish, requested_channels, validate_channels};
+use crate::hub::fanout::{Member, Replaying, Subscriptions};
+use crate::hub::{DEFAULT_CHANNEL, Resume, Target, Then, publish, requested_channels, validate_channels};
 use crate::proto::conn::Settings;
-use crate::proto::{Conn, Frame, Input, Phase};
+use crate::proto::{Conn, Frame, Input, Phase, QueuePool};
 
 pub(crate) const WAKER: Token = Token(0);
 const LISTENER: Token = Token(1);
@@ -39,6 +40,9 @@ const TICK: Duration = Duration::from_millis(250);
 const LINGER: Duration = Duration::from_secs(2);
 /// How long accepting pauses after `accept` fails (out of descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Most replay bytes taken from the hub at once (under its lock) once a stream's first replay
+/// is written, per stream.
+pub(crate) const REPLAY_BATCH: usize = 64 * 1024;
 
 struct Live {
     sock: TcpStream,
@@ -90,12 +94,16 @@ pub(crate) struct Worker {
     last_flush: Instant,
     next_flush: Option<Instant>,
     subs: Subscriptions,
+    /// The bytes queued by all of this worker's connections, and their bound.
+    pool: QueuePool,
     default_channels: Arc<[Arc<str>]>,
     first_frames: Vec<Frame>,
     keepalive_frame: Frame,
     next_keepalive: Option<Instant>,
     next_tick: Instant,
     accept_paused: bool,
+    /// A descriptor held back for answering waiting clients when the table is full.
+    spare: Spare,
     shutdown_deadline: Option<Instant>,
 }
 
@@ -116,6 +124,7 @@ impl Worker {
         }
         let now = Instant::now();
         let next_keepalive = shared.config.keep_alive.map(|d| now + d);
+        let pool = shared.stats.workers[index].pool.clone();
         Ok(Worker {
             index,
             poll,
@@ -131,12 +140,14 @@ impl Worker {
             last_flush: now,
             next_flush: None,
             subs: Subscriptions::default(),
+            pool,
             default_channels: Arc::new([Arc::from(DEFAULT_CHANNEL)]),
             first_frames,
             keepalive_frame: Frame::comment(""),
             next_keepalive,
             next_tick: now + TICK,
             accept_paused: false,
+            spare: Spare::new(),
             shutdown_deadline: None,
         })
     }
@@ -206,20 +217,10 @@ impl Worker {
         loop {
             let Some(listener) = self.listener.as_ref() else { return };
             match listener.accept() {
-                Ok((mut sock, _)) => {
+                Ok((sock, _)) => {
                     Shared::count(&stats.accepted);
-                    if stats.connections.load(Ordering::Relaxed) >= shared.config.max_connections {
-                        Shared::count(&stats.rejected);
-                        let mut out = Vec::new();
-                        Response::unavailable("too many connections", 1).write_to(
-                            &mut out,
-                            &[],
-                            false,
-                            false,
-                        );
-                        // Best effort on a fresh socket, whose send buffer is empty.
-                        let _ = io::Write::write(&mut sock, &out);
-                        let _ = sock.shutdown(Shutdown::Write);
+                    if stats.connections.load(Ordering::Relaxed) >= shared.max_connections {
+                        refuse(sock, stats);
                         continue;
                     }
                     stats.connections.fetch_add(1, Ordering::Relaxed);
@@ -234,15 +235,31 @@ impl Worker {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if descriptors::exhausted(&e) && self.answer_with_spare(stats) => {}
                 Err(_) => {
-                    // EMFILE, ENFILE, ENOBUFS...: the pending connections wait in the backlog
-                    // and the tick tries again; no busy loop, nothing else stops.
+                    // ENOBUFS, or out of descriptors with no spare: the pending connections wait
+                    // in the backlog and the tick tries again; no busy loop, nothing else stops.
                     self.accept_paused = true;
                     self.next_tick = self.next_tick.min(now + ACCEPT_BACKOFF);
                     break;
                 }
             }
         }
+    }
+
+    /// Out of descriptors: frees the spare one to accept a waiting client and tell it `503`
+    /// (see [`descriptors`]); `false` when there was no spare or no client.
+    fn answer_with_spare(&mut self, stats: &super::Stats) -> bool {
+        let Some(listener) = self.listener.as_ref() else { return false };
+        let mut answered = false;
+        let lent = self.spare.lend(|| {
+            if let Ok((sock, _)) = listener.accept() {
+                Shared::count(&stats.accepted);
+                refuse(sock, stats);
+                answered = true;
+            }
+        });
+        lent && answered
     }
 
     fn adopt(&mut self, mut sock: TcpStream, now: Instant) {
@@ -277,7 +294,7 @@ impl Worker {
             header_timeout: config.header_timeout,
             idle_timeout: config.idle_timeout,
         };
-        let conn = Conn::new(settings, now);
+        let conn = Conn::in_pool(settings, self.pool.clone(), now);
         self.slots[i].live = Some(Live {
             sock,
             conn,
@@ -364,6 +381,30 @@ impl Worker {
                     return;
                 }
                 Input::Request(request) => self.handle_request(i, request, now),
+                Input::Expect(request) => self.handle_expect(i, &request, now),
+            }
+        }
+    }
+
+    /// Answers `Expect: 100-continue`: the body may come unless the request is refused already
+    /// (a wrong publish token, a body for the stream path...), which is answered at once.
+    fn handle_expect(&mut self, i: usize, req: &Request, now: Instant) {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
+        let refusal = match route(req, &config.route) {
+            Decision::Publish => {
+                publish::authorize(req, config.publish_token.as_deref().unwrap_or_default()).err()
+            }
+            Decision::Respond { response, .. } => Some(response),
+            Decision::Stream { .. } => Some(Response::error(400, "the stream path takes no request body")),
+            Decision::Fallback | Decision::Metrics => None,
+        };
+        match refusal {
+            None => live.conn.continue_body(),
+            Some(response) => {
+                Shared::count(&shared.stats.rejected);
+                live.conn.respond(&response, &[], false, req.method == "HEAD", now);
             }
         }
     }
@@ -448,12 +489,15 @@ impl Worker {
         let shared = self.shared.clone();
         let Some(generation) = self.slots.get(i).map(|s| s.generation) else { return };
         let last_event_id = req.last_event_id();
+        // The first replay may fill the stream's queue: a resume of one channel, whose log is
+        // bounded alike, comes at once; more goes in batches as the socket drains.
+        let budget = shared.config.max_queue_bytes;
         let resume = {
             let mut hub = shared.lock_hub();
             match &shared.backplane {
-                None => Some(hub.resume(&channels, last_event_id.as_deref(), now)),
+                None => Some(hub.resume(&channels, last_event_id.as_deref(), budget, now)),
                 Some(_) => {
-                    let resume = hub.resume_followed(&channels, last_event_id.as_deref(), now);
+                    let resume = hub.resume_followed(&channels, last_event_id.as_deref(), budget, now);
                     if resume.is_some() {
                         hub.subscribe(&channels);
                     }
@@ -492,6 +536,7 @@ impl Worker {
         let mut first = self.first_frames.clone();
         first.extend(resume.gap);
         first.extend(resume.frames);
+        let then = resume.then;
         let chunked = req.version == Version::Http11;
         headers.extend(shared.config.headers.iter().cloned());
         let mut head = Vec::with_capacity(256);
@@ -504,7 +549,15 @@ impl Worker {
         // Most streams take the default channel: they share one list instead of one each.
         let channels: Arc<[Arc<str>]> =
             if *channels == *self.default_channels { self.default_channels.clone() } else { channels.into() };
-        live.member = Some(Member::new(channels, resume.seq));
+        let mut member = Member::new(channels, resume.seq);
+        if then == Then::More {
+            let last_id = resume.last_id.or_else(|| req.last_event_id().map(Arc::from));
+            member.replay = Some(Box::new(Replaying { last_id }));
+        }
+        live.member = Some(member);
+        if then == Then::End {
+            live.conn.finish_stream();
+        }
         let inner = Arc::new(ClientInner {
             id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
             slot: i,
@@ -542,19 +595,24 @@ impl Worker {
         }
     }
 
-    /// Writes what is queued on connection `i`, then settles it.
+    /// Writes what is queued on connection `i` (taking the next replay batch whenever a
+    /// replaying stream's queue empties), then settles it.
     fn write_out(&mut self, i: usize, now: Instant) {
-        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { return };
-        if live.conn.wants_write() {
-            // Errors close the connection inside `write_to`; `settle` sees it.
-            match live.conn.write_to(&mut live.sock) {
-                Ok(n) => {
-                    self.shared.stats.workers[self.index].bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    if n > 0 {
-                        live.progress = now;
+        while let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) {
+            if live.conn.wants_write() {
+                // Errors close the connection inside `write_to`; `settle` sees it.
+                match live.conn.write_to(&mut live.sock) {
+                    Ok(n) => {
+                        self.shared.stats.workers[self.index].bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        if n > 0 {
+                            live.progress = now;
+                        }
                     }
+                    Err(_) => Shared::count(&self.shared.stats.peer_errors),
                 }
-                Err(_) => Shared::count(&self.shared.stats.peer_errors),
+            }
+            if !refill(live, &self.shared, now) {
+                break;
             }
         }
         self.settle(i, now);
@@ -665,11 +723,12 @@ impl Worker {
                         }
                     }
                 }
+                // Answers to requests leave at once: coalescing is for fan-out.
                 Command::Answer { slot, generation, response, keep_alive, head_only } => {
                     if let Some(live) = self.waiting(slot, generation) {
                         if live.pending.is_none() {
                             live.conn.respond(&response, &[], keep_alive, head_only, now);
-                            self.dirty.push(slot);
+                            self.flush(slot, now);
                         }
                     }
                 }
@@ -678,12 +737,12 @@ impl Worker {
                     match (pending, resume) {
                         (Some(p), Ok(resume)) => {
                             self.start_stream(slot, &p.req, p.headers, channels, resume, now);
-                            self.dirty.push(slot); // reading was paused while it waited
+                            self.flush(slot, now); // reading was paused while it waited
                         }
                         (Some(p), Err(response)) => {
                             let live = self.slots[slot].live.as_mut().expect("waiting");
                             live.conn.respond(&response, &[], false, p.req.method == "HEAD", now);
-                            self.dirty.push(slot);
+                            self.flush(slot, now);
                         }
                         // Gone, or answered 503 already: give back the subscription counted for it.
                         (None, Ok(_)) => shared.lock_hub().unsubscribe(&channels, now),
@@ -780,9 +839,6 @@ impl Worker {
 
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + TICK;
-        let queued: usize =
-            self.slots.iter().filter_map(|s| s.live.as_ref()).map(|l| l.conn.queued_bytes()).sum();
-        self.shared.stats.workers[self.index].queued_bytes.store(queued, Ordering::Relaxed);
         let send_timeout = self.shared.config.send_timeout;
         for i in 0..self.slots.len() {
             let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else { continue };
@@ -800,6 +856,7 @@ impl Worker {
         }
         if self.accept_paused {
             self.accept_paused = false;
+            self.spare.refill();
             self.accept(now);
         }
     }
@@ -840,6 +897,39 @@ fn deliver(live: &mut Live, frame: Frame, shared: &Shared, stats: &WorkerStats) 
     if live.conn.push(frame).is_err() {
         Shared::count(&shared.stats.slow_dropped);
     }
+}
+
+/// Answers a connection over the limit with `503` and closes it.
+fn refuse(mut sock: TcpStream, stats: &super::Stats) {
+    Shared::count(&stats.rejected);
+    let mut out = Vec::new();
+    Response::unavailable("too many connections", 1).write_to(&mut out, &[], false, false);
+    // Best effort on a fresh socket, whose send buffer is empty.
+    let _ = io::Write::write(&mut sock, &out);
+    let _ = sock.shutdown(Shutdown::Write);
+}
+
+/// Queues the next replay batch on a stream whose replay goes on in batches, once its queue is
+/// written out; `true` if something was queued (so there is more to write).
+fn refill(live: &mut Live, shared: &Shared, now: Instant) -> bool {
+    let Some(member) = live.member.as_mut() else { return false };
+    let Some(replay) = member.replay.as_mut() else { return false };
+    let room = live.conn.replay_room().min(REPLAY_BATCH);
+    if room == 0 {
+        return false;
+    }
+    let last_id = replay.last_id.as_deref().unwrap_or_default();
+    let batch = shared.lock_hub().replay(&member.channels, member.last_seq, last_id, room, now);
+    member.last_seq = batch.seq;
+    if batch.last_id.is_some() {
+        replay.last_id = batch.last_id;
+    }
+    if batch.then == Then::Live {
+        member.replay = None;
+    }
+    let more = !batch.frames.is_empty();
+    live.conn.push_replay(batch.frames);
+    more
 }
 
 /// The accept check and the channel choice for a stream request.

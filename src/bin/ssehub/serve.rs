@@ -56,6 +56,9 @@ pub struct Args {
     /// Bytes queued for one client before it is dropped as too slow.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_queue_bytes: usize,
+    /// Bytes queued for all clients together; past it, clients still behind are dropped.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub max_total_queue_bytes: usize,
     /// Seconds a stream's queued data may make no progress before the stream is closed (also
     /// its TCP_USER_TIMEOUT, which finds peers that vanished without a FIN).
     #[arg(long, default_value_t = 45.0)]
@@ -81,6 +84,9 @@ pub struct Args {
     /// Encoded bytes kept per channel for replay.
     #[arg(long, default_value_t = 1 << 20)]
     pub replay_bytes: usize,
+    /// Encoded bytes kept for replay across all channels together (the oldest go first).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub replay_total_bytes: usize,
     /// Seconds an event is kept for replay at most (default: no age bound).
     #[arg(long)]
     pub replay_age: Option<f64>,
@@ -153,6 +159,7 @@ pub fn run(args: Args) -> Result<(), String> {
         .keep_alive((args.keep_alive > 0.0).then(|| Duration::from_secs_f64(args.keep_alive)))
         .configure(|c| {
             c.max_queue_bytes = args.max_queue_bytes;
+            c.max_total_queue_bytes = args.max_total_queue_bytes;
             c.max_connections = args.max_connections;
             c.header_timeout = Duration::from_secs_f64(args.header_timeout);
             c.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
@@ -164,6 +171,7 @@ pub fn run(args: Args) -> Result<(), String> {
                 max_events: args.replay,
                 max_bytes: args.replay_bytes,
                 max_age: args.replay_age.map(Duration::from_secs_f64),
+                max_total_bytes: args.replay_total_bytes,
             };
         })
         .fallback(move |req| match (req.method.as_str(), req.path.as_str()) {
@@ -201,7 +209,17 @@ pub fn run(args: Args) -> Result<(), String> {
             Cors::origins(args.cors_origins.clone())
         });
     }
+    let files = raise_open_files_limit();
     let server = builder.bind(args.addr.as_str()).map_err(|e| e.to_string())?;
+    if server.connection_limit() < args.max_connections {
+        eprintln!(
+            "ssehub: at most {} connections, not --max-connections {}: the process may open only {} files \
+             (raise its hard limit, e.g. LimitNOFILE= or ulimit -Hn)",
+            server.connection_limit(),
+            args.max_connections,
+            files.map_or("a few".to_owned(), |n| n.to_string())
+        );
+    }
 
     let shutdown = server.shutdown_handle();
     let mut signals =
@@ -259,6 +277,25 @@ fn paced(all: ssehub::Broadcaster, target: Target, rate: f64, size: usize) {
         let next = Duration::from_secs_f64((sent + 1) as f64 / rate);
         thread::sleep(next.saturating_sub(start.elapsed()).min(Duration::from_millis(1)));
     }
+}
+
+/// Raises the soft limit on open files to the hard one (every connection is a file); returns the
+/// soft limit in force afterwards.
+fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write one rlimit struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    Some(limit.rlim_cur)
 }
 
 /// glibc keeps the pages freed in its per-thread arenas: after a crowd of clients has left
