@@ -108,7 +108,8 @@ try {
   const [newest, previous] = state.log.map((line) => line.match(entry));
   if (!newest || !previous) await fail(`#log entries ${JSON.stringify(state.log.slice(0, 2))} are not "#<id> <ms>"`);
   if (Number(newest[2]) !== shown) await fail(`newest #log entry ${JSON.stringify(state.log[0])} does not match #time ${state.time} (${shown})`);
-  if (Number(newest[1]) !== Number(previous[1]) + 1) await fail(`event ids ${previous[1]}, ${newest[1]} are not consecutive`);
+  // Ids are 19-digit numbers (start time in ms x 10^6 + n): past a double's precision.
+  if (BigInt(newest[1]) !== BigInt(previous[1]) + 1n) await fail(`event ids ${previous[1]}, ${newest[1]} are not consecutive`);
   const pageErrors = consoleLines.filter((l) => l.startsWith('pageerror:'));
   if (pageErrors.length) await fail(`the page threw: ${pageErrors.join('; ')}`);
 
