@@ -42,6 +42,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::thread::sleep(Duration::from_secs(1));
         }
     });
-    server.wait();
+    server.wait()?;
     Ok(())
 }

@@ -35,6 +35,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .bind("127.0.0.1:8080")?;
     println!("curl -N http://{}/sse", server.local_addr());
-    server.wait();
+    server.wait()?;
     Ok(())
 }

@@ -66,6 +66,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
-    server.wait();
+    server.wait()?;
     Ok(())
 }

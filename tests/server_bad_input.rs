@@ -321,16 +321,15 @@ fn a_request_pipelined_after_a_stream_request_is_ignored() {
     second.conn.send(&get("/sse", ""));
     second.conn.send(&get("/missing", ""));
     assert!(wait_until(TIMEOUT, || all.client_count() == 2), "one stream per connection");
-    std::thread::sleep(Duration::from_millis(100)); // let the worker read (and drop) the extras
-
+    // The rule (input on a stream is dropped) is the connection's, tested without a clock
+    // (src/proto/conn.rs, `input_while_streaming_is_dropped`): here, events sent after the
+    // extra requests arrive with nothing between them.
     for n in 0..3 {
         all.send(format!("event {n}")).unwrap();
     }
     for stream in [&mut first, &mut second] {
         assert_eq!(data_of(&stream.items(3)), ["event 0", "event 1", "event 2"]);
-        stream.read_for(Duration::from_millis(200));
         assert_eq!(stream.ended, None, "the stream goes on");
-        assert!(stream.items_within(1, Duration::ZERO).is_empty(), "nothing more on the stream");
         let text = String::from_utf8_lossy(&stream.body);
         assert!(!text.contains("HTTP/1.1"), "the extra requests were answered: {text:?}");
     }

@@ -8,18 +8,31 @@
 //! request with any of those answers (only while the connection is `Waiting`, as the driver
 //! does; a `defer` is also tried where it must do nothing), pushing frames of arbitrary size,
 //! finishing the stream, closing, aborting, the peer half-closing, writing to a socket that takes
-//! at most `k` bytes and then would block (or is interrupted, or fails, or returns `Ok(0)`), and
-//! advancing a virtual clock followed by `if timed_out { time_out }`. Settings are small: a
-//! queue bound of 64..=8192 bytes, timeouts of a few milliseconds, small request limits. Some
-//! frames and answers are sized from the room the queue bound leaves (`room + delta`), so the
-//! edges of the bound are hit exactly.
+//! at most `k` bytes and then would block (or is interrupted, or fails, or returns `Ok(0)`), the
+//! socket reported readable or read dry, a server shutdown, and advancing a virtual clock (by
+//! some milliseconds, or exactly to the connection's next deadline) followed by
+//! `handle_timeout`. Settings are small: a queue bound of 64..=8192 bytes, every timer (header,
+//! idle, keep-alive, send, linger) a few milliseconds, small request limits. Some frames and
+//! answers are sized from the room the queue bound leaves (`room + delta`), so the edges of the
+//! bound are hit exactly.
 //!
 //! The model predicts every answer and, after every operation, the target asserts:
 //!
 //! * the phase, `queued_bytes()` (exactly the bytes queued and not yet written), `wants_write()`
 //!   (`queued > 0` and not `Closed`), `wants_read()` (in `Head`: `queued < max_queue_bytes`;
-//!   `Streaming`/`Closing`: true; `Waiting`/`Closed`: false) and `timed_out(now)` (in `Head`
-//!   and `Waiting`, by the header, idle or deferred deadline) all equal the model's;
+//!   `Streaming`/`Closing`/`Lingering`: true; `Waiting`/`Closed`: false), `resume_read()` (not
+//!   read dry since the last readiness, and `wants_read`) and `poll_timeout()` all equal the
+//!   model's. The model's deadlines: `Head` the header or idle deadline, `Waiting` the deferred
+//!   one, `Streaming` the last thing queued + keep-alive, `Lingering` the linger's end, and in any
+//!   phase with bytes queued, the last write that made progress (or the queue filling) + send
+//!   timeout, whichever comes first;
+//! * `handle_timeout(now)` does exactly what is due, and nothing early: drops a stalled queue
+//!   (`Stalled`), answers `408` to a begun or never-sent request (`RequestTimeout`) or closes an
+//!   idle one (`Idle`), answers `503` to a deferred one (`NoAnswer`), queues a keep-alive comment
+//!   on a silent stream (`KeepAlive`, or `Stalled` when it does not fit), ends a linger
+//!   (`Lingered`);
+//! * an answer that closes lingers once written: `Lingering`, with one FIN asked for
+//!   (`poll_fin`), unless the peer closed or the server shut down; streams never linger;
 //! * what `poll_request` returns equals sequential `parse_head` over the unconsumed input
 //!   (with the body), and it yields a request or a refusal only while `queued < max_queue_bytes`
 //!   and never while `Waiting`;
@@ -29,8 +42,8 @@
 //!   and the peer closing do nothing; an answer ends it (`respond` returns to `Head` first, so
 //!   keep-alive takes the next pipelined request; `start_stream` streams), or the deadline does:
 //!   `time_out` queues a `503` with `Retry-After: 1` and closes;
-//! * `Closed` implies nothing queued; `Closing` implies something queued (it will be written and
-//!   then become `Closed`: after a write that empties the queue, `Closing` is `Closed`);
+//! * `Closed` and `Lingering` imply nothing queued; `Closing` implies something queued (it will be
+//!   written and then become `Lingering` or `Closed`);
 //! * the bytes the writers receive are exactly the concatenation, in order, of what was queued
 //!   (responses, stream heads, frames in their chunked or bare view, the last chunk; a 408 or a
 //!   503 is checked by its status line and length, then, once written, by its `Content-Length`,
@@ -51,9 +64,9 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ssehub::Event;
 use ssehub::http::request::{Limits, parse_head};
-use ssehub::http::response::{LAST_CHUNK, Response, write_stream_head};
+use ssehub::http::response::{Framing, LAST_CHUNK, Response, write_stream_head};
 use ssehub::proto::Frame;
-use ssehub::proto::conn::{Conn, Input, Phase, Settings};
+use ssehub::proto::conn::{Conn, Input, Phase, Settings, Timeout};
 
 /// Whether `Frame::block_bytes(b"")` may be pushed: an empty block makes an empty frame, which
 /// queues nothing (it used to end a chunked body with `0\r\n\r\n`, or hand `writev` an empty
@@ -65,6 +78,10 @@ struct Plan {
     max_queue: u16,
     header_timeout_ms: u8,
     idle_timeout_ms: u8,
+    /// 0: no keep-alive comments.
+    keep_alive_ms: u8,
+    send_timeout_ms: u8,
+    linger_ms: u8,
     max_head: u16,
     max_headers: u8,
     max_body: u16,
@@ -89,7 +106,7 @@ enum Op {
     Abort,
     PeerClosed,
     Write(WriterSpec),
-    /// Advances the clock by this many milliseconds, then times out if due.
+    /// Advances the clock by this many milliseconds, then `handle_timeout`.
     Tick(u16),
     // Added last, like `Answer::Defer` (the committed seeds were re-encoded for the new
     // variant counts: see fuzz/README.md).
@@ -97,6 +114,14 @@ enum Op {
     /// does (`Worker::waiting`). A `Defer` answer is also tried in `Streaming`, `Closing` and
     /// `Closed`, where it must do nothing, and in `Waiting`, where it must not move the deadline.
     Resolve(Answer),
+    /// Advances the clock exactly to the connection's next deadline (if any), then
+    /// `handle_timeout`.
+    ToDeadline,
+    /// The socket reported readiness (`readable`), or was read dry (`read_would_block`).
+    Readable,
+    ReadDry,
+    /// The server shuts down.
+    Shutdown,
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -360,6 +385,16 @@ struct Model {
     tail: usize,
     /// The pending request's `Expect: 100-continue` was reported.
     expect_reported: bool,
+    /// The last write that made progress, or when the queue went from empty to not.
+    progress: Instant,
+    /// When something was last queued.
+    last_queued: Instant,
+    /// An answer that closes: linger once written.
+    linger: bool,
+    /// A FIN is due, not yet asked for.
+    fin: bool,
+    /// Read dry since the last readiness.
+    drained: bool,
 }
 
 impl Model {
@@ -372,6 +407,10 @@ impl Model {
     }
 
     fn queue(&mut self, bytes: &[u8]) {
+        if self.pending() == 0 {
+            self.progress = self.now;
+        }
+        self.last_queued = self.now;
         self.expected.extend_from_slice(bytes);
     }
 
@@ -386,6 +425,7 @@ impl Model {
 
     fn close(&mut self) {
         self.input.clear();
+        self.deadline = None;
         let before = self.phase;
         self.phase = if self.pending() > 0 { Phase::Closing } else { Phase::Closed };
         if self.phase == Phase::Closing && before != Phase::Closing {
@@ -396,7 +436,73 @@ impl Model {
     fn abort(&mut self) {
         self.drop_queue();
         self.input.clear();
+        self.deadline = None;
+        self.linger = false;
         self.phase = Phase::Closed;
+    }
+
+    /// After a write: a closing connection whose queue is written lingers (an answer that
+    /// closes) or is closed.
+    fn settle_closing(&mut self) {
+        if self.phase == Phase::Closing && self.pending() == 0 {
+            if self.linger {
+                self.phase = Phase::Lingering;
+                self.deadline = Some(self.now + self.settings.linger);
+                self.fin = true;
+            } else {
+                self.phase = Phase::Closed;
+            }
+        }
+    }
+
+    fn peer_closed(&mut self) {
+        self.linger = false;
+        match self.phase {
+            Phase::Head => self.close(),
+            Phase::Streaming | Phase::Waiting | Phase::Lingering => self.abort(),
+            Phase::Closing | Phase::Closed => {}
+        }
+    }
+
+    fn wants_read(&self) -> bool {
+        match self.phase {
+            Phase::Head => self.pending() < self.max(),
+            Phase::Streaming | Phase::Closing | Phase::Lingering => true,
+            Phase::Waiting | Phase::Closed => false,
+        }
+    }
+
+    fn finish_stream(&mut self) {
+        if self.phase != Phase::Streaming {
+            return;
+        }
+        if self.chunked {
+            self.last_chunk_at = Some(self.expected.len());
+            self.queue(LAST_CHUNK);
+            self.tail = self.tail.max(LAST_CHUNK.len());
+            // The last chunk comes on top of the stream's level.
+            self.closing_level = self.pending();
+            self.input.clear();
+            self.deadline = None;
+            self.phase = Phase::Closing;
+        } else {
+            self.close();
+        }
+    }
+
+    /// The earliest deadline, as the connection must report it.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let stall = (self.pending() > 0).then(|| self.progress + self.settings.send_timeout);
+        let own = match self.phase {
+            Phase::Head | Phase::Waiting | Phase::Lingering => self.deadline,
+            Phase::Streaming => self.settings.keep_alive.map(|k| self.last_queued + k),
+            Phase::Closing | Phase::Closed => None,
+        };
+        match (stall, own) {
+            _ if self.phase == Phase::Closed => None,
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Bytes read: request input in `Head`, and in `Waiting` too (kept for the request after the
@@ -410,10 +516,6 @@ impl Model {
             self.deadline = Some(self.now + self.settings.header_timeout);
         }
         self.input.extend_from_slice(bytes);
-    }
-
-    fn timed_out(&self) -> bool {
-        matches!(self.phase, Phase::Head | Phase::Waiting) && self.deadline.is_some_and(|d| self.now >= d)
     }
 
     /// Holds the request just taken; anywhere but `Head`, nothing happens.
@@ -437,6 +539,8 @@ impl Model {
         self.tail = self.tail.max(len);
         self.answered = true;
         self.input.clear();
+        self.deadline = None;
+        self.linger = true;
         self.phase = Phase::Closing;
         self.closing_level = self.pending();
     }
@@ -444,9 +548,10 @@ impl Model {
     /// Queues an answer to a request (or a refusal) and settles the connection; a deferred
     /// request is answered from `Head`, so a keep-alive answer lets the next one be taken.
     fn answer(&mut self, bytes: &[u8], keep_alive: bool) {
-        if self.phase == Phase::Waiting {
-            self.phase = Phase::Head;
+        if !matches!(self.phase, Phase::Head | Phase::Waiting) {
+            return;
         }
+        self.phase = Phase::Head;
         self.queue(bytes);
         self.largest_answer = self.largest_answer.max(bytes.len());
         self.largest_unit = self.largest_unit.max(bytes.len());
@@ -456,6 +561,7 @@ impl Model {
                 if self.input.is_empty() { self.settings.idle_timeout } else { self.settings.header_timeout };
             self.deadline = Some(self.now + wait);
         } else {
+            self.linger = true;
             self.close();
         }
     }
@@ -484,7 +590,7 @@ impl Model {
             }
             Err(response) => {
                 let mut bytes = Vec::new();
-                response.write_to(&mut bytes, &[], false, false);
+                response.write_to(&mut bytes, Framing::CLOSE);
                 self.answer(&bytes, false);
                 Input::Refused(response.status)
             }
@@ -563,7 +669,9 @@ impl Model {
                     self.closing_level
                 );
             }
-            Phase::Closed => assert_eq!(queued, 0, "Closed with {queued} bytes queued"),
+            Phase::Closed | Phase::Lingering => {
+                assert_eq!(queued, 0, "{:?} with {queued} bytes queued", self.phase)
+            }
         }
     }
 
@@ -572,12 +680,9 @@ impl Model {
         let queued = conn.queued_bytes();
         assert_eq!(queued, self.pending(), "queued_bytes vs the bytes queued and not written");
         assert_eq!(conn.wants_write(), queued > 0 && self.phase != Phase::Closed, "wants_write");
-        let wants_read = match self.phase {
-            Phase::Head => queued < self.max(),
-            Phase::Streaming | Phase::Closing => true,
-            Phase::Waiting | Phase::Closed => false,
-        };
+        let wants_read = self.wants_read();
         assert_eq!(conn.wants_read(), wants_read, "wants_read with {queued} queued");
+        assert_eq!(conn.resume_read(), !self.drained && wants_read, "resume_read");
         if self.phase == Phase::Head && queued >= self.max() {
             assert!(!conn.wants_read(), "reads while the queue is full");
         }
@@ -586,7 +691,7 @@ impl Model {
             Phase::Closing => assert!(queued > 0 && conn.wants_write(), "Closing with nothing to write"),
             _ => {}
         }
-        assert_eq!(conn.timed_out(self.now), self.timed_out(), "timed_out");
+        assert_eq!(conn.poll_timeout(), self.poll_timeout(), "poll_timeout in {:?}", self.phase);
         self.check_bounds(queued);
     }
 
@@ -618,11 +723,14 @@ fn run_write(conn: &mut Conn, model: &mut Model, spec: WriterSpec) {
     let before = model.phase;
     let queued_before = model.pending();
     let mut sink = Sink::new(spec);
-    let result = conn.write_to(&mut sink);
+    let result = conn.write_to(&mut sink, model.now);
     if before == Phase::Closed {
         assert!(sink.out.is_empty(), "{} bytes written after Closed", sink.out.len());
     }
     model.took(&sink.out);
+    if !sink.out.is_empty() {
+        model.progress = model.now;
+    }
     match result {
         Ok(n) => {
             assert_eq!(n, sink.out.len(), "write_to's count vs the bytes written");
@@ -632,9 +740,7 @@ fn run_write(conn: &mut Conn, model: &mut Model, spec: WriterSpec) {
                 "write_to returned with {} queued and the socket not blocked",
                 model.pending()
             );
-            if model.phase == Phase::Closing && model.pending() == 0 {
-                model.phase = Phase::Closed;
-            }
+            model.settle_closing();
         }
         Err(e) => {
             assert!(
@@ -645,6 +751,66 @@ fn run_write(conn: &mut Conn, model: &mut Model, spec: WriterSpec) {
             );
             model.abort();
         }
+    }
+    assert_eq!(conn.poll_fin(), std::mem::take(&mut model.fin), "poll_fin after a write");
+}
+
+/// `handle_timeout(now)`, and what the model says it must have done.
+fn handle_timeout(conn: &mut Conn, model: &mut Model) {
+    let now = model.now;
+    let before = conn.queued_bytes();
+    let got = conn.handle_timeout(now);
+    let due = |d: Option<Instant>| d.is_some_and(|d| now >= d);
+    let stalled = model.pending() > 0 && now >= model.progress + model.settings.send_timeout;
+    let expected = match model.phase {
+        Phase::Closed => None,
+        _ if stalled => {
+            model.abort();
+            Some(Timeout::Stalled)
+        }
+        Phase::Head if due(model.deadline) => {
+            // The answer's length the model takes from the queue (its text is the library's).
+            let len = conn.queued_bytes().saturating_sub(before);
+            if !model.input.is_empty() || !model.answered {
+                model.timeout_answer(408, len);
+                Some(Timeout::RequestTimeout)
+            } else {
+                model.close();
+                Some(Timeout::Idle)
+            }
+        }
+        Phase::Waiting if due(model.deadline) => {
+            let len = conn.queued_bytes().saturating_sub(before);
+            // The backplane did not answer in time: a 503, then close.
+            model.phase = Phase::Head;
+            model.timeout_answer(503, len);
+            Some(Timeout::NoAnswer)
+        }
+        Phase::Streaming if due(model.settings.keep_alive.map(|k| model.last_queued + k)) => {
+            let comment = Frame::comment("");
+            let bytes = view(&comment, model.chunked).to_vec();
+            let queued = model.pending();
+            if queued > 0 && queued + bytes.len() > model.max() {
+                model.abort();
+                Some(Timeout::Stalled)
+            } else {
+                model.queue(&bytes);
+                model.largest_unit = model.largest_unit.max(bytes.len());
+                model.stream_level = model.stream_level.max(bytes.len());
+                Some(Timeout::KeepAlive)
+            }
+        }
+        Phase::Lingering if due(model.deadline) => {
+            model.phase = Phase::Closed;
+            Some(Timeout::Lingered)
+        }
+        _ => None,
+    };
+    assert_eq!(got, expected, "handle_timeout at {:?} in {:?}", now, model.phase);
+    // Nothing more is due at the same instant (another call does nothing), unless a new
+    // deadline was set at `now` itself (a zero wait).
+    if conn.poll_timeout().is_some_and(|d| d > now) {
+        assert_eq!(conn.handle_timeout(now), None, "a second call at the same instant");
     }
 }
 
@@ -672,16 +838,18 @@ fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
     match answer {
         Answer::Fallback { body, keep_alive, head_only } => {
             let response = Response::text(200, "x".repeat(usize::from(*body) % 4097));
+            let framing = Framing { keep_alive: *keep_alive, head_only: *head_only };
             let mut bytes = Vec::new();
-            response.write_to(&mut bytes, &[], *keep_alive, *head_only);
-            conn.respond(&response, &[], *keep_alive, *head_only, now);
+            response.write_to(&mut bytes, framing);
+            conn.respond(&response, framing, now);
             model.answer(&bytes, *keep_alive);
         }
         Answer::Fit { delta, keep_alive } => {
             let want = fit(model.max().saturating_sub(model.pending()), *delta);
             let len = |body: usize| {
                 let mut bytes = Vec::new();
-                Response::text(200, "x".repeat(body)).write_to(&mut bytes, &[], *keep_alive, false);
+                Response::text(200, "x".repeat(body))
+                    .write_to(&mut bytes, Framing { keep_alive: *keep_alive, head_only: false });
                 bytes.len()
             };
             let overhead = len(0);
@@ -691,17 +859,19 @@ fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
                 body -= 1;
             }
             let response = Response::text(200, "x".repeat(body));
+            let framing = Framing { keep_alive: *keep_alive, head_only: false };
             let mut bytes = Vec::new();
-            response.write_to(&mut bytes, &[], *keep_alive, false);
-            conn.respond(&response, &[], *keep_alive, false, now);
+            response.write_to(&mut bytes, framing);
+            conn.respond(&response, framing, now);
             model.answer(&bytes, *keep_alive);
         }
         Answer::Refuse { status, keep_alive } => {
             let status = [400, 403, 404, 405, 500, 503][usize::from(*status) % 6];
             let response = Response::error(status, "refused");
+            let framing = Framing { keep_alive: *keep_alive, head_only: false };
             let mut bytes = Vec::new();
-            response.write_to(&mut bytes, &[], *keep_alive, false);
-            conn.respond(&response, &[], *keep_alive, false, now);
+            response.write_to(&mut bytes, framing);
+            conn.respond(&response, framing, now);
             model.answer(&bytes, *keep_alive);
         }
         Answer::Stream { chunked, keep_alive, first } => {
@@ -716,7 +886,10 @@ fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
                 }
             }
             // From `Waiting` as from `Head`: the deferred request's answer is a stream.
-            conn.start_stream(head.clone(), *chunked, &frames);
+            conn.start_stream(head.clone(), *chunked, &frames, now);
+            if !matches!(model.phase, Phase::Head | Phase::Waiting) {
+                return;
+            }
             let level_before = model.pending();
             model.queue(&head);
             model.chunked = *chunked;
@@ -732,6 +905,7 @@ fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
             model.phase = Phase::Streaming;
             model.input.clear();
             model.deadline = None;
+            model.last_queued = now;
         }
         Answer::Defer { wait_ms } => {
             let wait = Duration::from_millis(u64::from(*wait_ms));
@@ -742,10 +916,14 @@ fn answer(conn: &mut Conn, model: &mut Model, answer: &Answer) {
 }
 
 fuzz_target!(|plan: Plan| {
+    let ms = |n: u8| Duration::from_millis(1 + 4 * u64::from(n));
     let settings = Settings {
         max_queue_bytes: 64 + usize::from(plan.max_queue) % 8129,
-        header_timeout: Duration::from_millis(1 + 4 * u64::from(plan.header_timeout_ms)),
-        idle_timeout: Duration::from_millis(1 + 4 * u64::from(plan.idle_timeout_ms)),
+        header_timeout: ms(plan.header_timeout_ms),
+        idle_timeout: ms(plan.idle_timeout_ms),
+        keep_alive: (plan.keep_alive_ms > 0).then(|| ms(plan.keep_alive_ms)),
+        send_timeout: ms(plan.send_timeout_ms),
+        linger: ms(plan.linger_ms),
     };
     let limits = Limits {
         max_head_bytes: 32 + usize::from(plan.max_head) % 1024,
@@ -775,6 +953,11 @@ fuzz_target!(|plan: Plan| {
         closing_level: 0,
         tail: 0,
         expect_reported: false,
+        progress: t0,
+        last_queued: t0,
+        linger: false,
+        fin: false,
+        drained: false,
     };
     model.check(&conn);
 
@@ -812,7 +995,7 @@ fuzz_target!(|plan: Plan| {
                                 let refusal = Answer::Refuse { status: *status, keep_alive: false };
                                 answer(&mut conn, &mut model, &refusal);
                             } else {
-                                conn.continue_body();
+                                conn.continue_body(model.now);
                                 model.queue(CONTINUE);
                                 model.largest_answer = model.largest_answer.max(CONTINUE.len());
                                 model.largest_unit = model.largest_unit.max(CONTINUE.len());
@@ -832,9 +1015,10 @@ fuzz_target!(|plan: Plan| {
             Op::Resolve(a) => match (conn.phase(), a) {
                 (Phase::Waiting, _) => answer(&mut conn, &mut model, a),
                 // No request is taken and unanswered: a stray defer must do nothing.
-                (Phase::Streaming | Phase::Closing | Phase::Closed, Answer::Defer { .. }) => {
-                    answer(&mut conn, &mut model, a)
-                }
+                (
+                    Phase::Streaming | Phase::Closing | Phase::Lingering | Phase::Closed,
+                    Answer::Defer { .. },
+                ) => answer(&mut conn, &mut model, a),
                 _ => {}
             },
             Op::Push(spec) => {
@@ -845,7 +1029,7 @@ fuzz_target!(|plan: Plan| {
                     let queued = model.pending();
                     let overflow = queued > 0 && queued + bytes.len() > model.max();
                     assert_eq!(conn.would_overflow(&frame), overflow, "would_overflow");
-                    match conn.push(frame) {
+                    match conn.push(frame, model.now) {
                         Ok(()) => {
                             assert!(!overflow, "a push past the bound was accepted");
                             model.queue(&bytes);
@@ -859,23 +1043,12 @@ fuzz_target!(|plan: Plan| {
                         }
                     }
                 } else {
-                    assert_eq!(conn.push(frame), Ok(()), "a push outside a stream is ignored");
+                    assert_eq!(conn.push(frame, model.now), Ok(()), "a push outside a stream is ignored");
                 }
             }
             Op::FinishStream => {
-                conn.finish_stream();
-                if model.phase == Phase::Streaming {
-                    if model.chunked {
-                        model.last_chunk_at = Some(model.expected.len());
-                        model.queue(LAST_CHUNK);
-                        model.tail = model.tail.max(LAST_CHUNK.len());
-                        // The last chunk comes on top of the stream's level.
-                        model.closing_level = model.pending();
-                        model.phase = Phase::Closing;
-                    } else {
-                        model.close();
-                    }
-                }
+                conn.finish_stream(model.now);
+                model.finish_stream();
             }
             Op::Close => {
                 conn.close();
@@ -887,29 +1060,36 @@ fuzz_target!(|plan: Plan| {
             }
             Op::PeerClosed => {
                 conn.peer_closed();
-                if model.phase == Phase::Head {
-                    model.close();
+                model.peer_closed();
+            }
+            Op::Shutdown => {
+                conn.shutdown(model.now);
+                model.linger = false;
+                match model.phase {
+                    Phase::Streaming => model.finish_stream(),
+                    Phase::Head | Phase::Waiting => model.close(),
+                    Phase::Lingering => model.abort(),
+                    Phase::Closing | Phase::Closed => {}
                 }
+            }
+            Op::Readable => {
+                conn.readable();
+                model.drained = false;
+            }
+            Op::ReadDry => {
+                conn.read_would_block();
+                model.drained = true;
             }
             Op::Write(spec) => run_write(&mut conn, &mut model, *spec),
             Op::Tick(ms) => {
                 model.now += Duration::from_millis(u64::from(*ms));
-                let due = conn.timed_out(model.now);
-                assert_eq!(due, model.timed_out(), "timed_out");
-                if due {
-                    let before = conn.queued_bytes();
-                    conn.time_out(model.now);
-                    // The answer's length the model takes from the queue.
-                    let len = conn.queued_bytes().saturating_sub(before);
-                    if model.phase == Phase::Waiting {
-                        // The backplane did not answer in time: a 503, then close.
-                        model.timeout_answer(503, len);
-                    } else if !model.input.is_empty() || !model.answered {
-                        model.timeout_answer(408, len);
-                    } else {
-                        model.close();
-                    }
+                handle_timeout(&mut conn, &mut model);
+            }
+            Op::ToDeadline => {
+                if let Some(due) = model.poll_timeout() {
+                    model.now = model.now.max(due);
                 }
+                handle_timeout(&mut conn, &mut model);
             }
         }
         model.check(&conn);
@@ -921,6 +1101,11 @@ fuzz_target!(|plan: Plan| {
     assert_eq!(model.pending(), 0, "an unlimited socket took everything");
     assert_eq!(model.written.len(), model.expected.len());
     assert_ne!(conn.phase(), Phase::Closing, "closing with everything written");
+    if conn.phase() == Phase::Lingering {
+        // The linger ends at its deadline, whatever else happens.
+        model.now = model.now.max(conn.poll_timeout().expect("a lingering deadline"));
+        assert_eq!(conn.handle_timeout(model.now), Some(Timeout::Lingered));
+    }
     for &(start, end, status) in &model.timeouts {
         if end <= model.written.len() {
             check_timeout_answer(&model.written[start..end], status);

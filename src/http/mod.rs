@@ -12,5 +12,5 @@ pub mod route;
 pub mod status;
 
 pub use request::{Head, Limits, NotUtf8, Request, Version};
-pub use response::Response;
+pub use response::{Framing, Response};
 pub use route::{AllowOrigins, Cors, Decision, PathPattern, RouteConfig};

@@ -11,7 +11,44 @@
 //! token or whose value holds CR, LF or NUL is left out: a response can never be split by an
 //! application-supplied header.
 
+use crate::http::request::{Request, Version};
 use crate::http::status::reason;
+
+/// How an answer goes on the wire: whether the connection stays open after it, and whether it
+/// answers a `HEAD` request (the head alone, with the body's `Content-Length`).
+///
+/// ```
+/// use ssehub::http::{Framing, Response};
+/// let mut out = Vec::new();
+/// Response::text(200, "hi").write_to(&mut out, Framing::CLOSE);
+/// assert!(out.ends_with(b"Connection: close\r\n\r\nhi"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framing {
+    /// The connection stays open for the next request (else `Connection: close`).
+    pub keep_alive: bool,
+    /// Only the head: the request was `HEAD`.
+    pub head_only: bool,
+}
+
+impl Framing {
+    /// A full answer, then the connection closes.
+    pub const CLOSE: Framing = Framing { keep_alive: false, head_only: false };
+
+    /// What `req` asked for: kept alive unless HTTP/1.0 or `Connection: close`; head only for
+    /// `HEAD`.
+    pub fn of(req: &Request) -> Framing {
+        Framing {
+            keep_alive: req.version == Version::Http11 && req.keep_alive(),
+            head_only: req.method == "HEAD",
+        }
+    }
+
+    /// The same, but the connection closes after it.
+    pub fn closing(self) -> Framing {
+        Framing { keep_alive: false, ..self }
+    }
+}
 
 /// A complete response: status, headers and body.
 ///
@@ -73,15 +110,12 @@ impl Response {
         self
     }
 
-    /// Appends the response to `out`.
-    ///
-    /// `extra` headers (CORS, configured ones) come after the response's own; `head_only`
-    /// answers a `HEAD` request (the `Content-Length` of the body, without it); `keep_alive`
-    /// false adds `Connection: close`.
-    pub fn write_to(&self, out: &mut Vec<u8>, extra: &[(String, String)], keep_alive: bool, head_only: bool) {
+    /// Appends the response to `out`, framed as `framing` says (`Connection: close` unless it is
+    /// kept alive; no body for a `HEAD` request).
+    pub fn write_to(&self, out: &mut Vec<u8>, framing: Framing) {
+        let Framing { keep_alive, head_only } = framing;
         status_line(self.status, out);
         write_headers(&self.headers, out);
-        write_headers(extra, out);
         let bodiless = self.status == 204 || self.status == 304 || (100..200).contains(&self.status);
         if !bodiless {
             out.extend_from_slice(b"Content-Length: ");
@@ -153,7 +187,7 @@ mod tests {
 
     fn written(r: &Response, keep_alive: bool, head_only: bool) -> String {
         let mut out = Vec::new();
-        r.write_to(&mut out, &[], keep_alive, head_only);
+        r.write_to(&mut out, Framing { keep_alive, head_only });
         String::from_utf8(out).unwrap()
     }
 

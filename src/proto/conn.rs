@@ -1,4 +1,4 @@
-//! One connection's protocol state, without the socket.
+//! One connection's protocol state, without the socket and without a clock.
 //!
 //! ```text
 //!            bytes ──► Head ──(request complete)──► the driver decides:
@@ -7,25 +7,50 @@
 //!                                                    ├─ start_stream ─────────► Streaming
 //!                                                    └─ defer ──► Waiting ──► any of the above
 //!                                                                 (or, past its deadline, 503)
-//!  Streaming ──(close, shutdown, overflow)──► Closing ──(queue written)──► Closed
+//!  Streaming ──(finish, shutdown, overflow, no progress)──► Closing ──(queue written)──► Closed
+//!  Closing after an answer that closes ──(queue written)──► Lingering ──(peer's FIN, or time)──► Closed
 //! ```
 //!
+//! # Driving it
 //! The driver feeds what it reads to [`Conn::received`], takes requests from
 //! [`Conn::poll_request`], answers with [`Conn::respond`] or [`Conn::start_stream`], queues
 //! events with [`Conn::push`], and writes with [`Conn::write_to`] whenever the socket is writable
-//! and [`Conn::wants_write`]. Time is a value (`now`) passed in; the connection keeps its
-//! deadline and [`Conn::timed_out`] tells the driver when it has passed.
+//! and [`Conn::wants_write`]. It reads while [`Conn::wants_read`], tells the connection when the
+//! socket ran dry ([`Conn::read_would_block`]) or became readable again ([`Conn::readable`]), and
+//! so knows when reading must resume by itself ([`Conn::resume_read`]): with edge-triggered
+//! readiness nobody else will say. When [`Conn::poll_fin`] says so, it shuts the socket's
+//! sending side; at [`Phase::Closed`] it drops the socket.
 //!
+//! # Time
+//! Time is a value passed in (`now`), never read. The connection keeps every deadline it has
+//! and tells the driver the earliest with [`Conn::poll_timeout`]; at or after it, the driver
+//! calls [`Conn::handle_timeout`], which does what is due and says what it did ([`Timeout`]).
+//! Calling it early, or again, does nothing. The deadlines:
+//!
+//! | phase | deadline | then |
+//! |---|---|---|
+//! | `Head`, a request begun (or none ever sent) | first byte + `header_timeout` | `408`, close |
+//! | `Head`, idle between kept-alive requests | last answer + `idle_timeout` | close quietly |
+//! | `Waiting` | the `defer` wait | `503` with `Retry-After: 1`, close |
+//! | `Streaming` | last thing queued + `keep_alive` | a keep-alive comment |
+//! | any, with something queued | the last write that made progress (or the queue filling) + `send_timeout` | dropped: the peer is gone or stopped reading |
+//! | `Lingering` | the answer written + `linger` | closed |
+//!
+//! # Input after the request
 //! Requests are answered in the order received, including pipelined ones: answers go into the
 //! same FIFO queue as the stream. Once a connection streams, or is closing, what the client sends
 //! is read and dropped: an EventSource never sends anything after its request, and dropping it
-//! (rather than buffering) keeps a misbehaving client from growing our memory.
+//! (rather than buffering) keeps a misbehaving client from growing our memory. After an answer
+//! that closes the connection (an error, a `Connection: close`), the connection lingers: it sends
+//! its FIN and keeps reading (and dropping) for a while, so that input still in flight does not
+//! make the kernel answer with a reset that would destroy the answer before the client read it.
 
 use std::io::{self, IoSlice, Write};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use crate::http::request::{Limits, Request, parse_head};
-use crate::http::response::{LAST_CHUNK, Response};
+use crate::http::response::{Framing, LAST_CHUNK, Response};
 use crate::proto::queue::{Frame, OutQueue, Overflow, QueuePool};
 
 /// Where a connection is in its life.
@@ -38,8 +63,11 @@ pub enum Phase {
     Waiting,
     /// Sending an event stream.
     Streaming,
-    /// Writing what is queued, then closing; input is ignored.
+    /// Writing what is queued, then closing (or lingering); input is dropped.
     Closing,
+    /// The answer is written and the FIN sent: input is dropped until the peer closes too, or the
+    /// linger time has passed.
+    Lingering,
     /// Done: the driver drops the socket.
     Closed,
 }
@@ -61,11 +89,32 @@ pub enum Input {
     Refused(u16),
 }
 
-/// The interim answer to `Expect: 100-continue`.
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// What [`Conn::handle_timeout`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// A request head did not arrive in time: `408` queued, closing.
+    RequestTimeout,
+    /// A kept-alive connection idled past `idle_timeout`: closed quietly.
+    Idle,
+    /// A deferred request's answer did not come in time: `503` queued, closing.
+    NoAnswer,
+    /// A stream had nothing queued for `keep_alive`: a keep-alive comment is queued.
+    KeepAlive,
+    /// Queued data made no progress for `send_timeout` (or a keep-alive did not fit the queue):
+    /// the queue is dropped and the connection closed.
+    Stalled,
+    /// The linger after a closing answer is over: closed.
+    Lingered,
+}
 
 /// How many slices one vectored write gathers (Linux allows 1024; 64 covers any real backlog).
 const MAX_IOVECS: usize = 64;
+
+/// The interim answer to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The keep-alive comment (`:` and an empty line), encoded once for every stream.
+static KEEP_ALIVE: LazyLock<Frame> = LazyLock::new(|| Frame::comment(""));
 
 /// A connection's bounds in time and space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +126,26 @@ pub struct Settings {
     pub header_timeout: Duration,
     /// Time a keep-alive connection may wait, idle, for its next request.
     pub idle_timeout: Duration,
+    /// A stream with nothing queued for this long gets a keep-alive comment; `None`: never.
+    pub keep_alive: Option<Duration>,
+    /// Queued data that makes no progress for this long drops the connection.
+    pub send_timeout: Duration,
+    /// How long a connection closed after an answer keeps draining input (see the module docs).
+    pub linger: Duration,
+}
+
+impl Default for Settings {
+    /// The server's defaults: 1 MiB, 10 s, 60 s, 15 s, 45 s, 2 s.
+    fn default() -> Settings {
+        Settings {
+            max_queue_bytes: 1 << 20,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            keep_alive: Some(Duration::from_secs(15)),
+            send_timeout: Duration::from_secs(45),
+            linger: Duration::from_secs(2),
+        }
+    }
 }
 
 /// One connection, without its socket. See the [module docs](self).
@@ -89,39 +158,60 @@ pub struct Conn {
     /// many pipelined requests in one read cost one move, not one each).
     consumed: usize,
     out: OutQueue,
-    settings: Settings,
-    /// When the current request head must be complete, or the idle wait ends.
+    settings: Arc<Settings>,
+    /// `Head`: when the request head must be complete, or the idle wait ends. `Waiting`: when
+    /// the deferred answer is due. `Lingering`: when the linger ends.
     deadline: Option<Instant>,
+    /// The last write that made progress, or when the queue went from empty to not.
+    progress: Instant,
+    /// When something was last queued on the stream (for keep-alives).
+    last_queued: Instant,
     /// A request was answered (so the connection is a kept-alive one).
     answered: bool,
     /// The pending request's `Expect: 100-continue` was reported (it is reported once).
     expect_reported: bool,
+    /// Once written, the answer that closes the connection is followed by a linger.
+    linger: bool,
+    /// The FIN is due (the driver has not been told yet).
+    fin: bool,
+    /// The socket was read until it would block, and has not been readable since.
+    drained: bool,
 }
 
 impl Conn {
     /// A connection accepted at `now`; its first request head is due `header_timeout` later.
     pub fn new(settings: Settings, now: Instant) -> Conn {
-        Conn::in_pool(settings, QueuePool::new(usize::MAX), now)
+        Conn::shared(Arc::new(settings), QueuePool::new(usize::MAX), now)
     }
 
-    /// Like [`Conn::new`], its queue counted in `pool` with the other connections of a worker
-    /// (see [`QueuePool`]).
-    pub fn in_pool(settings: Settings, pool: QueuePool, now: Instant) -> Conn {
+    /// Like [`Conn::new`], with settings shared by a worker's connections and the queue
+    /// counted in `pool` with theirs (see [`QueuePool`]).
+    pub fn shared(settings: Arc<Settings>, pool: QueuePool, now: Instant) -> Conn {
         Conn {
             phase: Phase::Head,
             inbuf: Vec::new(),
             consumed: 0,
             out: OutQueue::in_pool(settings.max_queue_bytes, pool),
-            settings,
             deadline: Some(now + settings.header_timeout),
+            settings,
+            progress: now,
+            last_queued: now,
             answered: false,
             expect_reported: false,
+            linger: false,
+            fin: false,
+            drained: false,
         }
     }
 
     /// The current phase.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// The connection's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Bytes queued for writing.
@@ -137,10 +227,27 @@ impl Conn {
     pub fn wants_read(&self) -> bool {
         match self.phase {
             Phase::Head => self.out.queued_bytes() < self.settings.max_queue_bytes,
-            Phase::Streaming | Phase::Closing => true,
+            Phase::Streaming | Phase::Closing | Phase::Lingering => true,
             // The next pipelined request stays in the kernel until this one is answered.
             Phase::Waiting | Phase::Closed => false,
         }
+    }
+
+    /// The socket says it has something to read.
+    pub fn readable(&mut self) {
+        self.drained = false;
+    }
+
+    /// A read found nothing more (it would block).
+    pub fn read_would_block(&mut self) {
+        self.drained = true;
+    }
+
+    /// Whether the driver must read now without waiting for readiness: reading stopped while
+    /// input may still wait in the socket (the connection did not want it then), and now it
+    /// does.
+    pub fn resume_read(&self) -> bool {
+        !self.drained && self.wants_read()
     }
 
     /// Takes bytes read from the socket at `now`.
@@ -166,11 +273,15 @@ impl Conn {
 
     /// The peer closed its sending side (read returned 0).
     ///
-    /// A connection waiting for a request has nothing more to do. (Streams are closed by the
-    /// driver: an EventSource never half-closes.)
+    /// A connection waiting for a request, or for its answer, has nothing more to do; a stream's
+    /// client left (an EventSource never half-closes); a closing one writes what it has but
+    /// need not linger for a peer that sends nothing more.
     pub fn peer_closed(&mut self) {
-        if self.phase == Phase::Head {
-            self.close();
+        self.linger = false;
+        match self.phase {
+            Phase::Head => self.close(),
+            Phase::Streaming | Phase::Waiting | Phase::Lingering => self.abort(),
+            Phase::Closing | Phase::Closed => {}
         }
     }
 
@@ -203,22 +314,22 @@ impl Conn {
             }
             Err(response) => {
                 let status = response.status;
-                self.respond(&response, &[], false, false, now);
+                self.respond(&response, Framing::CLOSE, now);
                 Input::Refused(status)
             }
         }
     }
 
     /// Tells a client that waits (see [`Input::Expect`]) to send its request body.
-    pub fn continue_body(&mut self) {
+    pub fn continue_body(&mut self, now: Instant) {
         if self.phase == Phase::Head {
-            self.out.push_unbounded(Frame::raw(CONTINUE.to_vec()));
+            self.queue(Frame::raw(CONTINUE.to_vec()), now);
         }
     }
 
     /// Holds the request just taken for an answer that comes from elsewhere (see
     /// [`Phase::Waiting`]), until [`Conn::respond`] or [`Conn::start_stream`], or until `wait`
-    /// has passed: then [`Conn::time_out`] answers `503`.
+    /// has passed: then [`Conn::handle_timeout`] answers `503`.
     pub fn defer(&mut self, wait: Duration, now: Instant) {
         if self.phase == Phase::Head {
             self.phase = Phase::Waiting;
@@ -226,62 +337,35 @@ impl Conn {
         }
     }
 
-    /// Queues an answer to the last request; with `keep_alive` false the connection closes once
-    /// it is written. A kept-alive connection then waits `idle_timeout` for its next request
+    /// Queues an answer to the last request. Without keep-alive the connection closes once it is
+    /// written (and lingers); a kept-alive one then waits `idle_timeout` for its next request
     /// (`header_timeout` if that request has already begun to arrive).
-    pub fn respond(
-        &mut self,
-        response: &Response,
-        extra: &[(String, String)],
-        keep_alive: bool,
-        head_only: bool,
-        now: Instant,
-    ) {
-        if self.phase == Phase::Waiting {
-            self.phase = Phase::Head;
+    pub fn respond(&mut self, response: &Response, framing: Framing, now: Instant) {
+        if !matches!(self.phase, Phase::Head | Phase::Waiting) {
+            return;
         }
+        self.phase = Phase::Head;
         let mut bytes = Vec::with_capacity(128 + response.body.len());
-        response.write_to(&mut bytes, extra, keep_alive, head_only);
-        self.out.push_unbounded(Frame::raw(bytes));
+        response.write_to(&mut bytes, framing);
+        self.queue(Frame::raw(bytes), now);
         self.answered = true;
-        if keep_alive {
+        if framing.keep_alive {
             let started = self.inbuf.len() > self.consumed;
             let wait = if started { self.settings.header_timeout } else { self.settings.idle_timeout };
             self.deadline = Some(now + wait);
         } else {
-            self.close();
-        }
-    }
-
-    /// Whether the request-head or idle deadline has passed at `now`.
-    pub fn timed_out(&self, now: Instant) -> bool {
-        matches!(self.phase, Phase::Head | Phase::Waiting) && self.deadline.is_some_and(|d| now >= d)
-    }
-
-    /// Times the connection out: `408 Request Timeout` when a request had begun, a plain close
-    /// when it was idle between requests.
-    pub fn time_out(&mut self, now: Instant) {
-        if self.phase == Phase::Waiting {
-            let busy = Response::unavailable("the backplane did not answer in time", 1);
-            self.respond(&busy, &[], false, false, now);
-            return;
-        }
-        if self.phase != Phase::Head {
-            return;
-        }
-        // A request begun, or a connection that never sent one, is told why it is closed; one
-        // that went quiet after its requests were answered is simply closed (idling is no error).
-        if self.inbuf.len() > self.consumed || !self.answered {
-            self.respond(&Response::error(408, "request head not received in time"), &[], false, false, now);
-        } else {
+            self.linger = true;
             self.close();
         }
     }
 
     /// Turns the connection into an event stream: `head` is the response head, `first` the
     /// frames sent at once (the `:ok` comment, an initial `retry`, a replay).
-    pub fn start_stream(&mut self, head: Vec<u8>, chunked: bool, first: &[Frame]) {
-        self.out.push_unbounded(Frame::raw(head));
+    pub fn start_stream(&mut self, head: Vec<u8>, chunked: bool, first: &[Frame], now: Instant) {
+        if !matches!(self.phase, Phase::Head | Phase::Waiting) {
+            return;
+        }
+        self.queue(Frame::raw(head), now);
         self.out.set_chunked(chunked);
         for frame in first {
             self.out.push_unbounded(frame.clone());
@@ -292,12 +376,32 @@ impl Conn {
         self.deadline = None;
     }
 
+    /// Whether queueing `frame` now would pass the bound (so the driver should write first).
+    pub fn would_overflow(&self, frame: &Frame) -> bool {
+        self.out.would_overflow(frame)
+    }
+
+    /// Queues an event frame on a stream at `now`.
+    ///
+    /// Past the queue bound the frame is refused, the queue dropped and the connection closed:
+    /// a client that does not read must not grow our memory or hold up anyone else.
+    pub fn push(&mut self, frame: Frame, now: Instant) -> Result<(), Overflow> {
+        if self.phase != Phase::Streaming {
+            return Ok(());
+        }
+        if self.out.is_empty() {
+            self.progress = now;
+        }
+        self.last_queued = now;
+        self.out.push(frame).inspect_err(|_| self.abort())
+    }
+
     /// Queues the next part of a stream's replay (see [`crate::hub::Hub::replay`]), sized by the
     /// driver to [`Conn::replay_room`].
-    pub fn push_replay(&mut self, frames: Vec<Frame>) {
+    pub fn push_replay(&mut self, frames: Vec<Frame>, now: Instant) {
         if self.phase == Phase::Streaming {
             for frame in frames {
-                self.out.push_unbounded(frame);
+                self.queue(frame, now);
             }
         }
     }
@@ -311,32 +415,25 @@ impl Conn {
         self.out.limit().min(self.out.pool().room())
     }
 
-    /// Whether queueing `frame` now would pass the bound (so the driver should write first).
-    pub fn would_overflow(&self, frame: &Frame) -> bool {
-        self.out.would_overflow(frame)
-    }
-
-    /// Queues an event frame on a stream.
-    ///
-    /// Past the queue bound the frame is refused, the queue dropped and the connection closed:
-    /// a client that does not read must not grow our memory or hold up anyone else.
-    pub fn push(&mut self, frame: Frame) -> Result<(), Overflow> {
-        if self.phase != Phase::Streaming {
-            return Ok(());
-        }
-        self.out.push(frame).inspect_err(|_| {
-            self.out.clear();
-            self.phase = Phase::Closed;
-        })
-    }
-
     /// Ends a stream gracefully: the last chunk (for chunked streams) after what is queued.
-    pub fn finish_stream(&mut self) {
+    pub fn finish_stream(&mut self, now: Instant) {
         if self.phase == Phase::Streaming {
             if self.out.is_chunked() {
-                self.out.push_unbounded(Frame::raw(LAST_CHUNK.to_vec()));
+                self.queue(Frame::raw(LAST_CHUNK.to_vec()), now);
             }
             self.close();
+        }
+    }
+
+    /// The server is going away: streams end gracefully, requests in progress are dropped, and
+    /// nothing lingers; what is queued is still written (for as long as the driver lets it).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.linger = false;
+        match self.phase {
+            Phase::Streaming => self.finish_stream(now),
+            Phase::Head | Phase::Waiting => self.close(),
+            Phase::Lingering => self.abort(),
+            Phase::Closing | Phase::Closed => {}
         }
     }
 
@@ -344,7 +441,9 @@ impl Conn {
     pub fn close(&mut self) {
         self.inbuf = Vec::new();
         self.consumed = 0;
-        self.phase = if self.out.is_empty() { Phase::Closed } else { Phase::Closing };
+        self.deadline = None;
+        self.phase = Phase::Closing;
+        self.settle_closing(None);
     }
 
     /// Closes now, dropping what is queued.
@@ -352,6 +451,8 @@ impl Conn {
         self.out.clear();
         self.inbuf = Vec::new();
         self.consumed = 0;
+        self.deadline = None;
+        self.linger = false;
         self.phase = Phase::Closed;
     }
 
@@ -363,9 +464,9 @@ impl Conn {
     /// Writes what is queued with vectored writes until it is all written or `w` would block.
     ///
     /// Returns the bytes written. An error other than `WouldBlock` closes the connection.
-    pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
+    pub fn write_to<W: Write>(&mut self, w: &mut W, now: Instant) -> io::Result<usize> {
         let mut total = 0;
-        while !self.out.is_empty() {
+        while !self.out.is_empty() && self.phase != Phase::Closed {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let n = self.out.io_slices(&mut slices);
             match w.write_vectored(&slices[..n]) {
@@ -376,6 +477,7 @@ impl Conn {
                 Ok(written) => {
                     total += written;
                     self.out.advance(written);
+                    self.progress = now;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -385,10 +487,102 @@ impl Conn {
                 }
             }
         }
-        if self.phase == Phase::Closing {
-            self.phase = Phase::Closed;
-        }
+        self.settle_closing(Some(now));
         Ok(total)
+    }
+
+    /// Whether the driver must now shut the socket's sending side (once: the connection has
+    /// begun to linger). Should that fail, the driver calls [`Conn::abort`].
+    pub fn poll_fin(&mut self) -> bool {
+        std::mem::take(&mut self.fin)
+    }
+
+    /// The earliest deadline the connection has (see the [module docs](self)), if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let stall = (!self.out.is_empty()).then(|| self.progress + self.settings.send_timeout);
+        let own = match self.phase {
+            Phase::Head | Phase::Waiting | Phase::Lingering => self.deadline,
+            Phase::Streaming => self.settings.keep_alive.map(|k| self.last_queued + k),
+            Phase::Closing | Phase::Closed => None,
+        };
+        match (stall, own) {
+            _ if self.phase == Phase::Closed => None,
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Does what is due at `now` (see [`Conn::poll_timeout`]); `None` if nothing was.
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<Timeout> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        if !self.out.is_empty() && now >= self.progress + self.settings.send_timeout {
+            self.abort();
+            return Some(Timeout::Stalled);
+        }
+        let due = self.deadline.is_some_and(|d| now >= d);
+        match self.phase {
+            Phase::Head if due => {
+                // A request begun, or a connection that never sent one, is told why it is
+                // closed; one that went quiet after its requests were answered is simply closed
+                // (idling is no error).
+                if self.inbuf.len() > self.consumed || !self.answered {
+                    let late = Response::error(408, "request head not received in time");
+                    self.respond(&late, Framing::CLOSE, now);
+                    Some(Timeout::RequestTimeout)
+                } else {
+                    self.close();
+                    Some(Timeout::Idle)
+                }
+            }
+            Phase::Waiting if due => {
+                let busy = Response::unavailable("the backplane did not answer in time", 1);
+                self.respond(&busy, Framing::CLOSE, now);
+                Some(Timeout::NoAnswer)
+            }
+            Phase::Streaming => {
+                let keep_alive = self.settings.keep_alive?;
+                if now < self.last_queued + keep_alive {
+                    return None;
+                }
+                match self.push(KEEP_ALIVE.clone(), now) {
+                    Ok(()) => Some(Timeout::KeepAlive),
+                    Err(_) => Some(Timeout::Stalled),
+                }
+            }
+            Phase::Lingering if due => {
+                self.phase = Phase::Closed;
+                Some(Timeout::Lingered)
+            }
+            _ => None,
+        }
+    }
+
+    /// Queues bytes whatever the bound, noting when the queue began to fill.
+    fn queue(&mut self, frame: Frame, now: Instant) {
+        if self.out.is_empty() {
+            self.progress = now;
+        }
+        self.last_queued = now;
+        self.out.push_unbounded(frame);
+    }
+
+    /// A closing connection whose queue is written: lingers (from `now`, when known: after a
+    /// write) or is closed.
+    fn settle_closing(&mut self, now: Option<Instant>) {
+        if self.phase != Phase::Closing || !self.out.is_empty() {
+            return;
+        }
+        match now {
+            Some(now) if self.linger => {
+                self.phase = Phase::Lingering;
+                self.deadline = Some(now + self.settings.linger);
+                self.fin = true;
+            }
+            // Nothing was ever written after the close was decided: nothing to protect.
+            _ => self.phase = Phase::Closed,
+        }
     }
 }
 
@@ -421,11 +615,7 @@ mod tests {
     }
 
     fn settings(max_queue_bytes: usize) -> Settings {
-        Settings {
-            max_queue_bytes,
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-        }
+        Settings { max_queue_bytes, ..Settings::default() }
     }
 
     fn flush_all(c: &mut Conn, w: &mut Trickle) {
@@ -433,10 +623,16 @@ mod tests {
             if !c.wants_write() {
                 return;
             }
-            c.write_to(w).unwrap();
+            c.write_to(w, Instant::now()).unwrap();
         }
         panic!("never drained");
     }
+
+    fn writer() -> Trickle {
+        Trickle { out: Vec::new(), cap: 1 << 20, blocked: false }
+    }
+
+    const KEEP: Framing = Framing { keep_alive: true, head_only: false };
 
     #[test]
     fn pipelined_requests_come_out_one_by_one() {
@@ -466,13 +662,13 @@ mod tests {
         assert!(!c.wants_read() && !c.wants_write());
         c.received(b"Host: h\r\n\r\n", t);
         assert_eq!(c.poll_request(&l, t), Input::NeedMore, "nothing is taken while waiting");
-        assert!(!c.timed_out(t + Duration::from_secs(4)));
-        c.respond(&Response::new(201), &[], true, false, t + Duration::from_secs(1));
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(5)));
+        c.respond(&Response::new(201), KEEP, t + Duration::from_secs(1));
         assert_eq!(c.phase(), Phase::Head);
         let Input::Request(next) = c.poll_request(&l, t) else { panic!("the pipelined request") };
         assert_eq!(next.path, "/next");
         c.defer(Duration::from_secs(5), t);
-        c.start_stream(b"HEAD\r\n\r\n".to_vec(), true, &[]);
+        c.start_stream(b"HEAD\r\n\r\n".to_vec(), true, &[], Instant::now());
         assert_eq!(c.phase(), Phase::Streaming, "a deferred stream starts as any other");
     }
 
@@ -483,8 +679,8 @@ mod tests {
         c.received(b"GET /sse HTTP/1.1\r\nHost: h\r\n\r\n", t);
         assert!(matches!(c.poll_request(&Limits::default(), t), Input::Request(_)));
         c.defer(Duration::from_secs(5), t);
-        assert!(c.timed_out(t + Duration::from_secs(5)));
-        c.time_out(t + Duration::from_secs(5));
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(5)));
+        assert_eq!(c.handle_timeout(t + Duration::from_secs(5)), Some(Timeout::NoAnswer));
         assert_eq!(c.phase(), Phase::Closing);
         let mut w = Trickle { out: Vec::new(), cap: 1 << 20, blocked: false };
         flush_all(&mut c, &mut w);
@@ -493,14 +689,14 @@ mod tests {
             text.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && text.contains("Retry-After: 1\r\n"),
             "{text}"
         );
-        assert_eq!(c.phase(), Phase::Closed);
+        assert_eq!(c.phase(), Phase::Lingering);
     }
 
     #[test]
     fn defer_only_holds_a_connection_reading_requests() {
         let t = Instant::now();
         let mut c = Conn::new(settings(1 << 20), t);
-        c.start_stream(Vec::new(), true, &[]);
+        c.start_stream(Vec::new(), true, &[], Instant::now());
         c.defer(Duration::from_secs(1), t);
         assert_eq!(c.phase(), Phase::Streaming);
     }
@@ -514,15 +710,15 @@ mod tests {
         let mut w = Trickle { out: Vec::new(), cap: 7, blocked: false };
         flush_all(&mut c, &mut w);
         assert!(w.out.starts_with(b"HTTP/1.1 505 HTTP Version Not Supported\r\n"));
-        assert_eq!(c.phase(), Phase::Closed);
+        assert_eq!(c.phase(), Phase::Lingering, "the answer written, the input drained a while");
     }
 
     #[test]
     fn stream_writes_in_order_through_partial_writes() {
         let mut c = Conn::new(settings(1 << 20), Instant::now());
-        c.start_stream(b"HEAD\r\n\r\n".to_vec(), true, &[Frame::comment("ok")]);
+        c.start_stream(b"HEAD\r\n\r\n".to_vec(), true, &[Frame::comment("ok")], Instant::now());
         for i in 0..50 {
-            c.push(Frame::event(&Event::new(i.to_string())).unwrap()).unwrap();
+            c.push(Frame::event(&Event::new(i.to_string())).unwrap(), Instant::now()).unwrap();
         }
         let mut w = Trickle { out: Vec::new(), cap: 5, blocked: false };
         flush_all(&mut c, &mut w);
@@ -536,12 +732,12 @@ mod tests {
     #[test]
     fn overflow_closes_and_drops_the_queue() {
         let mut c = Conn::new(settings(100), Instant::now());
-        c.start_stream(Vec::new(), false, &[]);
+        c.start_stream(Vec::new(), false, &[], Instant::now());
         let frame = Frame::event(&Event::new("x".repeat(30))).unwrap();
         for _ in 0..2 {
-            c.push(frame.clone()).unwrap();
+            c.push(frame.clone(), Instant::now()).unwrap();
         }
-        assert!(c.push(frame.clone()).is_err());
+        assert!(c.push(frame.clone(), Instant::now()).is_err());
         assert_eq!(c.phase(), Phase::Closed);
         assert_eq!(c.queued_bytes(), 0);
         assert!(!c.wants_write());
@@ -552,9 +748,13 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Conn::new(settings(1 << 20), t0);
         c.received(b"GET / HT", t0 + Duration::from_secs(1));
-        assert!(!c.timed_out(t0 + Duration::from_secs(10)), "the head's first byte starts the clock");
-        assert!(c.timed_out(t0 + Duration::from_secs(11)));
-        c.time_out(t0 + Duration::from_secs(11));
+        assert_eq!(
+            c.poll_timeout(),
+            Some(t0 + Duration::from_secs(11)),
+            "the head's first byte starts the clock"
+        );
+        assert_eq!(c.handle_timeout(t0 + Duration::from_secs(10)), None, "not yet");
+        assert_eq!(c.handle_timeout(t0 + Duration::from_secs(11)), Some(Timeout::RequestTimeout));
         assert_eq!(c.phase(), Phase::Closing, "408 queued");
     }
 
@@ -562,8 +762,7 @@ mod tests {
     fn silent_connection_gets_408_at_the_header_timeout() {
         let t0 = Instant::now();
         let mut c = Conn::new(settings(1 << 20), t0);
-        assert!(c.timed_out(t0 + Duration::from_secs(10)));
-        c.time_out(t0 + Duration::from_secs(10));
+        assert_eq!(c.handle_timeout(t0 + Duration::from_secs(10)), Some(Timeout::RequestTimeout));
         let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
         flush_all(&mut c, &mut w);
         assert!(w.out.starts_with(b"HTTP/1.1 408 "));
@@ -576,13 +775,17 @@ mod tests {
         let mut c = Conn::new(settings(1 << 20), t0);
         c.received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", t0);
         assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
-        c.respond(&Response::text(200, "ok"), &[], true, false, s(1));
+        c.respond(&Response::text(200, "ok"), KEEP, s(1));
         let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
         flush_all(&mut c, &mut w);
-        assert!(!c.timed_out(s(60)), "idle for up to idle_timeout");
+        assert_eq!(c.poll_timeout(), Some(s(61)), "idle for up to idle_timeout");
         c.received(b"GET / HT", s(30));
-        assert!(c.timed_out(s(40)), "a started head is due header_timeout after its first byte");
-        c.time_out(s(40));
+        assert_eq!(
+            c.poll_timeout(),
+            Some(s(40)),
+            "a started head is due header_timeout after its first byte"
+        );
+        assert_eq!(c.handle_timeout(s(40)), Some(Timeout::RequestTimeout));
         assert_eq!(c.phase(), Phase::Closing);
     }
 
@@ -592,11 +795,11 @@ mod tests {
         let mut c = Conn::new(settings(1 << 20), t0);
         c.received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", t0);
         assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
-        c.respond(&Response::text(200, "ok"), &[], true, false, t0);
+        c.respond(&Response::text(200, "ok"), KEEP, t0);
         let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
         flush_all(&mut c, &mut w);
         let answered = w.out.len();
-        c.time_out(t0 + Duration::from_secs(61));
+        assert_eq!(c.handle_timeout(t0 + Duration::from_secs(61)), Some(Timeout::Idle));
         assert_eq!(c.phase(), Phase::Closed);
         assert_eq!(w.out.len(), answered, "no 408 for an idle connection");
     }
@@ -608,7 +811,7 @@ mod tests {
         c.received(&one.repeat(3), Instant::now());
         let big = Response::text(200, "x".repeat(1500));
         assert!(matches!(c.poll_request(&Limits::default(), Instant::now()), Input::Request(_)));
-        c.respond(&big, &[], true, false, Instant::now());
+        c.respond(&big, KEEP, Instant::now());
         assert!(!c.wants_read());
         assert_eq!(
             c.poll_request(&Limits::default(), Instant::now()),
@@ -629,7 +832,7 @@ mod tests {
         let Input::Expect(head) = c.poll_request(&Limits::default(), t) else { panic!("no Expect") };
         assert!(head.body.is_empty());
         assert_eq!(c.poll_request(&Limits::default(), t), Input::NeedMore, "reported once");
-        c.continue_body();
+        c.continue_body(t);
         let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
         flush_all(&mut c, &mut w);
         assert_eq!(w.out, b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -641,29 +844,204 @@ mod tests {
         assert!(matches!(c.poll_request(&Limits::default(), t), Input::Request(_)));
         c.received(b"POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", t);
         assert!(matches!(c.poll_request(&Limits::default(), t), Input::Expect(_)));
-        c.respond(&Response::error(401, "no"), &[], false, false, t);
+        c.respond(&Response::error(401, "no"), Framing::CLOSE, t);
         assert_eq!(c.phase(), Phase::Closing, "a refused body is never read: close");
     }
 
     #[test]
     fn replay_room_waits_for_an_empty_queue() {
         let pool = QueuePool::new(300);
-        let mut c = Conn::in_pool(settings(1000), pool.clone(), Instant::now());
+        let mut c = Conn::shared(Arc::new(settings(1000)), pool.clone(), Instant::now());
         assert_eq!(c.replay_room(), 0, "not streaming");
-        c.start_stream(b"HEAD".to_vec(), false, &[]);
+        c.start_stream(b"HEAD".to_vec(), false, &[], Instant::now());
         assert_eq!(c.replay_room(), 0, "the head is queued");
         let mut w = Trickle { out: Vec::new(), cap: 1000, blocked: false };
         flush_all(&mut c, &mut w);
         assert_eq!(c.replay_room(), 300, "the pool's room is the smaller");
-        c.push_replay(vec![Frame::raw(vec![b'x'; 250])]);
+        c.push_replay(vec![Frame::raw(vec![b'x'; 250])], Instant::now());
         assert_eq!((c.queued_bytes(), pool.used(), c.replay_room()), (250, 250, 0));
     }
 
     #[test]
     fn input_while_streaming_is_dropped() {
         let mut c = Conn::new(settings(1 << 20), Instant::now());
-        c.start_stream(Vec::new(), true, &[]);
+        c.start_stream(Vec::new(), true, &[], Instant::now());
         c.received(b"GET /x HTTP/1.1\r\n\r\n", Instant::now());
         assert_eq!(c.poll_request(&Limits::default(), Instant::now()), Input::NeedMore);
+    }
+
+    /// A virtual clock: `at(n)` is n milliseconds after the start.
+    fn clock() -> impl Fn(u64) -> Instant {
+        let t0 = Instant::now();
+        move |ms| t0 + Duration::from_millis(ms)
+    }
+
+    fn streaming(settings: Settings, at: &impl Fn(u64) -> Instant) -> (Conn, Trickle) {
+        let mut c = Conn::new(settings, at(0));
+        c.start_stream(b"HEAD\r\n\r\n".to_vec(), false, &[Frame::comment("ok")], at(0));
+        let mut w = writer();
+        flush_all(&mut c, &mut w);
+        w.out.clear();
+        (c, w)
+    }
+
+    #[test]
+    fn keep_alives_come_each_interval_of_silence_and_events_put_them_off() {
+        let at = clock();
+        let s = Settings { keep_alive: Some(Duration::from_millis(100)), ..Settings::default() };
+        let (mut c, mut w) = streaming(s, &at);
+        assert_eq!(c.poll_timeout(), Some(at(100)));
+        assert_eq!(c.handle_timeout(at(99)), None, "early: nothing");
+        let mut sent = Vec::new();
+        // One second of silence: exactly ten keep-alives, one per interval, none in between.
+        let mut now = 0;
+        while let Some(due) = c.poll_timeout().filter(|&d| d <= at(1000)) {
+            assert_eq!(c.handle_timeout(due), Some(Timeout::KeepAlive));
+            flush_all(&mut c, &mut w);
+            now = due.duration_since(at(0)).as_millis() as u64;
+            sent.push(now);
+        }
+        assert_eq!(sent, [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+        assert_eq!(w.out, b":\n\n".repeat(10));
+        // An event at 1050 puts the next keep-alive off to 1150.
+        c.push(Frame::event(&Event::new("x")).unwrap(), at(1050)).unwrap();
+        assert_eq!(c.poll_timeout(), Some(at(1150)));
+        assert_eq!(
+            c.handle_timeout(at(1100)),
+            None,
+            "no keep-alive 100 ms after the last one: there was an event"
+        );
+        assert!(now == 1000);
+    }
+
+    #[test]
+    fn without_keep_alive_an_idle_stream_has_no_deadline() {
+        let at = clock();
+        let (c, _) = streaming(Settings { keep_alive: None, ..Settings::default() }, &at);
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    #[test]
+    fn queued_data_that_makes_no_progress_for_the_send_timeout_drops_the_stream() {
+        let at = clock();
+        let s =
+            Settings { keep_alive: None, send_timeout: Duration::from_millis(500), ..Settings::default() };
+        let (mut c, _) = streaming(s, &at);
+        c.push(Frame::event(&Event::new("x")).unwrap(), at(1000)).unwrap();
+        assert_eq!(c.poll_timeout(), Some(at(1500)), "from when the queue began to fill");
+        // A write that makes progress (part of it) at 1400 moves the deadline.
+        let mut stingy = Trickle { out: Vec::new(), cap: 3, blocked: false };
+        c.write_to(&mut stingy, at(1400)).unwrap();
+        assert!(c.queued_bytes() > 0);
+        assert_eq!(c.poll_timeout(), Some(at(1900)));
+        assert_eq!(c.handle_timeout(at(1899)), None);
+        assert_eq!(c.handle_timeout(at(1900)), Some(Timeout::Stalled));
+        assert_eq!((c.phase(), c.queued_bytes()), (Phase::Closed, 0));
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_closing_answer_nobody_reads_is_dropped_at_the_send_timeout_too() {
+        let at = clock();
+        let s = Settings { send_timeout: Duration::from_millis(500), ..Settings::default() };
+        let mut c = Conn::new(s, at(0));
+        c.received(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", at(0));
+        assert!(matches!(c.poll_request(&Limits::default(), at(0)), Input::Request(_)));
+        c.respond(&Response::text(200, "x".repeat(100)), Framing::CLOSE, at(10));
+        assert_eq!((c.phase(), c.poll_timeout()), (Phase::Closing, Some(at(510))));
+        assert_eq!(c.handle_timeout(at(510)), Some(Timeout::Stalled));
+        assert_eq!(c.phase(), Phase::Closed);
+    }
+
+    #[test]
+    fn an_answer_that_closes_lingers_after_its_fin_until_the_peer_closes_or_time_is_up() {
+        let at = clock();
+        let s = Settings { linger: Duration::from_millis(300), ..Settings::default() };
+        let mut c = Conn::new(s, at(0));
+        c.received(b"GARBAGE\r\n\r\n", at(0));
+        assert_eq!(c.poll_request(&Limits::default(), at(0)), Input::Refused(400));
+        assert!(!c.poll_fin(), "not before the answer is written");
+        let mut w = writer();
+        c.write_to(&mut w, at(20)).unwrap();
+        assert_eq!(c.phase(), Phase::Lingering);
+        assert!(c.poll_fin(), "the FIN, once");
+        assert!(!c.poll_fin());
+        assert!(c.wants_read(), "input is drained");
+        c.received(b"more garbage", at(30));
+        assert_eq!(c.poll_timeout(), Some(at(320)));
+        assert_eq!(c.handle_timeout(at(320)), Some(Timeout::Lingered));
+        assert_eq!(c.phase(), Phase::Closed);
+        // A peer that closes ends the linger at once.
+        let mut c = Conn::new(s, at(0));
+        c.received(b"GARBAGE\r\n\r\n", at(0));
+        c.poll_request(&Limits::default(), at(0));
+        flush_all(&mut c, &mut w);
+        assert_eq!(c.phase(), Phase::Lingering);
+        c.peer_closed();
+        assert_eq!(c.phase(), Phase::Closed);
+    }
+
+    #[test]
+    fn streams_a_peer_closed_and_a_shutdown_do_not_linger() {
+        let at = clock();
+        let (mut c, mut w) = streaming(Settings::default(), &at);
+        c.finish_stream(at(5));
+        assert_eq!((c.phase(), c.poll_fin()), (Phase::Closed, false), "nothing to write: closed at once");
+        // A peer that closed while its answer is queued: written, then closed.
+        let mut c = Conn::new(Settings::default(), at(0));
+        c.received(b"GET / HTTP/1.0\r\n\r\n", at(0));
+        c.poll_request(&Limits::default(), at(0));
+        c.respond(&Response::text(200, "bye"), Framing::CLOSE, at(0));
+        c.peer_closed();
+        flush_all(&mut c, &mut w);
+        assert_eq!((c.phase(), c.poll_fin()), (Phase::Closed, false));
+        // Shutdown: a lingering one ends now, a stream finishes with its last chunk.
+        let mut c = Conn::new(Settings::default(), at(0));
+        c.received(b"x\r\n\r\n", at(0));
+        c.poll_request(&Limits::default(), at(0));
+        flush_all(&mut c, &mut w);
+        assert_eq!(c.phase(), Phase::Lingering);
+        c.shutdown(at(2));
+        assert_eq!(c.phase(), Phase::Closed);
+        let mut c = Conn::new(Settings::default(), at(0));
+        c.start_stream(b"H".to_vec(), true, &[], at(0));
+        c.shutdown(at(1));
+        let mut w = writer();
+        flush_all(&mut c, &mut w);
+        assert_eq!((w.out.as_slice(), c.phase()), (&b"H0\r\n\r\n"[..], Phase::Closed));
+    }
+
+    #[test]
+    fn reading_resumes_once_the_queue_drains_if_the_socket_was_not_read_dry() {
+        let at = clock();
+        let mut c = Conn::new(settings(100), at(0));
+        assert!(c.resume_read(), "a new socket may hold a request already");
+        c.read_would_block();
+        assert!(!c.resume_read());
+        c.readable();
+        c.received(&b"GET / HTTP/1.1\r\nHost: h\r\n\r\n".repeat(3), at(0));
+        assert!(matches!(c.poll_request(&Limits::default(), at(0)), Input::Request(_)));
+        c.respond(&Response::text(200, "x".repeat(200)), KEEP, at(0));
+        // The queue is past its bound: the driver stops reading with input left in the socket.
+        assert!(!c.wants_read() && !c.resume_read());
+        flush_all(&mut c, &mut writer());
+        assert!(c.resume_read(), "it must read again by itself: no readiness will say so");
+        c.read_would_block();
+        assert!(!c.resume_read());
+    }
+
+    #[test]
+    fn a_keep_alive_that_does_not_fit_drops_the_stream() {
+        let at = clock();
+        let s = Settings {
+            max_queue_bytes: 10,
+            keep_alive: Some(Duration::from_millis(10)),
+            ..Settings::default()
+        };
+        let mut c = Conn::new(s, at(0));
+        c.start_stream(Vec::new(), false, &[], at(0));
+        c.push(Frame::raw(vec![b'x'; 10]), at(0)).unwrap();
+        assert_eq!(c.handle_timeout(at(10)), Some(Timeout::Stalled));
+        assert_eq!(c.phase(), Phase::Closed);
     }
 }

@@ -3,6 +3,7 @@
 //! The mio driver in `server` owns sockets and clocks; everything it decides with lives here and
 //! takes bytes and instants as values, so it is tested and fuzzed without a network.
 
+pub mod coalesce;
 pub mod conn;
 pub mod queue;
 

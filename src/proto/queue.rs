@@ -121,45 +121,58 @@ pub struct Overflow {
 /// on every queued frame; other threads may read it (the metrics). Queues on different threads
 /// must not share a pool: their counts would race (no memory error, only a wrong count).
 #[derive(Clone, Debug)]
-pub struct QueuePool {
-    used: Arc<AtomicUsize>,
+pub struct QueuePool(Arc<PoolCounts>);
+
+#[derive(Debug)]
+struct PoolCounts {
+    used: AtomicUsize,
     /// Queues in the pool.
-    queues: Arc<AtomicUsize>,
+    queues: AtomicUsize,
     limit: usize,
 }
 
 impl QueuePool {
     /// A pool of at most `limit` bytes.
     pub fn new(limit: usize) -> QueuePool {
-        QueuePool { used: Arc::new(AtomicUsize::new(0)), queues: Arc::new(AtomicUsize::new(0)), limit }
+        QueuePool(Arc::new(PoolCounts { used: AtomicUsize::new(0), queues: AtomicUsize::new(0), limit }))
     }
 
     /// An even share of the limit among the queues in the pool.
     pub fn share(&self) -> usize {
-        self.limit / self.queues.load(Ordering::Relaxed).max(1)
+        self.0.limit / self.0.queues.load(Ordering::Relaxed).max(1)
     }
 
     /// Bytes queued in all the pool's queues.
     pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
+        self.0.used.load(Ordering::Relaxed)
     }
 
     /// The bound.
     pub fn limit(&self) -> usize {
-        self.limit
+        self.0.limit
     }
 
     /// Bytes that may still be queued.
     pub fn room(&self) -> usize {
-        self.limit.saturating_sub(self.used())
+        self.0.limit.saturating_sub(self.used())
     }
 
     fn add(&self, n: usize) {
-        self.used.store(self.used() + n, Ordering::Relaxed);
+        self.0.used.store(self.used() + n, Ordering::Relaxed);
     }
 
     fn sub(&self, n: usize) {
-        self.used.store(self.used().saturating_sub(n), Ordering::Relaxed);
+        self.0.used.store(self.used().saturating_sub(n), Ordering::Relaxed);
+    }
+
+    fn join(&self) {
+        let queues = &self.0.queues;
+        queues.store(queues.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    fn leave(&self) {
+        let queues = &self.0.queues;
+        queues.store(queues.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
     }
 }
 
@@ -186,7 +199,7 @@ impl OutQueue {
 
     /// An empty queue bounded to `limit` bytes, counted in `pool` too.
     pub fn in_pool(limit: usize, pool: QueuePool) -> OutQueue {
-        pool.queues.store(pool.queues.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        pool.join();
         OutQueue { frames: VecDeque::new(), offset: 0, queued: 0, limit, chunked: false, pool }
     }
 
@@ -296,8 +309,7 @@ impl OutQueue {
 impl Drop for OutQueue {
     fn drop(&mut self) {
         self.pool.sub(self.queued);
-        let queues = &self.pool.queues;
-        queues.store(queues.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
+        self.pool.leave();
     }
 }
 

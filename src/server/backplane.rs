@@ -21,12 +21,14 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::handle::{Command, Join, PublishError, WAIT, unavailable};
+use super::commands::Command;
+use super::handle::{Join, PublishError, WAIT, unavailable};
+use super::slots::ConnId;
 use super::{RedisConfig, ServerError, Shared};
 use crate::backplane::merge::{Batch, Delivery, merge};
 use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
 use crate::event::Event;
-use crate::http::Response;
+use crate::http::{Framing, Response};
 use crate::hub::{Published, Resume, Target, Then, gap_frame, publish};
 use crate::proto::Frame;
 
@@ -47,7 +49,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Where the answer to a publish goes.
 enum Reply {
     /// An HTTP publish: the worker answers the deferred connection.
-    Http { worker: usize, slot: usize, generation: u32, keep_alive: bool, head_only: bool },
+    Http { id: ConnId, framing: Framing },
     /// A [`super::Broadcaster`] call waiting on a channel.
     Wait(SyncSender<Result<String, String>>),
 }
@@ -202,14 +204,8 @@ impl Backplane {
 
     /// Hands an HTTP publish to the publish thread; `false` if it is gone (the caller answers
     /// `503` itself).
-    pub(crate) fn publish_http(
-        &self,
-        (worker, slot, generation): (usize, usize, u32),
-        target: Target,
-        event: Event,
-        (keep_alive, head_only): (bool, bool),
-    ) -> bool {
-        let reply = Reply::Http { worker, slot, generation, keep_alive, head_only };
+    pub(crate) fn publish_http(&self, id: ConnId, target: Target, event: Event, framing: Framing) -> bool {
+        let reply = Reply::Http { id, framing };
         self.submit(Job { target, event, reply })
     }
 
@@ -353,13 +349,13 @@ impl Publisher {
             Reply::Wait(tx) => {
                 let _ = tx.try_send(result);
             }
-            Reply::Http { worker, slot, generation, keep_alive, head_only } => {
+            Reply::Http { id, framing } => {
                 let response = match result {
-                    Ok(id) => publish::created(&id),
+                    Ok(entry) => publish::created(&entry),
                     Err(e) => unavailable(&e),
                 };
-                if let Some(mailbox) = self.shared.mailboxes.get(worker) {
-                    mailbox.post(Command::Answer { slot, generation, response, keep_alive, head_only });
+                if let Some(mailbox) = self.shared.mailboxes.get(id.worker) {
+                    let _ = mailbox.post(Command::Answer { key: id.key, response, framing });
                 }
             }
         }
@@ -537,13 +533,9 @@ impl Reader {
     }
 
     fn post_joined(&self, join: &Join, resume: Result<Resume, Response>) {
-        if let Some(mailbox) = self.shared.mailboxes.get(join.worker) {
-            mailbox.post(Command::Joined {
-                slot: join.slot,
-                generation: join.generation,
-                channels: join.channels.clone(),
-                resume,
-            });
+        if let Some(mailbox) = self.shared.mailboxes.get(join.id.worker) {
+            let _ =
+                mailbox.post(Command::Joined { key: join.id.key, channels: join.channels.clone(), resume });
         }
     }
 

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use super::handle::{Join, PublishError};
+use super::slots::ConnId;
 use super::{RedisConfig, ServerError, Shared};
 use crate::event::Event;
+use crate::http::Framing;
 use crate::hub::{Published, Target};
 
 /// Never constructed.
@@ -24,7 +26,7 @@ impl Backplane {
     pub(crate) fn wait(&self) {
         match *self {}
     }
-    pub(crate) fn publish_http(&self, _: (usize, usize, u32), _: Target, _: Event, _: (bool, bool)) -> bool {
+    pub(crate) fn publish_http(&self, _: ConnId, _: Target, _: Event, _: Framing) -> bool {
         match *self {}
     }
     pub(crate) fn publish_wait(&self, _: Target, _: Event) -> Result<Published, PublishError> {

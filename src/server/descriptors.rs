@@ -33,11 +33,8 @@ pub(crate) fn open_now() -> Option<usize> {
 }
 
 /// The connection limit the descriptors allow: `wanted`, or fewer when `soft` descriptors minus
-/// those `open` and the `reserve` cannot hold that many (at least 1).
-///
-/// ```ignore
-/// assert_eq!(allowed(16_384, Some(256), Some(10), 72), 174);
-/// ```
+/// those `open` and the `reserve` cannot hold that many (at least 1): 256 descriptors with 10
+/// open and a reserve of 72 allow 174.
 pub(crate) fn allowed(wanted: usize, soft: Option<usize>, open: Option<usize>, reserve: usize) -> usize {
     match soft {
         Some(soft) => wanted.min(soft.saturating_sub(open.unwrap_or(0) + reserve).max(1)),

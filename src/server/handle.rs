@@ -6,14 +6,17 @@
 //! carries any number of commands).
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::commands::Command;
+use super::slots::ConnId;
 
 use crate::error::EncodeError;
 use crate::event::Event;
 use crate::http::Response;
-use crate::hub::{Published, Resume, Target};
+use crate::hub::{Published, Target};
 use crate::proto::Frame;
 use crate::server::Shared;
 
@@ -23,9 +26,7 @@ pub(crate) const WAIT: Duration = Duration::from_secs(5);
 /// A new stream the local logs could not answer.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct Join {
-    pub(crate) worker: usize,
-    pub(crate) slot: usize,
-    pub(crate) generation: u32,
+    pub(crate) id: ConnId,
     pub(crate) channels: Vec<Arc<str>>,
     pub(crate) last_event_id: Option<String>,
     pub(crate) deadline: Instant,
@@ -34,58 +35,6 @@ pub(crate) struct Join {
 /// The answer to a deferred request the backplane could not take.
 pub(crate) fn unavailable(why: &str) -> Response {
     Response::unavailable(&format!("the backplane is unavailable: {why}"), 1)
-}
-
-/// What a worker is asked to do from another thread.
-pub(crate) enum Command {
-    /// Queue a frame on one connection (slot, generation).
-    Send(usize, u32, Frame),
-    /// Close one connection gracefully.
-    Close(usize, u32),
-    /// Deliver a publish (in sequence order) to the worker's streams it targets.
-    Publish(u64, Frame, Target),
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    /// Answer a deferred request (a publish the backplane took, or could not).
-    Answer { slot: usize, generation: u32, response: Response, keep_alive: bool, head_only: bool },
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    /// Start a deferred stream with what the backplane's read thread found (its channels are
-    /// counted as subscribed: a stream that is gone by now must give them back).
-    Joined { slot: usize, generation: u32, channels: Vec<Arc<str>>, resume: Result<Resume, Response> },
-    /// Take over a newly accepted connection.
-    Adopt(mio::net::TcpStream),
-    /// Stop: finish streams, flush briefly, exit.
-    Shutdown,
-}
-
-/// A worker's mailbox.
-pub(crate) struct Mailbox {
-    commands: Mutex<Vec<Command>>,
-    waker: mio::Waker,
-}
-
-impl Mailbox {
-    pub(crate) fn new(waker: mio::Waker) -> Mailbox {
-        Mailbox { commands: Mutex::new(Vec::new()), waker }
-    }
-
-    pub(crate) fn post(&self, command: Command) {
-        let was_empty = {
-            let mut commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
-            let was_empty = commands.is_empty();
-            commands.push(command);
-            was_empty
-        };
-        if was_empty {
-            // A failed wake leaves the command queued; the worker's next timer tick runs it.
-            let _ = self.waker.wake();
-        }
-    }
-
-    /// Swaps the pending commands into `into` (which should be empty).
-    pub(crate) fn take(&self, into: &mut Vec<Command>) {
-        let mut commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::swap(&mut *commands, into);
-    }
 }
 
 /// Why a [`Client::send`] did not queue the event.
@@ -143,9 +92,7 @@ impl From<EncodeError> for PublishError {
 
 pub(crate) struct ClientInner {
     pub(crate) id: u64,
-    pub(crate) slot: usize,
-    pub(crate) generation: u32,
-    pub(crate) worker: usize,
+    pub(crate) conn: ConnId,
     pub(crate) closed: AtomicBool,
     pub(crate) shared: Arc<Shared>,
 }
@@ -156,8 +103,7 @@ pub(crate) struct ClientInner {
 /// # fn demo(client: ssehub::Client) -> Result<(), ssehub::SendError> {
 /// client.send("plain data")?;
 /// client.send(ssehub::Event::new("{\"x\":1}").event("update").id("7"))?;
-/// client.close();
-/// assert!(client.send("too late").is_err() || true); // Err(Disconnected) once the close is done
+/// client.close(); // what is queued is still written; then `send` answers Err(Disconnected)
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -191,15 +137,16 @@ impl Client {
             return Err(SendError::Disconnected);
         }
         let i = &self.inner;
-        i.shared.mailboxes[i.worker].post(Command::Send(i.slot, i.generation, frame));
-        Ok(())
+        i.shared.mailboxes[i.conn.worker]
+            .post(Command::Send(i.conn.key, frame))
+            .map_err(|_| SendError::Disconnected)
     }
 
     /// Ends the stream gracefully (what is queued is still written).
     pub fn close(&self) {
         let i = &self.inner;
         if self.is_connected() {
-            i.shared.mailboxes[i.worker].post(Command::Close(i.slot, i.generation));
+            let _ = i.shared.mailboxes[i.conn.worker].post(Command::Close(i.conn.key));
         }
     }
 }

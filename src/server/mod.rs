@@ -23,7 +23,7 @@
 //!     .fallback(|_request| Response::html("<script>new EventSource('/sse')</script>"))
 //!     .bind("127.0.0.1:8080")?;
 //! server.broadcaster().send("to everyone")?;
-//! server.wait();
+//! server.wait()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -32,9 +32,13 @@ mod backplane;
 #[cfg(not(feature = "redis"))]
 #[path = "backplane_off.rs"]
 mod backplane;
+mod commands;
+mod deadlines;
 mod descriptors;
+mod dispatch;
 mod handle;
 mod metrics;
+mod slots;
 mod worker;
 
 use std::fmt;
@@ -45,8 +49,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use commands::{Command, Mailbox};
 pub use handle::{Broadcaster, Client, PublishError, SendError};
-use handle::{Command, Mailbox};
 
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
@@ -267,6 +271,14 @@ pub enum ServerError {
     Io(io::Error),
     /// The backplane could not be reached or set up (or this build has no backplane).
     Backplane(String),
+    /// A worker's event loop failed (its poll returned an error): its connections were
+    /// dropped, and it took no more.
+    Worker {
+        /// Which worker.
+        index: usize,
+        /// What the poll said.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for ServerError {
@@ -275,6 +287,9 @@ impl fmt::Display for ServerError {
             ServerError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             ServerError::Io(e) => write!(f, "cannot start the server: {e}"),
             ServerError::Backplane(e) => write!(f, "cannot use the Redis backplane: {e}"),
+            ServerError::Worker { index, source } => {
+                write!(f, "worker {index} stopped: its poll failed: {source}")
+            }
         }
     }
 }
@@ -462,7 +477,13 @@ impl ServerBuilder {
                 worker::Worker::new(index, poll, listener.take(), shared.clone()).map_err(ServerError::Io)?;
             let thread = std::thread::Builder::new()
                 .name(format!("ssehub-worker-{index}"))
-                .spawn(move || w.run())
+                .spawn(move || {
+                    let result = w.run();
+                    if let Err(e) = &result {
+                        log::error!("ssehub: worker {index} stopped: its poll failed: {e}");
+                    }
+                    result
+                })
                 .map_err(ServerError::Io)?;
             threads.push(thread);
         }
@@ -485,7 +506,7 @@ fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
 pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Server {
@@ -535,20 +556,26 @@ impl Server {
         metrics::render(&self.shared)
     }
 
-    /// Stops accepting, ends every stream gracefully, and waits for the workers to finish.
+    /// Stops accepting, ends every stream gracefully, and waits for the workers to finish (see
+    /// [`Server::wait`] to learn whether one had failed).
     pub fn shutdown(self) {
         self.shutdown_handle().shutdown();
-        self.wait();
+        let _ = self.wait();
     }
 
-    /// Blocks until the server stops (after a [`ShutdownHandle::shutdown`]).
-    pub fn wait(self) {
-        for t in self.threads {
-            let _ = t.join();
+    /// Blocks until the server stops (after a [`ShutdownHandle::shutdown`]); `Err` if a worker
+    /// stopped on its own because its event loop failed (the others go on serving until then).
+    pub fn wait(self) -> Result<(), ServerError> {
+        let mut failed = None;
+        for (index, t) in self.threads.into_iter().enumerate() {
+            if let Ok(Err(source)) = t.join() {
+                failed.get_or_insert(ServerError::Worker { index, source });
+            }
         }
         if let Some(backplane) = &self.shared.backplane {
             backplane.wait();
         }
+        failed.map_or(Ok(()), Err)
     }
 }
 
@@ -563,7 +590,7 @@ impl ShutdownHandle {
     /// queued data written for at most [`Config::shutdown_grace`].
     pub fn shutdown(&self) {
         for mailbox in &self.shared.mailboxes {
-            mailbox.post(Command::Shutdown);
+            let _ = mailbox.post(Command::Shutdown);
         }
         if let Some(backplane) = &self.shared.backplane {
             backplane.stop();
@@ -596,7 +623,7 @@ impl Shared {
     /// sees publishes in sequence order.
     fn post_published(&self, published: &Published, target: &Target) {
         for mailbox in &self.mailboxes {
-            mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
+            let _ = mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
         }
     }
 }

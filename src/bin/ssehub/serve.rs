@@ -240,7 +240,7 @@ pub fn run(args: Args) -> Result<(), String> {
         None => Some(thread::spawn(move || clock(all, target))),
         Some(rate) => Some(thread::spawn(move || paced(all, target, rate, args.size))),
     };
-    server.wait();
+    server.wait().map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -1,0 +1,178 @@
+//! What other threads ask of a worker, and how the worker fans it out to its connections.
+//!
+//! ```text
+//! Client::send ─┐                          ┌─► Send: that connection's queue
+//! Broadcaster ──┼─► Mailbox (+ mio::Waker) ─┼─► Publish: each stream it targets, once (Member)
+//! backplane ────┘        one wake-up,       ├─► Answer / Joined: a deferred request's answer
+//! acceptor ─────┘        any number of them └─► Adopt, Shutdown
+//! ```
+//!
+//! A command never touches a socket on the sender's thread. The worker takes the whole list in
+//! one swap, queues frames on the connections they are for (encode once: each queue holds a
+//! reference to the same bytes), and writes them in its next pass (see [`Coalescer`]).
+//!
+//! [`Coalescer`]: crate::proto::coalesce::Coalescer
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::slots::Key;
+use super::worker::{Live, Worker};
+use super::{Shared, WorkerStats};
+use crate::http::{Framing, Response};
+use crate::hub::{Resume, Target};
+use crate::proto::Frame;
+
+/// What a worker is asked to do from another thread.
+pub(crate) enum Command {
+    /// Queue a frame on one connection.
+    Send(Key, Frame),
+    /// Close one connection gracefully.
+    Close(Key),
+    /// Deliver a publish (in sequence order) to the worker's streams it targets.
+    Publish(u64, Frame, Target),
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// Answer a deferred request (a publish the backplane took, or could not).
+    Answer { key: Key, response: Response, framing: Framing },
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// Start a deferred stream with what the backplane's read thread found (its channels are
+    /// counted as subscribed: a stream that is gone by now must give them back).
+    Joined { key: Key, channels: Vec<Arc<str>>, resume: Result<Resume, Response> },
+    /// Take over a newly accepted connection.
+    Adopt(mio::net::TcpStream),
+    /// Stop: finish streams, flush briefly, exit.
+    Shutdown,
+}
+
+/// A worker's mailbox.
+pub(crate) struct Mailbox {
+    inner: Mutex<Inbox>,
+    waker: mio::Waker,
+}
+
+struct Inbox {
+    commands: Vec<Command>,
+    /// The worker has stopped: nothing more is taken.
+    closed: bool,
+}
+
+impl Mailbox {
+    pub(crate) fn new(waker: mio::Waker) -> Mailbox {
+        Mailbox { inner: Mutex::new(Inbox { commands: Vec::new(), closed: false }), waker }
+    }
+
+    /// Posts a command; gives it back when the worker has stopped.
+    pub(crate) fn post(&self, command: Command) -> Result<(), Command> {
+        let was_empty = {
+            let mut inbox = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if inbox.closed {
+                return Err(command);
+            }
+            let was_empty = inbox.commands.is_empty();
+            inbox.commands.push(command);
+            was_empty
+        };
+        if was_empty {
+            // A failed wake leaves the command queued; the worker's next timer runs it.
+            let _ = self.waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Swaps the pending commands into `into` (which should be empty).
+    pub(crate) fn take(&self, into: &mut Vec<Command>) {
+        let mut inbox = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut inbox.commands, into);
+    }
+
+    /// Takes nothing more from now on; returns what was left.
+    pub(crate) fn close(&self) -> Vec<Command> {
+        let mut inbox = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inbox.closed = true;
+        std::mem::take(&mut inbox.commands)
+    }
+}
+
+impl Worker {
+    /// Runs what the mailbox holds.
+    pub(super) fn run_commands(&mut self, now: Instant) {
+        let shared = self.shared.clone();
+        let stats = &shared.stats.workers[self.index];
+        let mut commands = std::mem::take(&mut self.commands);
+        shared.mailboxes[self.index].take(&mut commands);
+        let mut queued = false;
+        for command in commands.drain(..) {
+            match command {
+                Command::Send(key, frame) => {
+                    if let Some(live) = self.slots.get(key).filter(|l| l.client.is_some()) {
+                        deliver(live, frame, now, &shared, stats);
+                        self.dirty.push(key.slot);
+                        queued = true;
+                    }
+                }
+                Command::Close(key) => {
+                    if let Some(live) = self.slots.get(key).filter(|l| l.client.is_some()) {
+                        live.conn.finish_stream(now);
+                        self.dirty.push(key.slot);
+                        queued = true;
+                    }
+                }
+                Command::Publish(seq, frame, Target::All) => {
+                    for (_, live) in self.slots.iter_mut() {
+                        if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
+                            deliver(live, frame.clone(), now, &shared, stats);
+                        }
+                    }
+                    self.flush_everyone = true;
+                    queued = true;
+                }
+                Command::Publish(seq, frame, Target::Channels(channels)) => {
+                    for channel in channels.iter() {
+                        for &i in self.subs.members(channel) {
+                            let Some(live) = self.slots.at(i) else { continue };
+                            if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
+                                deliver(live, frame.clone(), now, &shared, stats);
+                                self.dirty.push(i);
+                                queued = true;
+                            }
+                        }
+                    }
+                }
+                // Answers to requests leave at once: coalescing is for fan-out.
+                Command::Answer { key, response, framing } => {
+                    if let Some(live) = self.waiting(key).filter(|l| l.pending.is_none()) {
+                        live.conn.respond(&response, framing, now);
+                        self.serve(key.slot, now);
+                    }
+                }
+                Command::Joined { key, channels, resume } => self.joined(key, channels, resume, now),
+                Command::Adopt(sock) => self.adopt(sock, now),
+                Command::Shutdown => {
+                    self.begin_shutdown(now);
+                    queued = true;
+                }
+            }
+        }
+        self.commands = commands;
+        if queued && (self.coalescer.queued(now) || self.shutdown_deadline.is_some()) {
+            self.flush_pending(now);
+        }
+    }
+
+    /// The connection `key`, if it still waits for a deferred answer.
+    pub(super) fn waiting(&mut self, key: Key) -> Option<&mut Live> {
+        self.slots.get(key).filter(|l| l.conn.phase() == crate::proto::Phase::Waiting)
+    }
+}
+
+/// Queues a frame on a stream at `now`; a stream past its queue bound is closed and counted.
+pub(super) fn deliver(live: &mut Live, frame: Frame, now: Instant, shared: &Shared, stats: &WorkerStats) {
+    stats.events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if live.conn.would_overflow(&frame) {
+        // Only what the socket cannot take counts against the bound: write before judging.
+        live.write(now, shared, stats);
+    }
+    if live.conn.push(frame, now).is_err() {
+        Shared::count(&shared.stats.slow_dropped);
+    }
+}
