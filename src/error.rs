@@ -12,6 +12,7 @@ use core::fmt;
 /// field and start another one, so such values are refused rather than silently changed. A NUL in
 /// `id` is refused because every conforming client ignores such an `id` field (rule F3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The event type contains CR or LF.
     NewlineInEventType,
@@ -38,6 +39,7 @@ impl std::error::Error for EncodeError {}
 /// Both variants mean the peer sent more than the configured bound; the decoder keeps returning
 /// the same error afterwards (the stream is not trusted to resynchronise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// A single line (without its line ending) is longer than the limit.
     LineTooLong {

@@ -1,15 +1,26 @@
 //! # ssehub
 //!
 //! A Server-Sent Events server written from scratch on raw TCP, and an event-stream codec exact
-//! to the WHATWG HTML rules.
+//! to the WHATWG HTML rules (restated, with the tags the tests cite, in
+//! `docs/event-stream-rules.md`).
 //!
 //! ## The data flow
 //! ```text
 //! app ─► Event ─► encode (once) ─► bytes ─► per-connection queues ─► vectored write ─► socket
 //! socket ─► Decoder (the `decode` CLI, the load generator) ─► Item::Event / Item::Retry
 //! ```
-//! Everything in this crate outside `server` is pure: bytes and values in, bytes and values out,
-//! no sockets, no clocks, no threads.
+//!
+//! ## Two layers
+//! - **The server**, at the crate root: [`Server`] and its [`ServerBuilder`] ([`Config`] for
+//!   every bound), the handles [`Client`] and [`Broadcaster`], [`Event`], and the errors. This is
+//!   what most applications use.
+//! - **The sans-IO toolkit** underneath, public on purpose for people who build their own event
+//!   loop, fuzz a parser, or study how it works: [`frame`] (the codec and the shared [`Frame`]),
+//!   [`http`] (request heads, routing, responses), [`proto`] (one connection's state machine,
+//!   with its timers, as a value: bytes and instants in, bytes and deadlines out), [`hub`]
+//!   (channels, ids, replay logs) and, with the `redis` feature, `backplane` (the Redis Streams
+//!   protocol as pure functions). None of it touches a socket, a clock or a thread; the server
+//!   module is the only shell around it.
 //!
 //! ## The codec in a few lines
 //! ```
@@ -43,8 +54,30 @@ pub use error::{DecodeError, EncodeError};
 pub use event::Event;
 pub use frame::decode::{DEFAULT_MAX_SIZE, Decoder, Item, MessageEvent, OwnedItem};
 pub use frame::encode::{encode, encode_comment, encoded_len};
-pub use http::{Cors, Request, Response};
+pub use http::{AllowOrigins, Cors, Framing, Limits, PathPattern, Request, Response, RouteConfig, Version};
+pub use hub::{Published, Retention, Target};
+pub use proto::Frame;
 pub use server::{
     Broadcaster, Client, Config, PublishError, RedisConfig, SendError, Server, ServerBuilder, ServerError,
-    ShutdownHandle,
+    ShutdownHandle, Stats, Unavailable, WorkerStats,
 };
+
+/// What the README promises: the handles and the server can be shared with other threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Server>();
+    send_sync::<Broadcaster>();
+    send_sync::<Client>();
+    send_sync::<ShutdownHandle>();
+    send_sync::<Frame>();
+    send_sync::<Event>();
+    send_sync::<ServerError>();
+    send_sync::<PublishError>();
+    send_sync::<SendError>();
+};
+
+/// The README's Rust examples, compiled (and run where they need no server) as doctests, so
+/// the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

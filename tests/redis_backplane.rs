@@ -314,7 +314,7 @@ fn an_unreachable_redis_is_an_error_at_start() {
     let url = format!("redis://127.0.0.1:{port}");
     let started = Instant::now();
     let result = Server::builder().redis(RedisConfig::new(&url)).bind("127.0.0.1:0");
-    assert!(matches!(result, Err(ServerError::Backplane(_))), "{:?}", result.err());
+    assert!(matches!(result, Err(ServerError::Backplane { .. })), "{:?}", result.err());
     assert!(started.elapsed() < TIMEOUT);
     let out = Command::new(env!("CARGO_BIN_EXE_ssehub"))
         .args(["serve", "--addr", "127.0.0.1:0", "--redis", &url])
@@ -337,7 +337,8 @@ fn a_password_in_the_url_is_used_and_a_wrong_one_is_an_error_at_start() {
             .bind("127.0.0.1:0")
     };
     match with("wrong") {
-        Err(ServerError::Backplane(why)) => {
+        Err(e @ ServerError::Backplane { .. }) => {
+            let why = e.to_string();
             assert!(why.contains("127.0.0.1") && !why.contains("wrong"), "no password shown: {why}");
         }
         other => panic!("a wrong password must stop the start: {:?}", other.err()),

@@ -93,7 +93,6 @@ fn out_of_descriptors_the_server_waits_keeps_streaming_and_recovers() {
         .unwrap();
     let addr = server.local_addr();
     let all = server.broadcaster();
-    let stats = server.stats();
     let limit = Limit::lower_to((net::open_fds() + SPARE) as u64);
     let mut streams: Vec<Stream> = (0..STREAMS).map(|_| Stream::open(addr, "/sse", "")).collect();
     for stream in &mut streams {
@@ -124,14 +123,17 @@ fn out_of_descriptors_the_server_waits_keeps_streaming_and_recovers() {
         if let Ok(sock) = TcpStream::connect(addr) {
             extra.push(sock);
         }
+        // Let the worker take it (and answer it with its spare descriptor) before this thread
+        // frees the next descriptor: the two would race for it.
+        std::thread::sleep(Duration::from_millis(50));
     }
     assert!(File::open("/dev/null").is_err(), "descriptors left after filling the table");
     // Clients the server had no descriptor for were told 503 with its spare one. (Not all of
     // them: this test's own connects race the worker for the descriptor the spare frees, and
     // once one wins, the spare is gone until descriptors come back. A process of its own, as
     // `serve` is, has no such rival; tests/serve_open_files.rs shows every client answered.)
-    let refused = stats.rejected.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(refused > 0, "no client was answered 503 while out of descriptors: {stats:?}");
+    let told = net::wait_until(TIMEOUT, || server.stats().rejected > 0);
+    assert!(told, "no client was answered 503 while out of descriptors: {:?}", server.stats());
 
     // One second out of descriptors, with events going out: not a spin, and the streams go on.
     let cpu_before = clock.now();
@@ -159,10 +161,8 @@ fn out_of_descriptors_the_server_waits_keeps_streaming_and_recovers() {
     for stream in streams.iter_mut().chain([&mut fresh]) {
         assert_eq!(data_of(&stream.items(1)), ["recovered"]);
     }
-    let settled = net::wait_until(TIMEOUT, || {
-        stats.connections.load(std::sync::atomic::Ordering::Relaxed) == STREAMS + 1
-    });
-    assert!(settled, "the extra connections are still counted: {stats:?}");
+    let settled = net::wait_until(TIMEOUT, || server.stats().connections == STREAMS + 1);
+    assert!(settled, "the extra connections are still counted: {:?}", server.stats());
     drop(limit);
     server.shutdown();
 }

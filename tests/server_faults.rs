@@ -60,11 +60,10 @@ fn assert_healthy(server: &Server) {
 
 /// Waits until the server counts `connections` connections and `streams` streams.
 fn assert_counts(server: &Server, connections: usize, streams: usize) {
-    let stats = server.stats();
     let settled = wait_until(TIMEOUT, || {
-        stats.connections.load(Relaxed) == connections && stats.streams.load(Relaxed) == streams
+        server.stats().connections == connections && server.stats().streams == streams
     });
-    assert!(settled, "expected {connections} connections and {streams} streams: {stats:?}");
+    assert!(settled, "expected {connections} connections and {streams} streams: {:?}", server.stats());
 }
 
 /// Bytes waiting in the receive buffer of `conn`'s socket.
@@ -94,8 +93,6 @@ fn a_client_that_resets_mid_write_is_cleaned_up() {
         .bind("127.0.0.1:0")
         .unwrap();
     let addr = server.local_addr();
-    let stats = server.stats();
-
     let mut watcher = Stream::open(addr, "/sse?who=watcher", "");
     assert_eq!(data_of(&watcher.items(1)), ["hello"]);
     let mut victim = Conn::connect(addr);
@@ -132,8 +129,8 @@ fn a_client_that_resets_mid_write_is_cleaned_up() {
     assert_counts(&server, 1, 1);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(calls.disconnects.load(Relaxed), 1, "on_disconnect once, for the victim");
-    assert_eq!(stats.slow_dropped.load(Relaxed), 0, "{stats:?}");
-    assert_eq!(stats.callback_panics.load(Relaxed), 0, "{stats:?}");
+    assert_eq!(server.stats().slow_dropped, 0, "{:?}", server.stats());
+    assert_eq!(server.stats().callback_panics, 0, "{:?}", server.stats());
 
     // The other stream did not notice.
     server.broadcaster().send("after the reset").unwrap();
@@ -244,9 +241,8 @@ fn connection_churn_leaks_nothing() {
     }
     let churn = started.elapsed();
 
-    let stats = server.stats();
     let all = (THREADS * CYCLES) as u64;
-    assert!(wait_until(TIMEOUT, || stats.accepted.load(Relaxed) == all), "{stats:?}");
+    assert!(wait_until(TIMEOUT, || server.stats().accepted == all), "{:?}", server.stats());
     assert_counts(&server, 0, 0);
     let connects = calls.connects.load(Relaxed);
     assert!(connects >= THREADS * CYCLES / 5, "{connects} streams opened");
@@ -290,7 +286,7 @@ fn a_stream_whose_queue_makes_no_progress_is_closed_after_the_send_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(500), "not before the send timeout");
     // Either the worker's stall check closes it (counted as a slow client) or, first, the
     // kernel's TCP_USER_TIMEOUT (the same send_timeout) fails the socket under a closed window.
-    assert!(server.stats().slow_dropped.load(Relaxed) <= 1);
+    assert!(server.stats().slow_dropped <= 1);
     drop(stuck);
     assert_healthy(&server);
     server.shutdown();

@@ -66,7 +66,7 @@ fn slow_client_is_dropped_and_a_reading_client_gets_everything() {
     let (result, _fast) = reader.join().unwrap();
     assert_eq!(result, Ok(EVENTS), "the reading client gets every event, in order");
 
-    assert!(server.stats().slow_dropped.load(Relaxed) >= 1, "{:?}", server.stats());
+    assert!(server.stats().slow_dropped >= 1, "{:?}", server.stats());
     assert_eq!(gone.recv_timeout(TIMEOUT), Ok(ids["slow"]), "on_disconnect for the slow client only");
     assert!(gone.try_recv().is_err());
     assert_eq!(all.client_count(), 1);
@@ -119,7 +119,7 @@ fn a_burst_the_socket_can_take_does_not_drop_a_reading_client() {
             all.send(Event::new(filler.as_str()).id(i.to_string())).unwrap();
         }
         let got = stream.items_within(EVENTS, TIMEOUT).len();
-        let dropped = server.stats().slow_dropped.load(Relaxed);
+        let dropped = server.stats().slow_dropped;
         assert_eq!((got, dropped), (EVENTS, 0), "round {round}: events received, clients dropped");
         server.shutdown();
     }
@@ -138,21 +138,19 @@ fn panicking_on_connect_closes_that_client_only() {
         .bind("127.0.0.1:0")
         .unwrap();
     let addr = server.local_addr();
-    let stats = server.stats();
-
     let mut boom = Conn::connect(addr);
     boom.send(&get("/sse?boom=1", ""));
     let (bytes, stop) = boom.read_to_end(TIMEOUT);
     assert_eq!(stop, Stop::Eof, "the panicking client's connection is closed");
     assert!(!String::from_utf8_lossy(&bytes).contains("welcome"));
-    assert_eq!(stats.callback_panics.load(Relaxed), 1);
+    assert_eq!(server.stats().callback_panics, 1);
     assert!(wait_until(TIMEOUT, || server.broadcaster().client_count() == 0));
 
     for _ in 0..2 {
         let mut ok = Stream::open(addr, "/sse", "");
         assert_eq!(ok.items(1), vec![message("welcome")]);
     }
-    assert_eq!(stats.callback_panics.load(Relaxed), 1);
+    assert_eq!(server.stats().callback_panics, 1);
     server.shutdown();
 }
 
@@ -180,8 +178,6 @@ fn panicking_fallback_verify_and_on_disconnect_are_contained() {
         .bind("127.0.0.1:0")
         .unwrap();
     let addr = server.local_addr();
-    let stats = server.stats();
-
     let mut conn = Conn::connect(addr);
     conn.send(&get("/boom", ""));
     assert_eq!(conn.read_response().0.status, 500);
@@ -194,7 +190,7 @@ fn panicking_fallback_verify_and_on_disconnect_are_contained() {
     assert!(wait_until(TIMEOUT, || server.broadcaster().client_count() == 1));
     drop(stream);
     gone.recv_timeout(TIMEOUT).unwrap();
-    assert!(wait_until(TIMEOUT, || stats.callback_panics.load(Relaxed) == 3), "{stats:?}");
+    assert!(wait_until(TIMEOUT, || server.stats().callback_panics == 3), "{:?}", server.stats());
     assert!(wait_until(TIMEOUT, || server.broadcaster().client_count() == 0));
 
     let mut again = Stream::open(addr, "/sse", "");

@@ -4,7 +4,6 @@
 
 mod net;
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -167,7 +166,7 @@ fn broadcast_reaches_200_clients_in_order() {
     for (k, stream) in streams.iter_mut().enumerate() {
         assert_eq!(stream.items(EVENTS), expected, "client {k}");
     }
-    assert_eq!(server.stats().slow_dropped.load(Relaxed), 0);
+    assert_eq!(server.stats().slow_dropped, 0);
     drop(streams);
     assert!(wait_until(TIMEOUT, || all.client_count() == 0), "{} clients left", all.client_count());
     server.shutdown();
@@ -441,13 +440,10 @@ fn on_connect_never_runs_after_on_disconnect() {
         s.send(&get("/sse", "")).unwrap();
         drop(s); // RST
     }
-    let stats = server.stats();
     let settled = wait_until(TIMEOUT, || {
-        stats.accepted.load(Relaxed) == 20
-            && stats.connections.load(Relaxed) == 0
-            && stats.streams.load(Relaxed) == 0
+        server.stats().accepted == 20 && server.stats().connections == 0 && server.stats().streams == 0
     });
-    assert!(settled, "{stats:?}");
+    assert!(settled, "{:?}", server.stats());
     let log = log.lock().unwrap().clone();
     let connects = log.iter().filter(|(w, _)| *w == "connect").count();
     assert_eq!(connects, log.len() - connects, "one on_disconnect per on_connect: {log:?}");

@@ -49,20 +49,20 @@ impl Member {
 
 /// Channel name → the slots of the streams subscribed to it.
 #[derive(Debug, Default)]
-pub struct Subscriptions {
+pub(crate) struct Subscriptions {
     members: HashMap<Arc<str>, Vec<usize>>,
 }
 
 impl Subscriptions {
     /// Adds slot `key` to each of `channels`.
-    pub fn join(&mut self, key: usize, channels: &[Arc<str>]) {
+    pub(crate) fn join(&mut self, key: usize, channels: &[Arc<str>]) {
         for channel in channels {
             self.members.entry(channel.clone()).or_default().push(key);
         }
     }
 
     /// Removes slot `key` from each of `channels`.
-    pub fn leave(&mut self, key: usize, channels: &[Arc<str>]) {
+    pub(crate) fn leave(&mut self, key: usize, channels: &[Arc<str>]) {
         for channel in channels {
             if let Some(list) = self.members.get_mut(channel) {
                 if let Some(pos) = list.iter().position(|&k| k == key) {
@@ -76,13 +76,8 @@ impl Subscriptions {
     }
 
     /// The slots subscribed to `channel`.
-    pub fn members(&self, channel: &str) -> &[usize] {
+    pub(crate) fn members(&self, channel: &str) -> &[usize] {
         self.members.get(channel).map_or(&[], Vec::as_slice)
-    }
-
-    /// Channels with at least one subscriber here.
-    pub fn channel_count(&self) -> usize {
-        self.members.len()
     }
 }
 
@@ -123,6 +118,6 @@ mod tests {
         s.leave(1, &ch(&["a", "b"]));
         assert_eq!(s.members("a"), [2]);
         assert!(s.members("b").is_empty());
-        assert_eq!(s.channel_count(), 1);
+        assert_eq!(s.members.len(), 1);
     }
 }

@@ -36,6 +36,7 @@ pub struct Follows {
 
 impl Follows {
     /// Starts following `channel` at hub sequence `seq`; `false` if it was followed already.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub fn follow(&mut self, channel: Arc<str>, seq: u64, now: Instant) -> bool {
         if self.map.contains_key(&channel) {
             return false;
@@ -72,6 +73,7 @@ impl Follows {
     }
 
     /// Stops following the channels without subscribers for at least `grace`; returns them.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub fn drop_idle(&mut self, now: Instant, grace: Duration) -> Vec<Arc<str>> {
         let idle: Vec<Arc<str>> = self
             .map
@@ -85,17 +87,13 @@ impl Follows {
         idle
     }
 
-    /// The followed channels.
-    pub fn channels(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.map.keys()
-    }
-
     /// How many channels are followed.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Whether no channel is followed.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

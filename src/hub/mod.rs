@@ -48,7 +48,7 @@
 //! log of publishes to all is kept apart ([`logs`]), out of reach of any name.
 
 pub mod fanout;
-pub mod follow;
+pub(crate) mod follow;
 pub mod ids;
 pub mod log;
 pub mod logs;
@@ -61,7 +61,7 @@ use crate::error::EncodeError;
 use crate::event::Event;
 use crate::http::{Request, Response};
 use crate::proto::Frame;
-pub use follow::Follows;
+use follow::Follows;
 use ids::{IdClass, IdScheme};
 pub use log::{Entry, Log, Retention};
 use logs::{LogKey, Logs};
@@ -258,7 +258,7 @@ impl Hub {
     /// Like [`Hub::resume`] on a node that follows channels from a backplane, when the logs can
     /// answer alone: every channel followed, and the id (if any) found where the logs are
     /// complete, with nothing evicted after it. `None` means the backplane must answer.
-    pub fn resume_followed(
+    pub(crate) fn resume_followed(
         &mut self,
         channels: &[Arc<str>],
         last_event_id: Option<&str>,
@@ -338,7 +338,8 @@ impl Hub {
 
     /// Starts following `channel` from a backplane (see [`follow`]): its log is complete from
     /// now on. `false` if it was followed already.
-    pub fn follow(&mut self, channel: Arc<str>, now: Instant) -> bool {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn follow(&mut self, channel: Arc<str>, now: Instant) -> bool {
         let new = self.follows.follow(channel.clone(), self.seq, now);
         if new {
             // Whatever was logged before belongs to an earlier, ended follow: it has a hole.
@@ -348,17 +349,18 @@ impl Hub {
     }
 
     /// Counts a new local stream on `channels` (see [`Follows::subscribe`]).
-    pub fn subscribe(&mut self, channels: &[Arc<str>]) {
+    pub(crate) fn subscribe(&mut self, channels: &[Arc<str>]) {
         self.follows.subscribe(channels);
     }
 
     /// Counts a local stream on `channels` going away (see [`Follows::unsubscribe`]).
-    pub fn unsubscribe(&mut self, channels: &[Arc<str>], now: Instant) {
+    pub(crate) fn unsubscribe(&mut self, channels: &[Arc<str>], now: Instant) {
         self.follows.unsubscribe(channels, now);
     }
 
     /// Stops following the channels unused for `grace`, dropping their logs; returns them.
-    pub fn drop_idle(&mut self, now: Instant, grace: Duration) -> Vec<Arc<str>> {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn drop_idle(&mut self, now: Instant, grace: Duration) -> Vec<Arc<str>> {
         let dropped = self.follows.drop_idle(now, grace);
         for name in &dropped {
             self.logs.remove(name);
@@ -367,7 +369,7 @@ impl Hub {
     }
 
     /// The channels followed from a backplane.
-    pub fn follows(&self) -> &Follows {
+    pub(crate) fn follows(&self) -> &Follows {
         &self.follows
     }
 }

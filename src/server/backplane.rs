@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use super::commands::Command;
-use super::handle::{Join, PublishError, WAIT, unavailable};
+use super::handle::{Join, PublishError, Unavailable, WAIT, unavailable};
 use super::slots::ConnId;
 use super::{RedisConfig, ServerError, Shared};
 use crate::backplane::merge::{Batch, Delivery, merge};
@@ -51,7 +51,7 @@ enum Reply {
     /// An HTTP publish: the worker answers the deferred connection.
     Http { id: ConnId, framing: Framing },
     /// A [`super::Broadcaster`] call waiting on a channel.
-    Wait(SyncSender<Result<String, String>>),
+    Wait(SyncSender<Result<String, Unavailable>>),
 }
 
 struct Job {
@@ -114,7 +114,8 @@ impl Link {
 impl Backplane {
     /// Connects both threads' connections (so that an unreachable Redis is an error at start).
     pub(crate) fn connect(config: &RedisConfig, retention: usize) -> Result<Backplane, ServerError> {
-        let fail = |e: redis::RedisError| ServerError::Backplane(format!("{}: {e}", config.redacted_url()));
+        let fail =
+            |e: redis::RedisError| ServerError::Backplane { url: config.redacted_url(), source: Box::new(e) };
         let client = redis::Client::open(config.url.as_str()).map_err(fail)?;
         let link = Link {
             client,
@@ -215,7 +216,7 @@ impl Backplane {
         let (tx, rx) = mpsc::sync_channel(1);
         let job = Job { target, event: event.clone(), reply: Reply::Wait(tx) };
         if !self.submit(job) {
-            return Err(PublishError::Unavailable("the server is shut down".into()));
+            return Err(PublishError::Unavailable(Unavailable::ShutDown));
         }
         match rx.recv_timeout(WAIT) {
             Ok(Ok(id)) => {
@@ -223,7 +224,7 @@ impl Backplane {
                 Ok(Published { seq: 0, id: Some(id.into()), frame })
             }
             Ok(Err(e)) => Err(PublishError::Unavailable(e)),
-            Err(_) => Err(PublishError::Unavailable("Redis did not answer in time".into())),
+            Err(_) => Err(PublishError::Unavailable(Unavailable::TimedOut)),
         }
     }
 
@@ -241,6 +242,18 @@ impl Backplane {
         self.joins.send(join).is_ok()
     }
 }
+
+/// Not connected to Redis (waiting out the reconnect backoff).
+#[derive(Debug)]
+struct NotConnected;
+
+impl std::fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not connected (reconnecting)")
+    }
+}
+
+impl std::error::Error for NotConnected {}
 
 /// Exponential reconnect backoff.
 #[derive(Default)]
@@ -298,7 +311,7 @@ impl Publisher {
     }
 
     /// One result per job: the entry id, or why Redis did not take it.
-    fn publish(&mut self, batch: &[Job]) -> Vec<Result<String, String>> {
+    fn publish(&mut self, batch: &[Job]) -> Vec<Result<String, Unavailable>> {
         let now = Instant::now();
         if self.conn.is_none() && self.backoff.ready(now) {
             match self.link.connect_publisher() {
@@ -310,12 +323,13 @@ impl Publisher {
                 }
                 Err(e) => {
                     self.backoff.failed(now);
-                    return batch.iter().map(|_| Err(format!("Redis is unreachable ({e})"))).collect();
+                    let e = Unavailable::Redis(Arc::new(e));
+                    return batch.iter().map(|_| Err(e.clone())).collect();
                 }
             }
         }
         let Some(conn) = self.conn.as_mut() else {
-            return batch.iter().map(|_| Err("Redis is unreachable".to_owned())).collect();
+            return batch.iter().map(|_| Err(Unavailable::Redis(Arc::new(NotConnected)))).collect();
         };
         let mut pipe = redis::pipe();
         for job in batch {
@@ -334,17 +348,18 @@ impl Publisher {
         }
         match pipe.query::<Vec<String>>(conn) {
             Ok(ids) if ids.len() == batch.len() => ids.into_iter().map(Ok).collect(),
-            Ok(_) => batch.iter().map(|_| Err("unexpected reply from Redis".to_owned())).collect(),
+            Ok(_) => batch.iter().map(|_| Err(Unavailable::BadReply)).collect(),
             Err(e) => {
                 // Whatever the cause, start from a fresh connection (and a freshly loaded script).
                 self.conn = None;
                 self.backoff.failed(now);
-                batch.iter().map(|_| Err(e.to_string())).collect()
+                let e = Unavailable::Redis(Arc::new(e));
+                batch.iter().map(|_| Err(e.clone())).collect()
             }
         }
     }
 
-    fn answer(&self, reply: Reply, result: Result<String, String>) {
+    fn answer(&self, reply: Reply, result: Result<String, Unavailable>) {
         match reply {
             Reply::Wait(tx) => {
                 let _ = tx.try_send(result);
@@ -352,7 +367,7 @@ impl Publisher {
             Reply::Http { id, framing } => {
                 let response = match result {
                     Ok(entry) => publish::created(&entry),
-                    Err(e) => unavailable(&e),
+                    Err(e) => unavailable(&e.to_string()),
                 };
                 if let Some(mailbox) = self.shared.mailboxes.get(id.worker) {
                     let _ = mailbox.post(Command::Answer { key: id.key, response, framing });

@@ -15,7 +15,7 @@ pub(crate) enum Backplane {}
 
 impl Backplane {
     pub(crate) fn connect(_: &RedisConfig, _: usize) -> Result<Backplane, ServerError> {
-        Err(ServerError::Backplane("this build has no Redis support (cargo feature `redis`)".into()))
+        Err(ServerError::NoBackplaneSupport)
     }
     pub(crate) fn start(&self, _: &Arc<Shared>) -> std::io::Result<()> {
         match *self {}

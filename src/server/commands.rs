@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use super::slots::Key;
 use super::worker::{Live, Worker};
-use super::{Shared, WorkerStats};
+use super::{Shared, WorkerCounters};
 use crate::http::{Framing, Response};
 use crate::hub::{Resume, Target};
 use crate::proto::Frame;
@@ -97,7 +97,7 @@ impl Worker {
     /// Runs what the mailbox holds.
     pub(super) fn run_commands(&mut self, now: Instant) {
         let shared = self.shared.clone();
-        let stats = &shared.stats.workers[self.index];
+        let stats = &shared.counters.workers[self.index];
         let mut commands = std::mem::take(&mut self.commands);
         shared.mailboxes[self.index].take(&mut commands);
         let mut queued = false;
@@ -166,13 +166,13 @@ impl Worker {
 }
 
 /// Queues a frame on a stream at `now`; a stream past its queue bound is closed and counted.
-pub(super) fn deliver(live: &mut Live, frame: Frame, now: Instant, shared: &Shared, stats: &WorkerStats) {
+pub(super) fn deliver(live: &mut Live, frame: Frame, now: Instant, shared: &Shared, stats: &WorkerCounters) {
     stats.events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if live.conn.would_overflow(&frame) {
         // Only what the socket cannot take counts against the bound: write before judging.
         live.write(now, shared, stats);
     }
     if live.conn.push(frame, now).is_err() {
-        Shared::count(&shared.stats.slow_dropped);
+        Shared::count(&shared.counters.slow_dropped);
     }
 }

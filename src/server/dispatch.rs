@@ -42,7 +42,7 @@ impl Worker {
             match live.conn.poll_request(&self.shared.config.limits, now) {
                 Input::NeedMore => return took,
                 Input::Refused(_) => {
-                    Shared::count(&self.shared.stats.rejected);
+                    Shared::count(&self.shared.counters.rejected);
                     return true;
                 }
                 Input::Request(request) => self.handle_request(i, request, now),
@@ -69,7 +69,7 @@ impl Worker {
         match refusal {
             None => live.conn.continue_body(now),
             Some(response) => {
-                Shared::count(&shared.stats.rejected);
+                Shared::count(&shared.counters.rejected);
                 live.conn.respond(&response, Framing::of(req).closing(), now);
             }
         }
@@ -95,7 +95,7 @@ impl Worker {
                 let token = config.publish_token.as_deref().unwrap_or_default();
                 let response = match publish::check(&req, token) {
                     Err(refusal) => {
-                        Shared::count(&shared.stats.rejected);
+                        Shared::count(&shared.counters.rejected);
                         refusal
                     }
                     Ok(p) => match &shared.backplane {
@@ -126,14 +126,14 @@ impl Worker {
                 live.conn.respond(&response, framing, now);
             }
             Decision::Respond { response, close } => {
-                Shared::count(&shared.stats.rejected);
+                Shared::count(&shared.counters.rejected);
                 let framing = if close { framing.closing() } else { framing };
                 live.conn.respond(&response, framing, now);
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
                 Ok(channels) => self.open_stream(key, req, headers, channels, now),
                 Err(response) => {
-                    Shared::count(&shared.stats.rejected);
+                    Shared::count(&shared.counters.rejected);
                     live.conn.respond(&response, framing, now);
                 }
             },
@@ -253,8 +253,8 @@ impl Worker {
             shared: shared.clone(),
         });
         live.client = Some(inner.clone());
-        shared.stats.streams.fetch_add(1, Ordering::Relaxed);
-        shared.stats.workers[self.index].streams.fetch_add(1, Ordering::Relaxed);
+        shared.counters.streams.fetch_add(1, Ordering::Relaxed);
+        shared.counters.workers[self.index].streams.fetch_add(1, Ordering::Relaxed);
         // The callback runs before the first write, so that a client that is already gone is
         // reported to `on_disconnect` after `on_connect`, never before.
         if let Some(on_connect) = &shared.callbacks.on_connect {
@@ -310,7 +310,7 @@ pub(super) fn catch<T>(shared: &Shared, f: impl FnOnce() -> T) -> Option<T> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Some(v),
         Err(_) => {
-            Shared::count(&shared.stats.callback_panics);
+            Shared::count(&shared.counters.callback_panics);
             None
         }
     }

@@ -39,6 +39,7 @@ pub(crate) fn unavailable(why: &str) -> Response {
 
 /// Why a [`Client::send`] did not queue the event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendError {
     /// The client is gone (disconnected, closed, or dropped for not reading).
     Disconnected,
@@ -55,7 +56,14 @@ impl fmt::Display for SendError {
     }
 }
 
-impl std::error::Error for SendError {}
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Invalid(e) => Some(e),
+            SendError::Disconnected => None,
+        }
+    }
+}
 
 impl From<EncodeError> for SendError {
     fn from(e: EncodeError) -> SendError {
@@ -64,13 +72,48 @@ impl From<EncodeError> for SendError {
 }
 
 /// Why a [`Broadcaster`] publish was not accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum PublishError {
     /// The event cannot be encoded.
     Invalid(EncodeError),
-    /// The backplane did not take it (Redis unreachable, or no answer in time). With a backplane
-    /// an `Err` may still mean Redis took it just before the connection failed.
-    Unavailable(String),
+    /// The backplane did not take it. With a backplane an `Err` may still mean Redis took it
+    /// just before the connection failed.
+    Unavailable(Unavailable),
+}
+
+/// Why a backplane did not take a publish.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The server is shutting down.
+    ShutDown,
+    /// Redis did not answer within the wait (5 s).
+    TimedOut,
+    /// Redis could not be reached, or the connection failed or refused the command.
+    Redis(Arc<dyn std::error::Error + Send + Sync>),
+    /// Redis answered with something the publish script cannot have returned.
+    BadReply,
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::ShutDown => f.write_str("the server is shutting down"),
+            Unavailable::TimedOut => f.write_str("Redis did not answer in time"),
+            Unavailable::Redis(e) => write!(f, "Redis: {e}"),
+            Unavailable::BadReply => f.write_str("unexpected reply from Redis"),
+        }
+    }
+}
+
+impl std::error::Error for Unavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Unavailable::Redis(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for PublishError {
@@ -82,7 +125,14 @@ impl fmt::Display for PublishError {
     }
 }
 
-impl std::error::Error for PublishError {}
+impl std::error::Error for PublishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PublishError::Invalid(e) => Some(e),
+            PublishError::Unavailable(why) => Some(why),
+        }
+    }
+}
 
 impl From<EncodeError> for PublishError {
     fn from(e: EncodeError) -> PublishError {
@@ -177,6 +227,12 @@ pub struct Broadcaster {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl fmt::Debug for Broadcaster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broadcaster").field("clients", &self.client_count()).finish_non_exhaustive()
+    }
+}
+
 impl Broadcaster {
     /// Sends `event` to every stream, whatever its channels; returns how many streams are open
     /// (on this node).
@@ -206,6 +262,6 @@ impl Broadcaster {
 
     /// Open event streams, across all workers.
     pub fn client_count(&self) -> usize {
-        self.shared.stats.streams.load(Ordering::Relaxed)
+        self.shared.counters.streams.load(Ordering::Relaxed)
     }
 }

@@ -6,14 +6,14 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{Shared, WorkerStats};
+use super::{Shared, WorkerCounters};
 
 /// A per-worker series: name, type, help, and how to read it.
-type Series = (&'static str, &'static str, &'static str, fn(&WorkerStats) -> u64);
+type Series = (&'static str, &'static str, &'static str, fn(&WorkerCounters) -> u64);
 
 /// Renders every metric of `shared`.
 pub(crate) fn render(shared: &Shared) -> String {
-    let s = &shared.stats;
+    let s = &shared.counters;
     let (published, followed) = {
         let hub = shared.lock_hub();
         (hub.seq(), hub.follows().len())
@@ -82,7 +82,10 @@ pub(crate) fn render(shared: &Shared) -> String {
         );
         metric("ssehub_backplane_channels", "gauge", "Channels this node reads from Redis.", followed as u64);
     }
-    let per_worker: [Series; 4] = [
+    let per_worker: [Series; 5] = [
+        ("ssehub_worker_up", "gauge", "Whether the worker's event loop runs (1) or stopped (0).", |w| {
+            w.running.load(Relaxed).into()
+        }),
         ("ssehub_worker_streams", "gauge", "Open event streams per worker.", |w| {
             w.streams.load(Relaxed) as u64
         }),

@@ -44,13 +44,13 @@ mod worker;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use commands::{Command, Mailbox};
-pub use handle::{Broadcaster, Client, PublishError, SendError};
+pub use handle::{Broadcaster, Client, PublishError, SendError, Unavailable};
 
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
@@ -60,7 +60,12 @@ use crate::hub::{Hub, Published, Retention, Target};
 use crate::proto::QueuePool;
 
 /// Server settings. Every bound has a default; see each field.
+///
+/// Start from [`Config::default`] and change fields (new fields may come: the struct cannot be
+/// built literally), then [`Server::with_config`]; or change them in place with
+/// [`ServerBuilder::configure`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Where streams are served, and with what CORS.
     pub route: RouteConfig,
@@ -199,50 +204,109 @@ struct Callbacks {
     on_disconnect: Option<Box<OnDisconnect>>,
 }
 
-/// Counters shared by the workers (relaxed atomics: figures, not synchronisation).
+/// Counters shared by the workers (relaxed atomics: figures, not synchronisation). Read as a
+/// [`Stats`] snapshot.
 #[derive(Default, Debug)]
-pub struct Stats {
-    /// Open event streams.
-    pub streams: AtomicUsize,
-    /// Open connections of any kind.
-    pub connections: AtomicUsize,
-    /// Connections accepted.
-    pub accepted: AtomicU64,
-    /// Streams refused (accept check, CORS, method, bad request, limits).
-    pub rejected: AtomicU64,
-    /// Streams closed because their queue passed `max_queue_bytes`.
-    pub slow_dropped: AtomicU64,
-    /// Connections closed by a socket error: a reset, or a peer that acknowledged nothing for
-    /// `send_timeout` (the kernel's `TCP_USER_TIMEOUT`; how a client that vanished without a FIN
-    /// is found once a keep-alive comment goes unanswered).
-    pub peer_errors: AtomicU64,
-    /// Application callbacks that panicked.
-    pub callback_panics: AtomicU64,
-    /// Per worker thread, in worker order.
-    pub workers: Vec<WorkerStats>,
+pub(crate) struct Counters {
+    pub(crate) streams: AtomicUsize,
+    pub(crate) connections: AtomicUsize,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) slow_dropped: AtomicU64,
+    pub(crate) peer_errors: AtomicU64,
+    pub(crate) callback_panics: AtomicU64,
+    pub(crate) workers: Vec<WorkerCounters>,
 }
 
 /// One worker's counters (written by that worker only).
 #[derive(Debug)]
-pub struct WorkerStats {
-    /// Open streams on this worker.
-    pub streams: AtomicUsize,
-    /// Event frames queued to streams (one per stream per event, keep-alives included).
-    pub events: AtomicU64,
-    /// Bytes written to sockets.
-    pub bytes: AtomicU64,
-    /// The bytes waiting in this worker's connection queues, and their bound (a share of
-    /// [`Config::max_total_queue_bytes`]).
-    pub pool: QueuePool,
+pub(crate) struct WorkerCounters {
+    pub(crate) running: AtomicBool,
+    pub(crate) streams: AtomicUsize,
+    pub(crate) events: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    /// The bytes waiting in this worker's connection queues, and their bound.
+    pub(crate) pool: QueuePool,
 }
 
-impl WorkerStats {
-    fn new(pool: QueuePool) -> WorkerStats {
-        WorkerStats {
+impl WorkerCounters {
+    fn new(pool: QueuePool) -> WorkerCounters {
+        WorkerCounters {
+            running: AtomicBool::new(true),
             streams: AtomicUsize::new(0),
             events: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             pool,
+        }
+    }
+}
+
+/// The server's counters at one moment ([`Server::stats`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Open event streams.
+    pub streams: usize,
+    /// Open connections of any kind.
+    pub connections: usize,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Requests refused (accept check, CORS, method, bad request, limits, timeouts).
+    pub rejected: u64,
+    /// Streams closed because their queue passed its bound (or the total queue bound), or made
+    /// no progress for `send_timeout`.
+    pub slow_dropped: u64,
+    /// Connections closed by a socket error: a reset, or a peer that acknowledged nothing for
+    /// `send_timeout` (the kernel's `TCP_USER_TIMEOUT`; how a client that vanished without a FIN
+    /// is found once a keep-alive comment goes unanswered).
+    pub peer_errors: u64,
+    /// Application callbacks that panicked.
+    pub callback_panics: u64,
+    /// Per worker thread, in worker order.
+    pub workers: Vec<WorkerStats>,
+}
+
+/// One worker's counters at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Whether its event loop runs (`false` once it stopped: see [`ServerError::Worker`]).
+    pub running: bool,
+    /// Open streams on this worker.
+    pub streams: usize,
+    /// Event frames queued to streams (one per stream per event, keep-alives included).
+    pub events: u64,
+    /// Bytes written to sockets.
+    pub bytes: u64,
+    /// Bytes waiting in this worker's connection queues.
+    pub queued_bytes: usize,
+    /// What they may hold together (this worker's share of [`Config::max_total_queue_bytes`]).
+    pub queue_limit: usize,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            streams: self.streams.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
+            accepted: load(&self.accepted),
+            rejected: load(&self.rejected),
+            slow_dropped: load(&self.slow_dropped),
+            peer_errors: load(&self.peer_errors),
+            callback_panics: load(&self.callback_panics),
+            workers: self
+                .workers
+                .iter()
+                .map(|w| WorkerStats {
+                    running: w.running.load(Ordering::Relaxed),
+                    streams: w.streams.load(Ordering::Relaxed),
+                    events: load(&w.events),
+                    bytes: load(&w.bytes),
+                    queued_bytes: w.pool.used(),
+                    queue_limit: w.pool.limit(),
+                })
+                .collect(),
         }
     }
 }
@@ -255,22 +319,37 @@ pub(crate) struct Shared {
     hub: Mutex<Hub>,
     /// The Redis backplane, when channels are shared with other nodes.
     backplane: Option<backplane::Backplane>,
-    stats: Stats,
+    counters: Counters,
     /// [`Config::max_connections`], or fewer when the descriptors allow fewer.
     max_connections: usize,
     next_client_id: AtomicU64,
     next_worker: AtomicUsize,
 }
 
-/// Why the server could not start.
+/// Why the server could not start, or (a worker) stopped.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ServerError {
-    /// The address could not be resolved or bound.
-    Bind(String, io::Error),
+    /// The address to listen on could not be resolved (or named none).
+    Resolve(io::Error),
+    /// The address could not be bound.
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        source: io::Error,
+    },
     /// Creating a poll, waker or thread failed.
     Io(io::Error),
-    /// The backplane could not be reached or set up (or this build has no backplane).
-    Backplane(String),
+    /// The Redis backplane could not be reached or set up.
+    Backplane {
+        /// Its URL, the password shown as `***`.
+        url: String,
+        /// What went wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A backplane is configured, but this build has none (cargo feature `redis`).
+    NoBackplaneSupport,
     /// A worker's event loop failed (its poll returned an error): its connections were
     /// dropped, and it took no more.
     Worker {
@@ -284,9 +363,15 @@ pub enum ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            ServerError::Resolve(e) => write!(f, "cannot resolve the address to listen on: {e}"),
+            ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             ServerError::Io(e) => write!(f, "cannot start the server: {e}"),
-            ServerError::Backplane(e) => write!(f, "cannot use the Redis backplane: {e}"),
+            ServerError::Backplane { url, source } => {
+                write!(f, "cannot use the Redis backplane: {url}: {source}")
+            }
+            ServerError::NoBackplaneSupport => {
+                f.write_str("this build has no Redis support (cargo feature `redis`)")
+            }
             ServerError::Worker { index, source } => {
                 write!(f, "worker {index} stopped: its poll failed: {source}")
             }
@@ -294,7 +379,16 @@ impl fmt::Display for ServerError {
     }
 }
 
-impl std::error::Error for ServerError {}
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Resolve(e) | ServerError::Io(e) => Some(e),
+            ServerError::Bind { source, .. } | ServerError::Worker { source, .. } => Some(source),
+            ServerError::Backplane { source, .. } => Some(source.as_ref()),
+            ServerError::NoBackplaneSupport => None,
+        }
+    }
+}
 
 /// Builds a [`Server`]: settings and callbacks, then [`ServerBuilder::bind`].
 pub struct ServerBuilder {
@@ -336,12 +430,6 @@ impl ServerBuilder {
     /// The number of worker threads (at least 1).
     pub fn workers(mut self, n: usize) -> Self {
         self.config.workers = n.max(1);
-        self
-    }
-
-    /// Replaces all settings at once.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
         self
     }
 
@@ -418,21 +506,18 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds `addr` and starts the workers.
-    pub fn bind(self, addr: impl ToSocketAddrs + fmt::Display) -> Result<Server, ServerError> {
-        let shown = addr.to_string();
-        let bind_err = |e| ServerError::Bind(shown.clone(), e);
-        let addr = addr
-            .to_socket_addrs()
-            .map_err(bind_err)?
-            .next()
-            .ok_or_else(|| bind_err(io::Error::new(io::ErrorKind::InvalidInput, "no address")))?;
+    /// Binds `addr` (the first address it resolves to) and starts the workers.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, ServerError> {
+        let addr =
+            addr.to_socket_addrs().map_err(ServerError::Resolve)?.next().ok_or_else(|| {
+                ServerError::Resolve(io::Error::new(io::ErrorKind::InvalidInput, "no address"))
+            })?;
         // Redis first: a node that cannot reach its backplane must not take clients.
         let backplane = match &self.config.redis {
             Some(redis) => Some(backplane::Backplane::connect(redis, self.config.retention.max_events)?),
             None => None,
         };
-        let listener = listen(addr).map_err(bind_err)?;
+        let listener = listen(addr).map_err(|source| ServerError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(ServerError::Io)?;
 
         let n = self.config.workers.max(1);
@@ -459,9 +544,9 @@ impl ServerBuilder {
             mailboxes,
             hub,
             backplane,
-            stats: Stats {
-                workers: (0..n).map(|_| WorkerStats::new(QueuePool::new(per_worker))).collect(),
-                ..Stats::default()
+            counters: Counters {
+                workers: (0..n).map(|_| WorkerCounters::new(QueuePool::new(per_worker))).collect(),
+                ..Counters::default()
             },
             max_connections,
             next_client_id: AtomicU64::new(1),
@@ -480,7 +565,7 @@ impl ServerBuilder {
                 .spawn(move || {
                     let result = w.run();
                     if let Err(e) = &result {
-                        log::error!("ssehub: worker {index} stopped: its poll failed: {e}");
+                        log::error!("worker {index} stopped: its poll failed: {e}");
                     }
                     result
                 })
@@ -502,7 +587,12 @@ fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
     Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
-/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+/// A running server.
+///
+/// Dropping it shuts it down (as [`Server::shutdown`] does) and waits for its threads; to keep
+/// it serving, keep it, and block in [`Server::wait`] (a [`ShutdownHandle`] stops it from
+/// anywhere).
+#[must_use = "a Server shuts down when dropped: keep it, or wait() on it"]
 pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
@@ -512,8 +602,21 @@ pub struct Server {
 impl Server {
     /// A builder with the default [`Config`].
     pub fn builder() -> ServerBuilder {
+        Server::with_config(Config::default())
+    }
+
+    /// A builder starting from `config` (the builder's methods then change it further).
+    ///
+    /// ```
+    /// let mut config = ssehub::Config::default();
+    /// config.max_connections = 1_000;
+    /// let server = ssehub::Server::with_config(config).path("/events").bind(("127.0.0.1", 0))?;
+    /// assert_eq!(server.connection_limit(), 1_000);
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn with_config(config: Config) -> ServerBuilder {
         ServerBuilder {
-            config: Config::default(),
+            config,
             callbacks: Callbacks {
                 on_connect: None,
                 verify: None,
@@ -546,9 +649,9 @@ impl Server {
         ShutdownHandle { shared: self.shared.clone() }
     }
 
-    /// The server's counters.
-    pub fn stats(&self) -> &Stats {
-        &self.shared.stats
+    /// The server's counters, now.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
     }
 
     /// The server's metrics in the Prometheus text exposition format.
@@ -563,11 +666,9 @@ impl Server {
         let _ = self.wait();
     }
 
-    /// Blocks until the server stops (after a [`ShutdownHandle::shutdown`]); `Err` if a worker
-    /// stopped on its own because its event loop failed (the others go on serving until then).
-    pub fn wait(self) -> Result<(), ServerError> {
+    fn join(&mut self) -> Result<(), ServerError> {
         let mut failed = None;
-        for (index, t) in self.threads.into_iter().enumerate() {
+        for (index, t) in std::mem::take(&mut self.threads).into_iter().enumerate() {
             if let Ok(Err(source)) = t.join() {
                 failed.get_or_insert(ServerError::Worker { index, source });
             }
@@ -576,6 +677,51 @@ impl Server {
             backplane.wait();
         }
         failed.map_or(Ok(()), Err)
+    }
+
+    /// Blocks until the server stops (after a [`ShutdownHandle::shutdown`]); `Err` if a worker
+    /// stopped on its own because its event loop failed (the others go on serving until then).
+    pub fn wait(mut self) -> Result<(), ServerError> {
+        self.join()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.shutdown_handle().shutdown();
+            let _ = self.join();
+        }
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("workers", &self.shared.mailboxes.len())
+            .field("streams", &self.shared.counters.streams.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.callbacks;
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("on_connect", &c.on_connect.is_some())
+            .field("verify", &c.verify.is_some())
+            .field("subscribe", &c.subscribe.is_some())
+            .field("fallback", &c.fallback.is_some())
+            .field("on_disconnect", &c.on_disconnect.is_some())
+            .finish()
+    }
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle").finish_non_exhaustive()
     }
 }
 

@@ -28,7 +28,7 @@ use super::deadlines::Deadlines;
 use super::descriptors::{self, Spare};
 use super::handle::ClientInner;
 use super::slots::Slots;
-use super::{Shared, WorkerStats};
+use super::{Shared, WorkerCounters};
 use crate::http::{Framing, Request, Response};
 use crate::hub::DEFAULT_CHANNEL;
 use crate::hub::fanout::{Member, Subscriptions};
@@ -67,7 +67,7 @@ pub(super) struct PendingStream {
 
 impl Live {
     /// Writes what is queued; errors close the connection (the `Conn` sees to it) and count.
-    pub(super) fn write(&mut self, now: Instant, shared: &Shared, stats: &WorkerStats) {
+    pub(super) fn write(&mut self, now: Instant, shared: &Shared, stats: &WorkerCounters) {
         if !self.conn.wants_write() {
             return;
         }
@@ -75,7 +75,7 @@ impl Live {
             Ok(n) => {
                 stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Err(_) => Shared::count(&shared.stats.peer_errors),
+            Err(_) => Shared::count(&shared.counters.peer_errors),
         }
     }
 }
@@ -132,7 +132,7 @@ impl Worker {
             linger: LINGER,
         });
         let now = Instant::now();
-        let pool = shared.stats.workers[index].pool.clone();
+        let pool = shared.counters.workers[index].pool.clone();
         let coalescer = Coalescer::new(config.coalesce, now);
         Ok(Worker {
             index,
@@ -215,12 +215,13 @@ impl Worker {
 
     /// Drops every connection and takes no more commands (sockets posted to it are closed).
     fn stop(&mut self) {
+        self.shared.counters.workers[self.index].running.store(false, Ordering::Relaxed);
         for i in 0..self.slots.len() {
             self.finalize(i);
         }
         for command in self.shared.mailboxes[self.index].close() {
             if let Command::Adopt(_) = command {
-                self.shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+                self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
@@ -230,7 +231,7 @@ impl Worker {
             return;
         }
         let shared = self.shared.clone();
-        let stats = &shared.stats;
+        let stats = &shared.counters;
         loop {
             let Some(listener) = self.listener.as_ref() else { return };
             match listener.accept() {
@@ -279,7 +280,7 @@ impl Worker {
 
     /// Out of descriptors: frees the spare one to accept a waiting client and tell it `503`
     /// (see [`descriptors`]); `false` when there was no spare or no client.
-    fn answer_with_spare(&mut self, stats: &super::Stats) -> bool {
+    fn answer_with_spare(&mut self, stats: &super::Counters) -> bool {
         let Some(listener) = self.listener.as_ref() else { return false };
         let mut answered = false;
         let lent = self.spare.lend(|| {
@@ -294,7 +295,7 @@ impl Worker {
 
     pub(super) fn adopt(&mut self, sock: TcpStream, now: Instant) {
         if self.shutdown_deadline.is_some() {
-            self.shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         let conn = Conn::shared(self.settings.clone(), self.pool.clone(), now);
@@ -310,7 +311,7 @@ impl Worker {
             .is_err()
         {
             self.slots.remove(key.slot);
-            self.shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         // Data may have arrived before registration; edge-triggered readiness would not repeat it.
@@ -358,7 +359,7 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     if live.conn.phase() != Phase::Lingering {
-                        Shared::count(&self.shared.stats.peer_errors);
+                        Shared::count(&self.shared.counters.peer_errors);
                     }
                     live.conn.abort();
                     break;
@@ -383,7 +384,7 @@ impl Worker {
     /// replaying stream's queue empties).
     fn write_out(&mut self, i: usize, now: Instant) {
         let shared = self.shared.clone();
-        let stats = &shared.stats.workers[self.index];
+        let stats = &shared.counters.workers[self.index];
         while let Some(live) = self.slots.at(i) {
             live.write(now, &shared, stats);
             if live.conn.poll_fin() && live.sock.shutdown(Shutdown::Write).is_err() {
@@ -418,12 +419,12 @@ impl Worker {
             let streaming = live.client.is_some();
             match live.conn.handle_timeout(now) {
                 Some(Timeout::KeepAlive) => {
-                    self.shared.stats.workers[self.index].events.fetch_add(1, Ordering::Relaxed);
+                    self.shared.counters.workers[self.index].events.fetch_add(1, Ordering::Relaxed);
                 }
-                Some(Timeout::Stalled) if streaming => Shared::count(&self.shared.stats.slow_dropped),
-                Some(Timeout::Stalled) => Shared::count(&self.shared.stats.peer_errors),
+                Some(Timeout::Stalled) if streaming => Shared::count(&self.shared.counters.slow_dropped),
+                Some(Timeout::Stalled) => Shared::count(&self.shared.counters.peer_errors),
                 Some(Timeout::RequestTimeout | Timeout::NoAnswer) => {
-                    Shared::count(&self.shared.stats.rejected)
+                    Shared::count(&self.shared.counters.rejected)
                 }
                 _ => {}
             }
@@ -437,7 +438,7 @@ impl Worker {
         let Some(mut live) = self.slots.remove(i) else { return };
         let _ = self.poll.registry().deregister(&mut live.sock);
         drop(live.sock);
-        let stats = &self.shared.stats;
+        let stats = &self.shared.counters;
         stats.connections.fetch_sub(1, Ordering::Relaxed);
         if let Some(member) = live.member.take() {
             self.subs.leave(i, &member.channels);
@@ -489,7 +490,7 @@ impl Worker {
 }
 
 /// Answers a connection over the limit with `503` and closes it.
-fn refuse(mut sock: TcpStream, stats: &super::Stats) {
+fn refuse(mut sock: TcpStream, stats: &super::Counters) {
     Shared::count(&stats.rejected);
     let mut out = Vec::new();
     Response::unavailable("too many connections", 1).write_to(&mut out, Framing::CLOSE);
