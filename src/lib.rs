@@ -37,6 +37,9 @@ pub mod frame;
 pub mod http;
 pub mod hub;
 pub mod proto;
+#[cfg(feature = "redis")]
+#[cfg_attr(not(test), expect(dead_code, reason = "RedisConfig::redacted_url is to call it (issue #12)"))]
+mod redact;
 pub mod server;
 
 pub use error::{DecodeError, EncodeError};
