@@ -3,7 +3,7 @@
 //! The client side of the data flow (`socket ─► decode ─► Item`), used by `ssehub decode` and
 //! the load generator. It implements "parsing an event stream" and "interpreting an event
 //! stream" of the WHATWG HTML standard (server-sent events); rule tags such as `L2` or `F3` refer
-//! to `../shared/spec/event-stream.md` and appear in the tests.
+//! to `docs/event-stream-rules.md` in the repository and appear in the tests.
 //!
 //! # How to use it
 //! Feed byte chunks exactly as they were read, split anywhere; the decoder calls back with each
@@ -424,7 +424,7 @@ fn reserve_bounded_str(buf: &mut String, extra: usize, cap: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    //! Rule tags (`D1`, `L2`, `F4`, ...) refer to `shared/spec/event-stream.md`; `limit_` tests
+    //! Rule tags (`D1`, `L2`, `F4`, ...) refer to `docs/event-stream-rules.md`; `limit_` tests
     //! check the bounds of the module documentation.
     //!
     //! Most tests are rows of a table. [`check`] decodes each row's input fed whole, fed byte by
