@@ -10,7 +10,8 @@ use core::fmt;
 ///
 /// The event-stream format has no escaping: a line break inside `event` or `id` would end the
 /// field and start another one, so such values are refused rather than silently changed. A NUL in
-/// `id` is refused because every conforming client ignores such an `id` field (rule F3).
+/// `id` is refused because every conforming client ignores such an `id` field (rule F3 of
+/// `docs/event-stream-rules.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EncodeError {

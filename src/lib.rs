@@ -48,6 +48,8 @@ pub mod frame;
 pub mod http;
 pub mod hub;
 pub mod proto;
+#[cfg(feature = "redis")]
+mod redact;
 pub mod server;
 
 pub use error::{DecodeError, EncodeError};

@@ -1,7 +1,7 @@
 //! Property tests of the codec: encode → decode round trips, chunking never changes what is
 //! decoded, the decoder agrees with the naive reference decoder of `support`, and a small size
 //! limit keeps it from panicking or holding much memory. Rule tags refer to
-//! `shared/spec/event-stream.md`.
+//! `docs/event-stream-rules.md`.
 
 mod support;
 

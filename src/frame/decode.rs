@@ -3,7 +3,7 @@
 //! The client side of the data flow (`socket ─► decode ─► Item`), used by `ssehub decode` and
 //! the load generator. It implements "parsing an event stream" and "interpreting an event
 //! stream" of the WHATWG HTML standard (server-sent events); rule tags such as `L2` or `F3` refer
-//! to `../shared/spec/event-stream.md` and appear in the tests.
+//! to `docs/event-stream-rules.md` in the repository and appear in the tests.
 //!
 //! # How to use it
 //! Feed byte chunks exactly as they were read, split anywhere; the decoder calls back with each
@@ -141,7 +141,8 @@ impl Decoder {
         Decoder::with_max_size(DEFAULT_MAX_SIZE)
     }
 
-    /// A decoder that refuses lines, and event data, longer than `max` bytes.
+    /// A decoder that refuses lines, and event data, longer than `max` bytes (`usize::MAX`: no
+    /// limit but memory).
     pub fn with_max_size(max: usize) -> Decoder {
         Decoder {
             line: Vec::new(),
@@ -315,8 +316,9 @@ impl Decoder {
         };
         match name {
             b"data" => {
-                // The dispatched data is the buffer less its final LF (E3): hence `max + 1`.
-                if !push_text(&mut self.data, value, 1, self.max + 1) {
+                // The dispatched data is the buffer less its final LF (E3): hence `max + 1`,
+                // which for a limit of `usize::MAX` stays `usize::MAX` (no buffer gets there).
+                if !push_text(&mut self.data, value, 1, self.max.saturating_add(1)) {
                     return Err(DecodeError::EventTooLarge { limit: self.max });
                 }
                 self.data.push('\n');
@@ -405,11 +407,9 @@ fn push_text(out: &mut String, bytes: &[u8], spare: usize, cap: usize) -> bool {
 /// `cap`, which is what bounds the decoder's memory.
 #[inline]
 fn bounded_growth(len: usize, capacity: usize, extra: usize, cap: usize) -> Option<usize> {
-    let needed = len + extra;
-    if needed > cap {
-        return None;
-    }
-    Some(if needed > capacity { (capacity * 2).max(needed).min(cap) - len } else { 0 })
+    // Checked, so that a limit near `usize::MAX` refuses rather than overflows.
+    let needed = len.checked_add(extra).filter(|&needed| needed <= cap)?;
+    Some(if needed > capacity { capacity.saturating_mul(2).max(needed).min(cap) - len } else { 0 })
 }
 
 #[inline]
@@ -424,7 +424,7 @@ fn reserve_bounded_str(buf: &mut String, extra: usize, cap: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    //! Rule tags (`D1`, `L2`, `F4`, ...) refer to `shared/spec/event-stream.md`; `limit_` tests
+    //! Rule tags (`D1`, `L2`, `F4`, ...) refer to `docs/event-stream-rules.md`; `limit_` tests
     //! check the bounds of the module documentation.
     //!
     //! Most tests are rows of a table. [`check`] decodes each row's input fed whole, fed byte by
@@ -900,6 +900,44 @@ mod tests {
         }
         assert_eq!(dec.buffered_capacity(), steady, "no growth per event");
         assert!(steady <= 4 * block.len(), "{steady}");
+    }
+
+    limit_cases! {
+        limit_of_usize_max_is_no_limit:
+            usize::MAX, b"data:a\ndata:b\nevent:e\nid:1\n\n:c\n" => [ev("e", "a\nb", "1")], Ok(());
+        limit_of_usize_max_minus_one_is_no_limit: usize::MAX - 1, b"data:a\n\n" => [msg("a")], Ok(());
+    }
+
+    #[test]
+    fn limit_of_usize_max_decodes_a_long_stream() {
+        let mut dec = Decoder::with_max_size(usize::MAX);
+        let line = field_line(b"data:", b'x', 100_000);
+        let mut events = 0;
+        for _ in 0..4 {
+            dec.feed(&line[..50_000], |_| panic!("no item yet")).unwrap();
+            dec.feed(&line[50_000..], |_| panic!("no item yet")).unwrap();
+            dec.feed(b"\n", |item| {
+                events += usize::from(matches!(item, Item::Event(ev) if ev.data.len() == 100_000))
+            })
+            .unwrap();
+        }
+        assert_eq!(events, 4);
+    }
+
+    #[test]
+    fn bounded_growth_near_usize_max_refuses_without_overflow() {
+        assert_eq!(bounded_growth(usize::MAX - 1, usize::MAX - 1, 2, usize::MAX), None);
+        assert_eq!(bounded_growth(usize::MAX, usize::MAX, 1, usize::MAX), None);
+        assert_eq!(bounded_growth(usize::MAX - 2, usize::MAX - 2, 2, usize::MAX), Some(2));
+        assert_eq!(bounded_growth(10, usize::MAX / 2 + 1, 1, usize::MAX), Some(0));
+        assert_eq!(
+            bounded_growth(usize::MAX / 2 + 1, usize::MAX / 2 + 1, 1, usize::MAX),
+            Some(usize::MAX / 2)
+        );
+        // The ordinary doubling, and the cap.
+        assert_eq!(bounded_growth(4, 4, 1, 100), Some(4));
+        assert_eq!(bounded_growth(4, 4, 1, 6), Some(2));
+        assert_eq!(bounded_growth(4, 4, 3, 6), None);
     }
 
     /// Feeds `chunks` to a decoder limited to `max` and returns the largest capacity seen.

@@ -1,7 +1,8 @@
 //! Encoder: [`Event`] → event-stream bytes, appended to a caller's buffer.
 //!
 //! This is the first step of the outgoing data flow (`app ─► Event ─► encode ─► Frame ─► queues`).
-//! It is a pure function: no I/O, no allocation beyond growing the caller's `Vec`.
+//! It is a pure function: no I/O, no allocation beyond growing the caller's `Vec`. Rule tags
+//! (`L1`, `F2`, ...) refer to `docs/event-stream-rules.md` in the repository.
 //!
 //! # What is written
 //! One block per event, fields in this order, then one blank line:

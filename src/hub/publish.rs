@@ -68,7 +68,9 @@ pub fn authorize(req: &Request, token: &str) -> Result<(), Response> {
 
 /// The JSON answer to an accepted publish: `{"id":"<id>"}`.
 pub fn created(id: &str) -> Response {
-    let body = format!("{{\"id\":{}}}", serde_json::Value::String(id.to_owned()));
+    let mut body = String::from("{\"id\":");
+    crate::http::json::push_string(&mut body, id);
+    body.push('}');
     Response::new(201).header("Content-Type", "application/json").body(body)
 }
 
@@ -153,5 +155,6 @@ mod tests {
     fn created_is_json() {
         assert_eq!(created("7").body, b"{\"id\":\"7\"}");
         assert_eq!(created("a\"b").body, b"{\"id\":\"a\\\"b\"}");
+        assert_eq!(created("\n").body, b"{\"id\":\"\\n\"}");
     }
 }

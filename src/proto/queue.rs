@@ -28,12 +28,24 @@ use crate::frame::encode::{encode, encode_comment, encoded_len};
 ///
 /// An event frame is `<hex length>\r\n<block>\r\n`: [`Frame::chunked`] is all of it, and
 /// [`Frame::block`] the event block alone. A raw frame (a response) is the same in both views.
+/// A frame may be of any length: both views are exact (see the fields).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     bytes: Arc<[u8]>,
-    start: u32,
-    end: u32,
+    // The block is `bytes[head..bytes.len() - tail]`. Only the framing's lengths are stored,
+    // never the block's: those fit a byte whatever the block's length, where a `u32` offset
+    // would wrap past 4 GiB and cut the block short. (Two bytes also keep the struct at three
+    // words, the fat pointer and its padding.)
+    /// The chunk-size line before the block (`1a\r\n`), at most [`MAX_CHUNK_HEAD`] bytes; 0 for
+    /// a raw frame.
+    head: u8,
+    /// The CRLF after the block: 2, or 0 for a raw frame.
+    tail: u8,
 }
+
+/// The longest chunk-size line: the hex digits of the largest `usize`, then CRLF.
+const MAX_CHUNK_HEAD: usize = 2 * size_of::<usize>() + 2;
+const _: () = assert!(MAX_CHUNK_HEAD <= u8::MAX as usize);
 
 impl Frame {
     /// Encodes `event` once, inside HTTP/1.1 chunk framing.
@@ -73,15 +85,16 @@ impl Frame {
 
     /// Bytes sent as they are on every connection (a response head or body).
     pub fn raw(bytes: Vec<u8>) -> Frame {
-        let end = bytes.len() as u32;
-        Frame { bytes: bytes.into(), start: 0, end }
+        Frame { bytes: bytes.into(), head: 0, tail: 0 }
     }
 
+    /// `buf` is a chunk-size line (from [`chunk_start`]) then a block of `block_len` bytes.
     fn finish_chunk(mut buf: Vec<u8>, block_len: usize) -> Frame {
-        let start = (buf.len() - block_len) as u32;
-        let end = buf.len() as u32;
+        let head = buf.len() - block_len;
+        debug_assert!(head <= MAX_CHUNK_HEAD);
         buf.extend_from_slice(b"\r\n");
-        Frame { bytes: buf.into(), start, end }
+        // At most MAX_CHUNK_HEAD, which fits a byte (asserted at compile time): no truncation.
+        Frame { bytes: buf.into(), head: head as u8, tail: 2 }
     }
 
     /// The bytes for a chunked (HTTP/1.1) stream.
@@ -91,7 +104,7 @@ impl Frame {
 
     /// The bytes for a close-delimited (HTTP/1.0) stream.
     pub fn block(&self) -> &[u8] {
-        &self.bytes[self.start as usize..self.end as usize]
+        &self.bytes[usize::from(self.head)..self.bytes.len() - usize::from(self.tail)]
     }
 
     fn view(&self, chunked: bool) -> &[u8] {
@@ -99,9 +112,15 @@ impl Frame {
     }
 }
 
+/// The chunk-size line of a block of `block_len` bytes: its length in hex, then CRLF.
+fn chunk_head(block_len: usize) -> String {
+    format!("{block_len:x}\r\n")
+}
+
 fn chunk_start(block_len: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(block_len + 20);
-    buf.extend_from_slice(format!("{block_len:x}\r\n").as_bytes());
+    let head = chunk_head(block_len);
+    let mut buf = Vec::with_capacity(head.len() + block_len + 2);
+    buf.extend_from_slice(head.as_bytes());
     buf
 }
 
@@ -337,6 +356,30 @@ mod tests {
         assert_eq!(f.block(), b"id: 1\ndata: x\n\n");
         let r = Frame::raw(b"HTTP".to_vec());
         assert_eq!((r.chunked(), r.block()), (&b"HTTP"[..], &b"HTTP"[..]));
+    }
+
+    #[test]
+    fn views_are_exact_for_every_length() {
+        for len in [1, 9, 15, 16, 17, 255, 256, 4095, 4096, 65_537, 1 << 20] {
+            let block: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let f = Frame::block_bytes(&block);
+            assert_eq!(f.block(), block, "{len}");
+            assert_eq!(f.chunked(), [format!("{len:x}\r\n").as_bytes(), &block, b"\r\n"].concat(), "{len}");
+            let r = Frame::raw(block.clone());
+            assert_eq!((r.block(), r.chunked()), (&block[..], &block[..]));
+        }
+    }
+
+    /// A block of 4 GiB or more is framed as exactly as any other: nothing stores its length
+    /// but the slice itself. What could go wrong is the chunk-size line, checked here up to the
+    /// largest length without allocating it.
+    #[test]
+    fn chunk_head_of_any_length_fits_the_frame() {
+        assert_eq!(chunk_head(0xa), "a\r\n");
+        assert_eq!(chunk_head(u32::MAX as usize), "ffffffff\r\n");
+        assert_eq!(chunk_head(1 << 32), "100000000\r\n");
+        assert_eq!(chunk_head(usize::MAX).len(), MAX_CHUNK_HEAD);
+        assert!(size_of::<Frame>() <= 3 * size_of::<usize>(), "a queued frame costs three words");
     }
 
     #[test]

@@ -149,14 +149,12 @@ impl RedisConfig {
     /// let c = ssehub::RedisConfig::new("redis://user:s3cret@10.0.0.5:6379/2");
     /// assert_eq!(c.redacted_url(), "redis://user:***@10.0.0.5:6379/2");
     /// assert_eq!(ssehub::RedisConfig::new("redis://h:6379").redacted_url(), "redis://h:6379");
+    /// let slash = ssehub::RedisConfig::new("redis://:pa/ss@h:6379");
+    /// assert!(!slash.redacted_url().contains("pa/ss"));
     /// ```
+    #[cfg(feature = "redis")]
     pub fn redacted_url(&self) -> String {
-        let Some((scheme, rest)) = self.url.split_once("://") else { return self.url.clone() };
-        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-        let Some(at) = authority.rfind('@') else { return self.url.clone() };
-        let user = authority[..at].split_once(':').map_or(&authority[..at], |(user, _)| user);
-        let password = if authority[..at].contains(':') { ":***" } else { "" };
-        format!("{scheme}://{user}{password}@{}", &rest[at + 1..])
+        crate::redact::redact_url(&self.url)
     }
 }
 

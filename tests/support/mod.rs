@@ -1,5 +1,5 @@
 //! A deliberately naive reference decoder for the event stream, to check `ssehub::Decoder`
-//! against: the whole stream at once, the rules of `shared/spec/event-stream.md` applied
+//! against: the whole stream at once, the rules of `docs/event-stream-rules.md` applied
 //! literally, no chunks, no limits, no cleverness.
 
 use ssehub::OwnedItem;

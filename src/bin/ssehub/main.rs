@@ -48,3 +48,17 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_takes_any_max_size_a_usize_holds() {
+        let max = usize::MAX.to_string();
+        let cli = Cli::try_parse_from(["ssehub", "decode", "--max-size", &max]).unwrap();
+        assert!(matches!(cli.command, Command::Decode { max_size: usize::MAX, .. }));
+        let past = format!("{}0", usize::MAX);
+        assert!(Cli::try_parse_from(["ssehub", "decode", "--max-size", &past]).is_err());
+    }
+}

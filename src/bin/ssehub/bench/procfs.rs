@@ -119,8 +119,27 @@ mod tests {
     fn reads_this_process() {
         let s = sample(std::process::id()).unwrap();
         assert!(s.alive);
-        assert!(s.rss_kib.is_some_and(|kib| kib > 0));
-        assert!(s.hwm_kib >= s.rss_kib);
+        // Both present: comparing the Options would pass for None >= None (and Some >= None).
+        let (Some(rss), Some(hwm)) = (s.rss_kib, s.hwm_kib) else {
+            panic!("VmRSS and VmHWM of a live process: {s:?}");
+        };
+        assert!(rss > 0 && hwm >= rss, "{s:?}");
         assert!(ticks_per_second() > 0);
+    }
+
+    #[test]
+    fn a_zombie_is_dead_and_has_no_memory() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        // Not waited for: once it has exited it stays a zombie until `wait`.
+        let mut s = sample(child.id()).unwrap();
+        for _ in 0..500 {
+            if !s.alive {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            s = sample(child.id()).unwrap();
+        }
+        child.wait().unwrap();
+        assert_eq!((s.alive, s.rss_kib, s.hwm_kib), (false, None, None));
     }
 }
