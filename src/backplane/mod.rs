@@ -40,6 +40,7 @@
 //!
 //! [`Hub::resume_followed`]: crate::hub::Hub::resume_followed
 
+pub(crate) mod backoff;
 mod id;
 pub mod keys;
 pub mod merge;

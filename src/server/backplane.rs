@@ -23,6 +23,7 @@ use redis::Value;
 
 use super::handle::{Command, Join, PublishError, WAIT, unavailable};
 use super::{RedisConfig, ServerError, Shared};
+use crate::backplane::backoff::Backoff;
 use crate::backplane::merge::{Batch, Delivery, merge};
 use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
 use crate::event::Event;
@@ -40,9 +41,6 @@ const READ_COUNT: usize = 512;
 const PIPELINE: usize = 64;
 /// A followed channel without local subscribers is dropped after this long.
 const FOLLOW_GRACE: Duration = Duration::from_secs(10);
-/// Reconnect backoff: first wait, and the most it doubles to.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Where the answer to a publish goes.
 enum Reply {
@@ -243,28 +241,6 @@ impl Backplane {
     /// Hands a new stream to the read thread; `false` if the thread is gone.
     pub(crate) fn join(&self, join: Join) -> bool {
         self.joins.send(join).is_ok()
-    }
-}
-
-/// Exponential reconnect backoff.
-#[derive(Default)]
-struct Backoff {
-    next_try: Option<Instant>,
-    wait: Duration,
-}
-
-impl Backoff {
-    fn ready(&self, now: Instant) -> bool {
-        self.next_try.is_none_or(|t| now >= t)
-    }
-
-    fn failed(&mut self, now: Instant) {
-        self.wait = (self.wait * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
-        self.next_try = Some(now + self.wait);
-    }
-
-    fn succeeded(&mut self) {
-        *self = Backoff::default();
     }
 }
 
