@@ -44,7 +44,7 @@ pub(crate) mod backoff;
 mod id;
 pub mod keys;
 pub mod merge;
-pub(crate) mod reply;
+pub mod reply;
 
 pub use id::{BadStreamId, StreamId};
 pub use keys::Keys;

@@ -25,7 +25,7 @@ use super::handle::{Command, Join, PublishError, WAIT, unavailable};
 use super::{RedisConfig, ServerError, Shared};
 use crate::backplane::backoff::Backoff;
 use crate::backplane::merge::{Batch, Delivery, merge};
-use crate::backplane::reply::{Fields, entries_of, streams_of};
+use crate::backplane::reply::{BadReply, Fields, entries_of, streams_of};
 use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
 use crate::event::Event;
 use crate::http::Response;
@@ -640,6 +640,13 @@ impl Reader {
 /// The event a delivered entry holds (`None`: skip it, see [`keys::event`]).
 fn event_of(d: &Delivery<Fields>) -> Option<Event> {
     keys::event(&d.id.to_string(), d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+}
+
+impl From<BadReply> for redis::RedisError {
+    /// A reply of the wrong shape fails its command like a reply `redis` cannot parse.
+    fn from(e: BadReply) -> redis::RedisError {
+        redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply", e.what().to_owned()))
+    }
 }
 
 /// Whether an error means the connection is unusable (rather than one command refused).
