@@ -16,6 +16,8 @@
 //! `comment`, each when present (`empty` marks an event with none of them). The entry id is the event's id; an id set on a published event
 //! is replaced.
 
+use super::StreamId;
+use super::reply::Fields;
 use crate::event::Event;
 
 /// The Redis key names of one hub. See the [module docs](self).
@@ -92,6 +94,11 @@ pub fn event<'a>(id: &str, entry_fields: impl IntoIterator<Item = (&'a [u8], &'a
         known = true;
     }
     (known && event.validate().is_ok()).then_some(event)
+}
+
+/// [`event`] of an entry as [`reply`](super::reply) decodes it.
+pub(crate) fn entry_event(id: StreamId, entry_fields: &Fields) -> Option<Event> {
+    event(&id.to_string(), entry_fields.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
 }
 
 /// The script that publishes one event to one or more streams, atomically, under one new id.

@@ -42,11 +42,13 @@
 
 pub(crate) mod backoff;
 mod id;
+pub(crate) mod join;
 pub mod keys;
 pub mod merge;
 pub mod reply;
 
 pub use id::{BadStreamId, StreamId};
+pub use join::JoinRefusal;
 pub use keys::Keys;
 
 /// Where a resume starts, from the `Last-Event-ID` a client sent.

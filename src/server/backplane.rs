@@ -24,12 +24,13 @@ use redis::Value;
 use super::handle::{Command, Join, PublishError, WAIT, unavailable};
 use super::{RedisConfig, ServerError, Shared};
 use crate::backplane::backoff::Backoff;
-use crate::backplane::merge::{Batch, Delivery, merge};
-use crate::backplane::reply::{BadReply, Fields, entries_of, streams_of};
-use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
+use crate::backplane::join::{self, Cursors, Limits, Read};
+use crate::backplane::merge::{Batch, merge};
+use crate::backplane::reply::{BadReply, Fields, streams_of};
+use crate::backplane::{JoinRefusal, Keys, StreamId, keys};
 use crate::event::Event;
 use crate::http::Response;
-use crate::hub::{Published, Resume, Target, Then, gap_frame, publish};
+use crate::hub::{Published, Resume, Target, publish};
 use crate::proto::Frame;
 
 /// Longest one Redis command may take before the connection counts as lost.
@@ -161,8 +162,7 @@ impl Backplane {
             shared: shared.clone(),
             link: setup.link,
             conn: Some(setup.read_conn),
-            all_cursor: setup.all_cursor,
-            cursors: HashMap::new(),
+            cursors: Cursors { all: setup.all_cursor, channels: HashMap::new() },
             backoff: Backoff::default(),
             stop: self.stop.clone(),
             up: self.up.clone(),
@@ -347,10 +347,8 @@ struct Reader {
     shared: Arc<Shared>,
     link: Link,
     conn: Option<redis::Connection>,
-    /// The last entry delivered from the stream of publishes to all.
-    all_cursor: StreamId,
-    /// The last entry delivered, per followed channel.
-    cursors: HashMap<Arc<str>, StreamId>,
+    /// The last entry delivered, per followed stream.
+    cursors: Cursors,
     backoff: Backoff,
     stop: Arc<AtomicBool>,
     up: Arc<AtomicBool>,
@@ -387,7 +385,7 @@ impl Reader {
                 next_sweep = now + Duration::from_secs(1);
                 let dropped = self.shared.lock_hub().drop_idle(now, FOLLOW_GRACE);
                 for channel in dropped {
-                    self.cursors.remove(&channel);
+                    self.cursors.channels.remove(&channel);
                 }
             }
         }
@@ -420,8 +418,8 @@ impl Reader {
         // Stream 0 is the stream of publishes to all, then the channels.
         let mut names: Vec<Option<Arc<str>>> = vec![None];
         let mut keys = vec![self.link.keys.all()];
-        let mut from = vec![self.all_cursor.to_string()];
-        for (channel, cursor) in &self.cursors {
+        let mut from = vec![self.cursors.all.to_string()];
+        for (channel, cursor) in &self.cursors.channels {
             names.push(Some(channel.clone()));
             keys.push(self.link.keys.channel(channel));
             from.push(cursor.to_string());
@@ -461,9 +459,9 @@ impl Reader {
         let merged = merge(batches);
         for (i, cursor) in merged.cursors.iter().enumerate() {
             match (cursor, &names[i]) {
-                (Some(id), None) => self.all_cursor = *id,
+                (Some(id), None) => self.cursors.all = *id,
                 (Some(id), Some(channel)) => {
-                    self.cursors.insert(channel.clone(), *id);
+                    self.cursors.channels.insert(channel.clone(), *id);
                 }
                 (None, _) => {}
             }
@@ -474,7 +472,7 @@ impl Reader {
         let now = Instant::now();
         let mut hub = self.shared.lock_hub();
         for d in merged.deliveries {
-            let Some(event) = event_of(&d) else {
+            let Some(event) = keys::entry_event(d.id, &d.item) else {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
@@ -524,122 +522,83 @@ impl Reader {
         }
     }
 
+    /// Plans the join, sends its reads (at most two pipelines), and hands the stream its replay.
     fn answer_join(&mut self, join: &Join) -> redis::RedisResult<()> {
         let Some(conn) = self.conn.as_mut() else { return Ok(()) };
-        let keys = &self.link.keys;
-        // Channels not followed yet are followed from their newest entry: what comes after it
-        // arrives by the next read.
-        let unread = join.channels.iter().filter(|c| !self.cursors.contains_key(*c)).count();
-        if self.cursors.len() + unread > self.link.max_channels {
-            let why = format!(
-                "this node reads {} channels already (at most {})",
-                self.cursors.len(),
-                self.link.max_channels
-            );
-            self.post_joined(join, Err(Response::unavailable(&why, 10)));
-            return Ok(());
-        }
-        let mut new = Vec::new();
-        for channel in &join.channels {
-            if !self.cursors.contains_key(channel) {
-                new.push((channel.clone(), top(conn, &keys.channel(channel))?));
-            }
-        }
-        let cursor_of = |channel: &Arc<str>| {
-            self.cursors
-                .get(channel)
-                .or_else(|| new.iter().find(|(c, _)| c == channel).map(|(_, id)| id))
-                .copied()
+        let limits = Limits {
+            max_channels: self.link.max_channels,
+            retention: self.link.retention,
+            max_queue_bytes: self.shared.config.max_queue_bytes,
         };
-        let mut streams: Vec<(String, StreamId)> = vec![(keys.all(), self.all_cursor)];
-        for channel in &join.channels {
-            streams.push((keys.channel(channel), cursor_of(channel).unwrap_or_default()));
-        }
-        let mut from = ReplayFrom::parse(join.last_event_id.as_deref());
-        if let ReplayFrom::After(last) = from {
-            // An id past the newest one given out (made up, or from before Redis lost its data)
-            // cannot be placed: a gap, then everything retained, as on a single node.
-            let newest: Option<String> = redis::cmd("GET").arg(keys.last_id()).query(conn)?;
-            if newest.and_then(|id| id.parse::<StreamId>().ok()).is_none_or(|newest| last > newest) {
-                from = ReplayFrom::Unknown;
-            }
-        }
-        let mut gap = from == ReplayFrom::Unknown;
-        let mut batches = Vec::new();
-        if from != ReplayFrom::Nothing {
-            for (key, upto) in &streams {
-                let entries = match from {
-                    // Nothing can follow the largest id (and Redis refuses `(` before it).
-                    ReplayFrom::After(last) if last == StreamId::MAX => Vec::new(),
-                    ReplayFrom::After(last) => {
-                        let trimmed: Option<String> =
-                            redis::cmd("HGET").arg(keys.trimmed()).arg(key).query(conn)?;
-                        gap |= missed(last, trimmed.and_then(|t| t.parse().ok()));
-                        let reply: Value = redis::cmd("XRANGE")
-                            .arg(key)
-                            .arg(format!("({last}"))
-                            .arg(upto.to_string())
-                            .arg("COUNT")
-                            .arg(self.link.retention)
-                            .query(conn)?;
-                        entries_of(&reply)?
-                    }
-                    _ => {
-                        let reply: Value = redis::cmd("XREVRANGE")
-                            .arg(key)
-                            .arg(upto.to_string())
-                            .arg("-")
-                            .arg("COUNT")
-                            .arg(self.link.retention)
-                            .query(conn)?;
-                        let mut entries = entries_of(&reply)?;
-                        entries.reverse();
-                        entries
-                    }
-                };
-                // Entries past the cursor (impossible for XRANGE, kept for clarity) come live.
-                let entries = entries.into_iter().filter(|(id, _)| id <= upto).collect();
-                batches.push(Batch { entries, full: false });
-            }
-        }
-        // At most what the client's queue may hold: past it the stream ends after the replay
-        // that fits, and the client resumes from there (this replay cannot go on in batches).
-        let budget = self.shared.config.max_queue_bytes;
-        let (mut frames, mut bytes, mut then) = (Vec::new(), 0, Then::Live);
-        for d in merge(batches).deliveries {
-            match event_of(&d).map(|e| Frame::event(&e)) {
-                Some(Ok(frame)) => {
-                    if !frames.is_empty() && bytes + frame.chunked().len() > budget {
-                        then = Then::End;
-                        break;
-                    }
-                    bytes += frame.chunked().len();
-                    frames.push(frame);
+        let channels = &join.channels;
+        let plan =
+            match join::plan(channels, join.last_event_id.as_deref(), &self.cursors, &self.link.keys, limits)
+            {
+                Ok(plan) => plan,
+                Err(refusal) => {
+                    self.post_joined(join, Err(refused(&refusal)));
+                    return Ok(());
                 }
-                _ => {
-                    self.skipped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
+            };
+        let replies = send(conn, plan.reads())?;
+        let ranges = plan.read(&replies)?;
+        let replies = send(conn, ranges.reads())?;
+        let replay = ranges.finish(&replies)?;
+        self.skipped.fetch_add(replay.skipped, Ordering::Relaxed);
         let now = Instant::now();
         let seq = {
             let mut hub = self.shared.lock_hub();
-            for (channel, id) in new {
+            for (channel, id) in replay.follow {
                 hub.follow(channel.clone(), now);
-                self.cursors.insert(channel, id);
+                self.cursors.channels.insert(channel, id);
             }
-            hub.subscribe(&join.channels);
+            hub.subscribe(channels);
             hub.seq()
         };
-        let gap = gap.then(|| gap_frame(join.last_event_id.as_deref().unwrap_or_default()));
-        self.post_joined(join, Ok(Resume { seq, gap, frames, then, last_id: None }));
+        let resume = Resume { seq, gap: replay.gap, frames: replay.frames, then: replay.then, last_id: None };
+        self.post_joined(join, Ok(resume));
         Ok(())
     }
 }
 
-/// The event a delivered entry holds (`None`: skip it, see [`keys::event`]).
-fn event_of(d: &Delivery<Fields>) -> Option<Event> {
-    keys::event(&d.id.to_string(), d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+/// The answer to a join the backplane refuses.
+fn refused(refusal: &JoinRefusal) -> Response {
+    Response::error(refusal.status(), &refusal.to_string())
+        .header("Retry-After", refusal.retry_after().to_string())
+}
+
+/// Sends `reads` in one pipeline (nothing when there are none); one reply each, in order.
+fn send(conn: &mut redis::Connection, reads: &[Read]) -> redis::RedisResult<Vec<Value>> {
+    if reads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for read in reads {
+        pipe.add_command(command(read));
+    }
+    pipe.query(conn)
+}
+
+/// The Redis command of a read.
+fn command(read: &Read) -> redis::Cmd {
+    let mut cmd = redis::cmd(match read {
+        Read::Top { .. } | Read::Newest { .. } => "XREVRANGE",
+        Read::After { .. } => "XRANGE",
+        Read::LastId { .. } => "GET",
+        Read::Trimmed { .. } => "HGET",
+    });
+    match read {
+        Read::Top { key } => cmd.arg(key).arg("+").arg("-").arg("COUNT").arg(1),
+        Read::Newest { key, upto, count } => {
+            cmd.arg(key).arg(upto.to_string()).arg("-").arg("COUNT").arg(*count)
+        }
+        Read::After { key, after, upto, count } => {
+            cmd.arg(key).arg(format!("({after}")).arg(upto.to_string()).arg("COUNT").arg(*count)
+        }
+        Read::LastId { key } => cmd.arg(key),
+        Read::Trimmed { hash, stream } => cmd.arg(hash).arg(stream),
+    };
+    cmd
 }
 
 impl From<BadReply> for redis::RedisError {
@@ -656,6 +615,6 @@ fn is_connection_fault(e: &redis::RedisError) -> bool {
 
 /// The id of a stream's newest entry (`0-0` when it is empty or missing).
 fn top(conn: &mut redis::Connection, key: &str) -> redis::RedisResult<StreamId> {
-    let reply: Value = redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query(conn)?;
-    Ok(entries_of(&reply)?.first().map_or(StreamId::ZERO, |(id, _)| *id))
+    let reply: Value = command(&Read::Top { key: key.to_owned() }).query(conn)?;
+    Ok(join::top_of(&reply)?)
 }
