@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use super::handle::{Command, Join, PublishError, WAIT, unavailable};
-use super::{RedisConfig, ServerError, Shared};
+use super::{Fanout, RedisConfig, ServerError};
 use crate::backplane::backoff::Backoff;
 use crate::backplane::join::{self, Cursors, Limits, Read};
 use crate::backplane::merge::{Batch, merge};
@@ -147,10 +147,10 @@ impl Backplane {
     }
 
     /// Starts the threads (once the workers' mailboxes exist).
-    pub(crate) fn start(&self, shared: &Arc<Shared>) -> std::io::Result<()> {
+    pub(crate) fn start(&self, fanout: Fanout) -> std::io::Result<()> {
         let Some(setup) = self.setup.lock().unwrap_or_else(|p| p.into_inner()).take() else { return Ok(()) };
         let publisher = Publisher {
-            shared: shared.clone(),
+            fanout: fanout.clone(),
             link: setup.link.clone(),
             conn: Some(setup.publish_conn),
             sha: setup.sha,
@@ -159,7 +159,7 @@ impl Backplane {
             reconnects: self.reconnects.clone(),
         };
         let reader = Reader {
-            shared: shared.clone(),
+            fanout,
             link: setup.link,
             conn: Some(setup.read_conn),
             cursors: Cursors { all: setup.all_cursor, channels: HashMap::new() },
@@ -246,7 +246,7 @@ impl Backplane {
 }
 
 struct Publisher {
-    shared: Arc<Shared>,
+    fanout: Fanout,
     link: Link,
     conn: Option<redis::Connection>,
     sha: String,
@@ -335,16 +335,15 @@ impl Publisher {
                     Ok(id) => publish::created(&id),
                     Err(e) => unavailable(&e),
                 };
-                if let Some(mailbox) = self.shared.mailboxes.get(worker) {
-                    mailbox.post(Command::Answer { slot, generation, response, keep_alive, head_only });
-                }
+                self.fanout
+                    .post(worker, Command::Answer { slot, generation, response, keep_alive, head_only });
             }
         }
     }
 }
 
 struct Reader {
-    shared: Arc<Shared>,
+    fanout: Fanout,
     link: Link,
     conn: Option<redis::Connection>,
     /// The last entry delivered, per followed stream.
@@ -383,7 +382,7 @@ impl Reader {
             }
             if now >= next_sweep {
                 next_sweep = now + Duration::from_secs(1);
-                let dropped = self.shared.lock_hub().drop_idle(now, FOLLOW_GRACE);
+                let dropped = self.fanout.lock_hub().drop_idle(now, FOLLOW_GRACE);
                 for channel in dropped {
                     self.cursors.channels.remove(&channel);
                 }
@@ -470,7 +469,7 @@ impl Reader {
             return Ok(());
         }
         let now = Instant::now();
-        let mut hub = self.shared.lock_hub();
+        let mut hub = self.fanout.lock_hub();
         for d in merged.deliveries {
             let Some(event) = keys::entry_event(d.id, &d.item) else {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
@@ -482,7 +481,7 @@ impl Reader {
                 Target::Channels(d.streams.iter().filter_map(|&i| names[i].clone()).collect())
             };
             if let Ok(published) = hub.publish(&target, event, now) {
-                self.shared.post_published(&published, &target);
+                self.fanout.post_published(&published, &target);
             }
         }
         Ok(())
@@ -512,14 +511,8 @@ impl Reader {
     }
 
     fn post_joined(&self, join: &Join, resume: Result<Resume, Response>) {
-        if let Some(mailbox) = self.shared.mailboxes.get(join.worker) {
-            mailbox.post(Command::Joined {
-                slot: join.slot,
-                generation: join.generation,
-                channels: join.channels.clone(),
-                resume,
-            });
-        }
+        let (slot, generation, channels) = (join.slot, join.generation, join.channels.clone());
+        self.fanout.post(join.worker, Command::Joined { slot, generation, channels, resume });
     }
 
     /// Plans the join, sends its reads (at most two pipelines), and hands the stream its replay.
@@ -528,7 +521,7 @@ impl Reader {
         let limits = Limits {
             max_channels: self.link.max_channels,
             retention: self.link.retention,
-            max_queue_bytes: self.shared.config.max_queue_bytes,
+            max_queue_bytes: self.fanout.max_queue_bytes,
         };
         let channels = &join.channels;
         let plan =
@@ -547,7 +540,7 @@ impl Reader {
         self.skipped.fetch_add(replay.skipped, Ordering::Relaxed);
         let now = Instant::now();
         let seq = {
-            let mut hub = self.shared.lock_hub();
+            let mut hub = self.fanout.lock_hub();
             for (channel, id) in replay.follow {
                 hub.follow(channel.clone(), now);
                 self.cursors.channels.insert(channel, id);
