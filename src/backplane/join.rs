@@ -55,7 +55,9 @@ use crate::proto::Frame;
 #[non_exhaustive]
 pub enum JoinRefusal {
     /// The stream's channels would make this node read more than `max` channels from Redis
-    /// (it reads `following` already): see `RedisConfig::max_channels`.
+    /// (it reads `following` already): see [`RedisConfig::max_channels`].
+    ///
+    /// [`RedisConfig::max_channels`]: crate::RedisConfig::max_channels
     TooManyChannels {
         /// Channels this node reads now.
         following: usize,

@@ -1,16 +1,19 @@
-//! The Redis Streams backplane's two threads per node: one publishes, one reads. The protocol
-//! (keys, the publish script, merging reads, resuming) is in [`crate::backplane`]; this module
-//! owns the Redis connections, the timeouts and the reconnecting, nothing else.
+//! The Redis Streams backplane's IO shell: two threads per node (one publishes, one reads),
+//! their Redis connections, the timeouts and the reconnecting, nothing else. Every decision is
+//! a call into [`crate::backplane`]: the keys and the publish script, decoding replies
+//! (`reply`), merging reads (`merge`), planning joins (`join`), the backoff (`backoff`).
 //!
 //! ```text
 //! worker: POST /publish ─► Job ─► publish thread ─► EVALSHA (pipelined) ─► Command::Answer ─► worker
 //! Broadcaster::publish ──► Job ─►       〃        ─► reply channel ─► caller (blocks ≤ 5 s)
-//! worker: new stream the local logs cannot answer ─► Join ─► read thread ─► Command::Joined
-//! read thread: XREAD BLOCK ─► merge ─► Hub::publish (entry id) ─► Command::Publish ─► workers
+//! worker: new stream the local logs cannot answer ─► Join ─► read thread ─► join::plan
+//!   ─► pipeline 1 ─► Plan::read ─► pipeline 2 ─► Ranges::finish ─► Command::Joined ─► worker
+//! read thread: XREAD BLOCK ─► reply::streams_of ─► merge ─► Hub::publish (entry id) ─► workers
 //! ```
 //!
 //! Neither thread ever blocks a worker: workers hand over a job and defer the connection
-//! ([`crate::proto::Conn::defer`]); the answer comes back through the worker's mailbox.
+//! ([`crate::proto::Conn::defer`]); the answer comes back through the worker's mailbox. The
+//! threads hold a [`Fanout`] (the hub and the mailboxes), not the server's whole state.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
