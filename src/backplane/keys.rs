@@ -16,37 +16,40 @@
 //! `comment`, each when present (`empty` marks an event with none of them). The entry id is the event's id; an id set on a published event
 //! is replaced.
 
+use super::StreamId;
+use super::reply::Fields;
 use crate::event::Event;
 
-/// The Redis key names of one hub. See the [module docs](self).
+/// The Redis key names of one hub. See the [module docs](self). Internal to the layout: only
+/// the backplane's threads name keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Keys {
+pub(crate) struct Keys {
     prefix: String,
 }
 
 impl Keys {
     /// The keys of the hub called `namespace`.
-    pub fn new(namespace: &str) -> Keys {
+    pub(crate) fn new(namespace: &str) -> Keys {
         Keys { prefix: format!("{{{namespace}}}") }
     }
 
     /// The stream of one channel.
-    pub fn channel(&self, name: &str) -> String {
+    pub(crate) fn channel(&self, name: &str) -> String {
         format!("{}:channel:{name}", self.prefix)
     }
 
     /// The stream of publishes to every stream.
-    pub fn all(&self) -> String {
+    pub(crate) fn all(&self) -> String {
         format!("{}:all", self.prefix)
     }
 
     /// The last id given out.
-    pub fn last_id(&self) -> String {
+    pub(crate) fn last_id(&self) -> String {
         format!("{}:last-id", self.prefix)
     }
 
     /// The hash of trim points.
-    pub fn trimmed(&self) -> String {
+    pub(crate) fn trimmed(&self) -> String {
         format!("{}:trimmed", self.prefix)
     }
 }
@@ -94,6 +97,11 @@ pub fn event<'a>(id: &str, entry_fields: impl IntoIterator<Item = (&'a [u8], &'a
     (known && event.validate().is_ok()).then_some(event)
 }
 
+/// [`event`] of an entry as [`reply`](super::reply) decodes it.
+pub(crate) fn entry_event(id: StreamId, entry_fields: &Fields) -> Option<Event> {
+    event(&id.to_string(), entry_fields.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+}
+
 /// The script that publishes one event to one or more streams, atomically, under one new id.
 ///
 /// `KEYS`: the last-id key, the trimmed hash, then the streams. `ARGV`: the number of entries to
@@ -108,7 +116,7 @@ pub fn event<'a>(id: &str, entry_fields: impl IntoIterator<Item = (&'a [u8], &'a
 /// client resuming from an older id than that missed events and is told so; any other resume is
 /// exact. (Exact trimming rather than `MAXLEN ~`: the approximate form trims whole nodes and does
 /// not say which ids it dropped, which would turn exact gap reports into guesses.)
-pub const PUBLISH_SCRIPT: &str = r#"
+pub(crate) const PUBLISH_SCRIPT: &str = r#"
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)

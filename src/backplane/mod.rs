@@ -9,7 +9,7 @@
 //! ```
 //!
 //! # Ids
-//! An event's id is its stream entry id, `<ms>-<seq>`, given by [`keys::PUBLISH_SCRIPT`]: the
+//! An event's id is its stream entry id, `<ms>-<seq>`, given by the publish script (see [`keys`]): the
 //! Redis server's clock, strictly increasing across every channel of the hub. A client may
 //! therefore reconnect to any node with its `Last-Event-ID` and resume all of its channels from
 //! it, and ids order events the same way on every node.
@@ -25,27 +25,45 @@
 //! # Joining and resuming
 //! A new stream whose channels are all followed, and whose `Last-Event-ID` (if any) is in the
 //! local logs where they are complete, starts at once ([`Hub::resume_followed`]). Otherwise the
-//! read thread answers it between two reads: it follows the missing channels from their newest
-//! entry, reads what the client missed with `XRANGE (last cursor` on each of its streams, and
-//! hands the worker that replay together with the local sequence number it reaches. Entries after
-//! the cursors arrive by the next read, so the seam has no gap and no duplicate.
+//! read thread answers it between two reads, in at most two pipelined round trips: it follows
+//! the missing channels from their newest entry, reads what the client missed with
+//! `XRANGE (last cursor` on each of its streams, and hands the worker that replay (at most what
+//! the client's queue may hold) together with the local sequence number it reaches. Entries
+//! after the cursors arrive by the next read, so the seam has no gap and no duplicate. A node
+//! that would read more than `max_channels` channels refuses the stream ([`JoinRefusal`]).
 //!
-//! A `Last-Event-ID` older than a stream's trim point ([`missed`]) or not an entry id at all
-//! ([`ReplayFrom::Unknown`]) gets the `gap` event first, as on a single node.
+//! A `Last-Event-ID` older than a stream's trim point ([`missed`]), not an entry id at all
+//! ([`ReplayFrom::Unknown`]), or past the newest id given out gets the `gap` event first, as on
+//! a single node.
+//!
+//! These rules are pure steps in `join.rs` (plan the reads, then finish the replay from their
+//! replies), each unit-tested without Redis.
 //!
 //! # Faults
 //! A lost connection makes publishes fail (`503`) and pauses reading; both threads reconnect with
 //! backoff, and reading resumes from the cursors, so clients see no gap once Redis is back (as
 //! long as it kept the entries: use Redis persistence if a restart must not lose them).
 //!
+//! # Where the code is
+//! * [`keys`]: the Redis layout (key names, entry fields, the publish script);
+//! * [`reply`]: Redis replies decoded into entries and ids (fuzzed: `fuzz_targets/reply.rs`);
+//! * [`merge`]: the streams' parts of one read, into deliveries in id order;
+//! * `join.rs`: a join's reads and its replay; `backoff.rs`: the reconnect backoff;
+//! * `src/server/backplane.rs`, the IO shell: the Redis connections, the two threads, the
+//!   timeouts and the reconnecting, nothing else.
+//!
 //! [`Hub::resume_followed`]: crate::hub::Hub::resume_followed
 
+pub(crate) mod backoff;
 mod id;
+pub(crate) mod join;
 pub mod keys;
 pub mod merge;
+pub mod reply;
 
 pub use id::{BadStreamId, StreamId};
-pub use keys::Keys;
+pub use join::JoinRefusal;
+pub(crate) use keys::Keys;
 
 /// Where a resume starts, from the `Last-Event-ID` a client sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

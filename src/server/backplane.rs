@@ -1,16 +1,19 @@
-//! The Redis Streams backplane's two threads per node: one publishes, one reads. The protocol
-//! (keys, the publish script, merging reads, resuming) is in [`crate::backplane`]; this module
-//! owns the Redis connections, the timeouts and the reconnecting, nothing else.
+//! The Redis Streams backplane's IO shell: two threads per node (one publishes, one reads),
+//! their Redis connections, the timeouts and the reconnecting, nothing else. Every decision is
+//! a call into [`crate::backplane`]: the keys and the publish script, decoding replies
+//! (`reply`), merging reads (`merge`), planning joins (`join`), the backoff (`backoff`).
 //!
 //! ```text
 //! worker: POST /publish ─► Job ─► publish thread ─► EVALSHA (pipelined) ─► Command::Answer ─► worker
 //! Broadcaster::publish ──► Job ─►       〃        ─► reply channel ─► caller (blocks ≤ 5 s)
-//! worker: new stream the local logs cannot answer ─► Join ─► read thread ─► Command::Joined
-//! read thread: XREAD BLOCK ─► merge ─► Hub::publish (entry id) ─► Command::Publish ─► workers
+//! worker: new stream the local logs cannot answer ─► Join ─► read thread ─► join::plan
+//!   ─► pipeline 1 ─► Plan::read ─► pipeline 2 ─► Ranges::finish ─► Command::Joined ─► worker
+//! read thread: XREAD BLOCK ─► reply::streams_of ─► merge ─► Hub::publish (entry id) ─► workers
 //! ```
 //!
 //! Neither thread ever blocks a worker: workers hand over a job and defer the connection
-//! ([`crate::proto::Conn::defer`]); the answer comes back through the worker's mailbox.
+//! ([`crate::proto::Conn::defer`]); the answer comes back through the worker's mailbox. The
+//! threads hold a [`Fanout`] (the hub and the mailboxes), not the server's whole state.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,12 +27,15 @@ use redis::Value;
 use super::commands::Command;
 use super::handle::{Join, PublishError, Unavailable, WAIT, unavailable};
 use super::slots::ConnId;
-use super::{RedisConfig, ServerError, Shared};
-use crate::backplane::merge::{Batch, Delivery, merge};
-use crate::backplane::{Keys, ReplayFrom, StreamId, keys, missed};
+use super::{Fanout, RedisConfig, ServerError};
+use crate::backplane::backoff::Backoff;
+use crate::backplane::join::{self, Cursors, Limits, Read};
+use crate::backplane::merge::{Batch, merge};
+use crate::backplane::reply::{BadReply, Fields, streams_of};
+use crate::backplane::{JoinRefusal, Keys, StreamId, keys};
 use crate::event::Event;
 use crate::http::{Framing, Response};
-use crate::hub::{Published, Resume, Target, Then, gap_frame, publish};
+use crate::hub::{Published, Resume, Target, publish};
 use crate::proto::Frame;
 
 /// Longest one Redis command may take before the connection counts as lost.
@@ -42,9 +48,6 @@ const READ_COUNT: usize = 512;
 const PIPELINE: usize = 64;
 /// A followed channel without local subscribers is dropped after this long.
 const FOLLOW_GRACE: Duration = Duration::from_secs(10);
-/// Reconnect backoff: first wait, and the most it doubles to.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Where the answer to a publish goes.
 enum Reply {
@@ -150,10 +153,10 @@ impl Backplane {
     }
 
     /// Starts the threads (once the workers' mailboxes exist).
-    pub(crate) fn start(&self, shared: &Arc<Shared>) -> std::io::Result<()> {
+    pub(crate) fn start(&self, fanout: Fanout) -> std::io::Result<()> {
         let Some(setup) = self.setup.lock().unwrap_or_else(|p| p.into_inner()).take() else { return Ok(()) };
         let publisher = Publisher {
-            shared: shared.clone(),
+            fanout: fanout.clone(),
             link: setup.link.clone(),
             conn: Some(setup.publish_conn),
             sha: setup.sha,
@@ -162,11 +165,10 @@ impl Backplane {
             reconnects: self.reconnects.clone(),
         };
         let reader = Reader {
-            shared: shared.clone(),
+            fanout,
             link: setup.link,
             conn: Some(setup.read_conn),
-            all_cursor: setup.all_cursor,
-            cursors: HashMap::new(),
+            cursors: Cursors { all: setup.all_cursor, channels: HashMap::new() },
             backoff: Backoff::default(),
             stop: self.stop.clone(),
             up: self.up.clone(),
@@ -255,30 +257,8 @@ impl std::fmt::Display for NotConnected {
 
 impl std::error::Error for NotConnected {}
 
-/// Exponential reconnect backoff.
-#[derive(Default)]
-struct Backoff {
-    next_try: Option<Instant>,
-    wait: Duration,
-}
-
-impl Backoff {
-    fn ready(&self, now: Instant) -> bool {
-        self.next_try.is_none_or(|t| now >= t)
-    }
-
-    fn failed(&mut self, now: Instant) {
-        self.wait = (self.wait * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
-        self.next_try = Some(now + self.wait);
-    }
-
-    fn succeeded(&mut self) {
-        *self = Backoff::default();
-    }
-}
-
 struct Publisher {
-    shared: Arc<Shared>,
+    fanout: Fanout,
     link: Link,
     conn: Option<redis::Connection>,
     sha: String,
@@ -369,22 +349,18 @@ impl Publisher {
                     Ok(entry) => publish::created(&entry),
                     Err(e) => unavailable(&e.to_string()),
                 };
-                if let Some(mailbox) = self.shared.mailboxes.get(id.worker) {
-                    let _ = mailbox.post(Command::Answer { key: id.key, response, framing });
-                }
+                self.fanout.post(id.worker, Command::Answer { key: id.key, response, framing });
             }
         }
     }
 }
 
 struct Reader {
-    shared: Arc<Shared>,
+    fanout: Fanout,
     link: Link,
     conn: Option<redis::Connection>,
-    /// The last entry delivered from the stream of publishes to all.
-    all_cursor: StreamId,
-    /// The last entry delivered, per followed channel.
-    cursors: HashMap<Arc<str>, StreamId>,
+    /// The last entry delivered, per followed stream.
+    cursors: Cursors,
     backoff: Backoff,
     stop: Arc<AtomicBool>,
     up: Arc<AtomicBool>,
@@ -411,7 +387,7 @@ impl Reader {
             let result = self.answer_joins(&mut pending).and_then(|()| self.read());
             if let Err(e) = result {
                 if !self.stop.load(Ordering::Acquire) {
-                    eprintln!("ssehub: lost the Redis connection ({e}); reconnecting");
+                    log::warn!("lost the Redis connection ({e}); reconnecting");
                 }
                 self.conn = None;
                 self.up.store(false, Ordering::Relaxed);
@@ -419,9 +395,9 @@ impl Reader {
             }
             if now >= next_sweep {
                 next_sweep = now + Duration::from_secs(1);
-                let dropped = self.shared.lock_hub().drop_idle(now, FOLLOW_GRACE);
+                let dropped = self.fanout.lock_hub().drop_idle(now, FOLLOW_GRACE);
                 for channel in dropped {
-                    self.cursors.remove(&channel);
+                    self.cursors.channels.remove(&channel);
                 }
             }
         }
@@ -437,7 +413,7 @@ impl Reader {
                 self.backoff.succeeded();
                 self.up.store(true, Ordering::Relaxed);
                 self.reconnects.fetch_add(1, Ordering::Relaxed);
-                eprintln!("ssehub: reconnected to Redis; reading on from the last entries delivered");
+                log::info!("reconnected to Redis; reading on from the last entries delivered");
                 true
             }
             Err(_) => {
@@ -454,8 +430,8 @@ impl Reader {
         // Stream 0 is the stream of publishes to all, then the channels.
         let mut names: Vec<Option<Arc<str>>> = vec![None];
         let mut keys = vec![self.link.keys.all()];
-        let mut from = vec![self.all_cursor.to_string()];
-        for (channel, cursor) in &self.cursors {
+        let mut from = vec![self.cursors.all.to_string()];
+        for (channel, cursor) in &self.cursors.channels {
             names.push(Some(channel.clone()));
             keys.push(self.link.keys.channel(channel));
             from.push(cursor.to_string());
@@ -495,9 +471,9 @@ impl Reader {
         let merged = merge(batches);
         for (i, cursor) in merged.cursors.iter().enumerate() {
             match (cursor, &names[i]) {
-                (Some(id), None) => self.all_cursor = *id,
+                (Some(id), None) => self.cursors.all = *id,
                 (Some(id), Some(channel)) => {
-                    self.cursors.insert(channel.clone(), *id);
+                    self.cursors.channels.insert(channel.clone(), *id);
                 }
                 (None, _) => {}
             }
@@ -506,9 +482,9 @@ impl Reader {
             return Ok(());
         }
         let now = Instant::now();
-        let mut hub = self.shared.lock_hub();
+        let mut hub = self.fanout.lock_hub();
         for d in merged.deliveries {
-            let Some(event) = event_of(&d) else {
+            let Some(event) = keys::entry_event(d.id, &d.item) else {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
@@ -518,7 +494,7 @@ impl Reader {
                 Target::Channels(d.streams.iter().filter_map(|&i| names[i].clone()).collect())
             };
             if let Ok(published) = hub.publish(&target, event, now) {
-                self.shared.post_published(&published, &target);
+                self.fanout.post_published(&published, &target);
             }
         }
         Ok(())
@@ -548,128 +524,94 @@ impl Reader {
     }
 
     fn post_joined(&self, join: &Join, resume: Result<Resume, Response>) {
-        if let Some(mailbox) = self.shared.mailboxes.get(join.id.worker) {
-            let _ =
-                mailbox.post(Command::Joined { key: join.id.key, channels: join.channels.clone(), resume });
-        }
+        let channels = join.channels.clone();
+        self.fanout.post(join.id.worker, Command::Joined { key: join.id.key, channels, resume });
     }
 
+    /// Plans the join, sends its reads (at most two pipelines), and hands the stream its replay.
     fn answer_join(&mut self, join: &Join) -> redis::RedisResult<()> {
         let Some(conn) = self.conn.as_mut() else { return Ok(()) };
-        let keys = &self.link.keys;
-        // Channels not followed yet are followed from their newest entry: what comes after it
-        // arrives by the next read.
-        let unread = join.channels.iter().filter(|c| !self.cursors.contains_key(*c)).count();
-        if self.cursors.len() + unread > self.link.max_channels {
-            let why = format!(
-                "this node reads {} channels already (at most {})",
-                self.cursors.len(),
-                self.link.max_channels
-            );
-            self.post_joined(join, Err(Response::unavailable(&why, 10)));
-            return Ok(());
-        }
-        let mut new = Vec::new();
-        for channel in &join.channels {
-            if !self.cursors.contains_key(channel) {
-                new.push((channel.clone(), top(conn, &keys.channel(channel))?));
-            }
-        }
-        let cursor_of = |channel: &Arc<str>| {
-            self.cursors
-                .get(channel)
-                .or_else(|| new.iter().find(|(c, _)| c == channel).map(|(_, id)| id))
-                .copied()
+        let limits = Limits {
+            max_channels: self.link.max_channels,
+            retention: self.link.retention,
+            max_queue_bytes: self.fanout.max_queue_bytes,
         };
-        let mut streams: Vec<(String, StreamId)> = vec![(keys.all(), self.all_cursor)];
-        for channel in &join.channels {
-            streams.push((keys.channel(channel), cursor_of(channel).unwrap_or_default()));
-        }
-        let mut from = ReplayFrom::parse(join.last_event_id.as_deref());
-        if let ReplayFrom::After(last) = from {
-            // An id past the newest one given out (made up, or from before Redis lost its data)
-            // cannot be placed: a gap, then everything retained, as on a single node.
-            let newest: Option<String> = redis::cmd("GET").arg(keys.last_id()).query(conn)?;
-            if newest.and_then(|id| id.parse::<StreamId>().ok()).is_none_or(|newest| last > newest) {
-                from = ReplayFrom::Unknown;
-            }
-        }
-        let mut gap = from == ReplayFrom::Unknown;
-        let mut batches = Vec::new();
-        if from != ReplayFrom::Nothing {
-            for (key, upto) in &streams {
-                let entries = match from {
-                    // Nothing can follow the largest id (and Redis refuses `(` before it).
-                    ReplayFrom::After(last) if last == StreamId::MAX => Vec::new(),
-                    ReplayFrom::After(last) => {
-                        let trimmed: Option<String> =
-                            redis::cmd("HGET").arg(keys.trimmed()).arg(key).query(conn)?;
-                        gap |= missed(last, trimmed.and_then(|t| t.parse().ok()));
-                        let reply: Value = redis::cmd("XRANGE")
-                            .arg(key)
-                            .arg(format!("({last}"))
-                            .arg(upto.to_string())
-                            .arg("COUNT")
-                            .arg(self.link.retention)
-                            .query(conn)?;
-                        entries_of(&reply)?
-                    }
-                    _ => {
-                        let reply: Value = redis::cmd("XREVRANGE")
-                            .arg(key)
-                            .arg(upto.to_string())
-                            .arg("-")
-                            .arg("COUNT")
-                            .arg(self.link.retention)
-                            .query(conn)?;
-                        let mut entries = entries_of(&reply)?;
-                        entries.reverse();
-                        entries
-                    }
-                };
-                // Entries past the cursor (impossible for XRANGE, kept for clarity) come live.
-                let entries = entries.into_iter().filter(|(id, _)| id <= upto).collect();
-                batches.push(Batch { entries, full: false });
-            }
-        }
-        // At most what the client's queue may hold: past it the stream ends after the replay
-        // that fits, and the client resumes from there (this replay cannot go on in batches).
-        let budget = self.shared.config.max_queue_bytes;
-        let (mut frames, mut bytes, mut then) = (Vec::new(), 0, Then::Live);
-        for d in merge(batches).deliveries {
-            match event_of(&d).map(|e| Frame::event(&e)) {
-                Some(Ok(frame)) => {
-                    if !frames.is_empty() && bytes + frame.chunked().len() > budget {
-                        then = Then::End;
-                        break;
-                    }
-                    bytes += frame.chunked().len();
-                    frames.push(frame);
+        let channels = &join.channels;
+        let plan =
+            match join::plan(channels, join.last_event_id.as_deref(), &self.cursors, &self.link.keys, limits)
+            {
+                Ok(plan) => plan,
+                Err(refusal) => {
+                    self.post_joined(join, Err(refused(&refusal)));
+                    return Ok(());
                 }
-                _ => {
-                    self.skipped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
+            };
+        let replies = send(conn, plan.reads())?;
+        let ranges = plan.read(&replies)?;
+        let replies = send(conn, ranges.reads())?;
+        let replay = ranges.finish(&replies)?;
+        self.skipped.fetch_add(replay.skipped, Ordering::Relaxed);
         let now = Instant::now();
         let seq = {
-            let mut hub = self.shared.lock_hub();
-            for (channel, id) in new {
+            let mut hub = self.fanout.lock_hub();
+            for (channel, id) in replay.follow {
                 hub.follow(channel.clone(), now);
-                self.cursors.insert(channel, id);
+                self.cursors.channels.insert(channel, id);
             }
-            hub.subscribe(&join.channels);
+            hub.subscribe(channels);
             hub.seq()
         };
-        let gap = gap.then(|| gap_frame(join.last_event_id.as_deref().unwrap_or_default()));
-        self.post_joined(join, Ok(Resume { seq, gap, frames, then, last_id: None }));
+        let resume = Resume { seq, gap: replay.gap, frames: replay.frames, then: replay.then, last_id: None };
+        self.post_joined(join, Ok(resume));
         Ok(())
     }
 }
 
-/// The event a delivered entry holds (`None`: skip it, see [`keys::event`]).
-fn event_of(d: &Delivery<Fields>) -> Option<Event> {
-    keys::event(&d.id.to_string(), d.item.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+/// The answer to a join the backplane refuses.
+fn refused(refusal: &JoinRefusal) -> Response {
+    Response::error(refusal.status(), &refusal.to_string())
+        .header("Retry-After", refusal.retry_after().to_string())
+}
+
+/// Sends `reads` in one pipeline (nothing when there are none); one reply each, in order.
+fn send(conn: &mut redis::Connection, reads: &[Read]) -> redis::RedisResult<Vec<Value>> {
+    if reads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for read in reads {
+        pipe.add_command(command(read));
+    }
+    pipe.query(conn)
+}
+
+/// The Redis command of a read.
+fn command(read: &Read) -> redis::Cmd {
+    let mut cmd = redis::cmd(match read {
+        Read::Top { .. } | Read::Newest { .. } => "XREVRANGE",
+        Read::After { .. } => "XRANGE",
+        Read::LastId { .. } => "GET",
+        Read::Trimmed { .. } => "HGET",
+    });
+    match read {
+        Read::Top { key } => cmd.arg(key).arg("+").arg("-").arg("COUNT").arg(1),
+        Read::Newest { key, upto, count } => {
+            cmd.arg(key).arg(upto.to_string()).arg("-").arg("COUNT").arg(*count)
+        }
+        Read::After { key, after, upto, count } => {
+            cmd.arg(key).arg(format!("({after}")).arg(upto.to_string()).arg("COUNT").arg(*count)
+        }
+        Read::LastId { key } => cmd.arg(key),
+        Read::Trimmed { hash, stream } => cmd.arg(hash).arg(stream),
+    };
+    cmd
+}
+
+impl From<BadReply> for redis::RedisError {
+    /// A reply of the wrong shape fails its command like a reply `redis` cannot parse.
+    fn from(e: BadReply) -> redis::RedisError {
+        redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply", e.what().to_owned()))
+    }
 }
 
 /// Whether an error means the connection is unusable (rather than one command refused).
@@ -679,71 +621,6 @@ fn is_connection_fault(e: &redis::RedisError) -> bool {
 
 /// The id of a stream's newest entry (`0-0` when it is empty or missing).
 fn top(conn: &mut redis::Connection, key: &str) -> redis::RedisResult<StreamId> {
-    let reply: Value = redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1).query(conn)?;
-    Ok(entries_of(&reply)?.first().map_or(StreamId::ZERO, |(id, _)| *id))
-}
-
-/// An entry's field/value pairs, as stored.
-type Fields = Vec<(Vec<u8>, Vec<u8>)>;
-/// A stream's entries, oldest first.
-type Entries = Vec<(StreamId, Fields)>;
-
-fn bad_reply(what: &str) -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply", what.to_owned()))
-}
-
-fn text(v: &Value) -> Option<&[u8]> {
-    match v {
-        Value::BulkString(b) => Some(b),
-        Value::SimpleString(s) => Some(s.as_bytes()),
-        _ => None,
-    }
-}
-
-/// An `XRANGE`-shaped reply: `[[id, [field, value, ...]], ...]`. Entries whose fields are nil
-/// (deleted under a reader) are left out.
-fn entries_of(reply: &Value) -> redis::RedisResult<Entries> {
-    let Value::Array(entries) = reply else {
-        return if matches!(reply, Value::Nil) { Ok(Vec::new()) } else { Err(bad_reply("entries")) };
-    };
-    let mut out = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let Value::Array(parts) = entry else { return Err(bad_reply("entry")) };
-        let [id, fields] = parts.as_slice() else { return Err(bad_reply("entry")) };
-        let id = text(id)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(|s| s.parse::<StreamId>().ok())
-            .ok_or_else(|| bad_reply("entry id"))?;
-        let Value::Array(flat) = fields else { continue };
-        let pairs = flat
-            .chunks_exact(2)
-            .filter_map(|kv| Some((text(&kv[0])?.to_vec(), text(&kv[1])?.to_vec())))
-            .collect();
-        out.push((id, pairs));
-    }
-    Ok(out)
-}
-
-/// An `XREAD` reply: nil (nothing new), or `[[key, entries], ...]` (a map under RESP3).
-fn streams_of(reply: &Value) -> redis::RedisResult<Vec<(String, Entries)>> {
-    let pairs: Vec<(&Value, &Value)> = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Array(streams) => streams
-            .iter()
-            .map(|s| match s {
-                Value::Array(kv) if kv.len() == 2 => Ok((&kv[0], &kv[1])),
-                _ => Err(bad_reply("stream")),
-            })
-            .collect::<Result<_, _>>()?,
-        Value::Map(kv) => kv.iter().map(|(k, v)| (k, v)).collect(),
-        _ => return Err(bad_reply("streams")),
-    };
-    pairs
-        .into_iter()
-        .map(|(key, entries)| {
-            let key =
-                text(key).map(|b| String::from_utf8_lossy(b).into_owned()).ok_or_else(|| bad_reply("key"))?;
-            Ok((key, entries_of(entries)?))
-        })
-        .collect()
+    let reply: Value = command(&Read::Top { key: key.to_owned() }).query(conn)?;
+    Ok(join::top_of(&reply)?)
 }

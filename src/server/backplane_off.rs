@@ -1,11 +1,9 @@
 //! The backplane in a build without the `redis` feature: there is none. `Config::redis` set
 //! anyway makes [`ServerBuilder::bind`](super::ServerBuilder::bind) fail with a clear message.
 
-use std::sync::Arc;
-
 use super::handle::{Join, PublishError};
 use super::slots::ConnId;
-use super::{RedisConfig, ServerError, Shared};
+use super::{Fanout, RedisConfig, ServerError};
 use crate::event::Event;
 use crate::http::Framing;
 use crate::hub::{Published, Target};
@@ -17,7 +15,7 @@ impl Backplane {
     pub(crate) fn connect(_: &RedisConfig, _: usize) -> Result<Backplane, ServerError> {
         Err(ServerError::NoBackplaneSupport)
     }
-    pub(crate) fn start(&self, _: &Arc<Shared>) -> std::io::Result<()> {
+    pub(crate) fn start(&self, _: Fanout) -> std::io::Result<()> {
         match *self {}
     }
     pub(crate) fn stop(&self) {

@@ -313,8 +313,9 @@ impl Counters {
 pub(crate) struct Shared {
     config: Config,
     callbacks: Callbacks,
-    mailboxes: Vec<Mailbox>,
-    hub: Mutex<Hub>,
+    /// The mailboxes and the hub are shared with the backplane's threads too ([`Fanout`]).
+    mailboxes: Arc<[Mailbox]>,
+    hub: Arc<Mutex<Hub>>,
     /// The Redis backplane, when channels are shared with other nodes.
     backplane: Option<backplane::Backplane>,
     counters: Counters,
@@ -534,12 +535,12 @@ impl ServerBuilder {
             mailboxes.push(Mailbox::new(waker));
         }
         let ids = self.config.assign_ids.then(IdScheme::from_clock);
-        let hub = Mutex::new(Hub::new(self.config.retention, ids));
+        let hub = Arc::new(Mutex::new(Hub::new(self.config.retention, ids)));
         let per_worker = (self.config.max_total_queue_bytes / n).max(1);
         let shared = Arc::new(Shared {
             config: self.config,
             callbacks: self.callbacks,
-            mailboxes,
+            mailboxes: mailboxes.into(),
             hub,
             backplane,
             counters: Counters {
@@ -551,7 +552,7 @@ impl ServerBuilder {
             next_worker: AtomicUsize::new(0),
         });
         if let Some(backplane) = &shared.backplane {
-            backplane.start(&shared).map_err(ServerError::Io)?;
+            backplane.start(shared.fanout()).map_err(ServerError::Io)?;
         }
         let mut listener = Some(listener);
         let mut threads = Vec::with_capacity(n);
@@ -733,7 +734,7 @@ impl ShutdownHandle {
     /// Asks every worker to stop: no new connections, streams ended with their final chunk,
     /// queued data written for at most [`Config::shutdown_grace`].
     pub fn shutdown(&self) {
-        for mailbox in &self.shared.mailboxes {
+        for mailbox in self.shared.mailboxes.iter() {
             let _ = mailbox.post(Command::Shutdown);
         }
         if let Some(backplane) = &self.shared.backplane {
@@ -748,7 +749,7 @@ impl Shared {
     }
 
     fn lock_hub(&self) -> MutexGuard<'_, Hub> {
-        self.hub.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.hub)
     }
 
     /// Publishes an event: through the backplane when there is one (waiting until Redis has
@@ -759,15 +760,59 @@ impl Shared {
         }
         let mut hub = self.lock_hub();
         let published = hub.publish(target, event, std::time::Instant::now())?;
-        self.post_published(&published, target);
+        post_published(&self.mailboxes, &published, target);
         Ok(published)
     }
 
-    /// Hands a publish to every worker. Callers hold the hub's lock, so that every worker
-    /// sees publishes in sequence order.
-    fn post_published(&self, published: &Published, target: &Target) {
-        for mailbox in &self.mailboxes {
-            let _ = mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
+    /// What the backplane's threads get.
+    fn fanout(&self) -> Fanout {
+        Fanout {
+            hub: self.hub.clone(),
+            mailboxes: self.mailboxes.clone(),
+            max_queue_bytes: self.config.max_queue_bytes,
         }
+    }
+}
+
+/// What the backplane's threads hold of the server: the hub and the workers' mailboxes (the
+/// ones [`Shared`] holds) and the bound on a client's queue. Not the settings, the callbacks or
+/// the counters: nothing the workers alone use.
+#[derive(Clone)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) struct Fanout {
+    hub: Arc<Mutex<Hub>>,
+    mailboxes: Arc<[Mailbox]>,
+    /// [`Config::max_queue_bytes`]: what a replay from Redis may hold.
+    pub(crate) max_queue_bytes: usize,
+}
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+impl Fanout {
+    pub(crate) fn lock_hub(&self) -> MutexGuard<'_, Hub> {
+        lock(&self.hub)
+    }
+
+    /// Posts `command` to worker `worker` (if there is one: the index comes back from a job).
+    pub(crate) fn post(&self, worker: usize, command: Command) {
+        if let Some(mailbox) = self.mailboxes.get(worker) {
+            let _ = mailbox.post(command);
+        }
+    }
+
+    /// As [`post_published`].
+    pub(crate) fn post_published(&self, published: &Published, target: &Target) {
+        post_published(&self.mailboxes, published, target);
+    }
+}
+
+fn lock(hub: &Mutex<Hub>) -> MutexGuard<'_, Hub> {
+    hub.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Hands a publish to every worker. Callers hold the hub's lock, so that every worker sees
+/// publishes in sequence order.
+fn post_published(mailboxes: &[Mailbox], published: &Published, target: &Target) {
+    for mailbox in mailboxes {
+        let _ = mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
     }
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod decode;
+mod logger;
 mod serve;
 
 #[derive(Parser)]
@@ -35,6 +36,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logger::install();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
