@@ -102,6 +102,16 @@ impl fmt::Display for JoinRefusal {
 
 impl std::error::Error for JoinRefusal {}
 
+impl crate::http::answer::Refusal for JoinRefusal {
+    fn status(&self) -> u16 {
+        JoinRefusal::status(self)
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("Retry-After", self.retry_after().to_string())]
+    }
+}
+
 /// What the read thread follows: per stream, the last entry it delivered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Cursors {

@@ -39,9 +39,15 @@ use crate::event::Event;
 /// On error nothing is appended.
 pub fn encode(event: &Event, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     event.validate()?;
+    encode_validated(event, out);
+    Ok(())
+}
+
+/// [`encode`] of an event the caller has validated already (a publish is checked once).
+pub(crate) fn encode_validated(event: &Event, out: &mut Vec<u8>) {
+    debug_assert!(event.validate().is_ok());
     out.reserve(block_len(event));
     write_block(event, out);
-    Ok(())
 }
 
 /// The exact number of bytes [`encode`] appends for `event` (when it is valid).

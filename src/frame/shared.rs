@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::error::EncodeError;
 use crate::event::Event;
-use crate::frame::encode::{encode, encode_comment, encoded_len};
+use crate::frame::encode::{encode_comment, encode_validated, encoded_len};
 
 /// Immutable encoded bytes, cheap to clone.
 ///
@@ -45,10 +45,16 @@ impl Frame {
     /// ```
     pub fn event(event: &Event) -> Result<Frame, EncodeError> {
         event.validate()?;
+        Ok(Frame::event_validated(event))
+    }
+
+    /// Encodes `event`, which the caller has validated already (once per publish: see
+    /// [`Event::validate`]).
+    pub(crate) fn event_validated(event: &Event) -> Frame {
         let len = encoded_len(event);
         let mut buf = chunk_start(len);
-        encode(event, &mut buf)?;
-        Ok(Frame::finish_chunk(buf, len))
+        encode_validated(event, &mut buf);
+        Frame::finish_chunk(buf, len)
     }
 
     /// A comment-only frame (`:text`), such as the first `:ok` or a keep-alive.

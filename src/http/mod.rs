@@ -6,6 +6,7 @@
 //! No sockets here: the mio driver in `server` hands these functions the bytes it read and
 //! writes the bytes they return.
 
+pub mod answer;
 pub(crate) mod json;
 pub mod request;
 pub mod response;

@@ -59,7 +59,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::EncodeError;
 use crate::event::Event;
-use crate::http::{Request, Response};
+use crate::http::Request;
+use crate::http::answer::Refusal;
 use crate::proto::Frame;
 use follow::Follows;
 use ids::{IdClass, IdScheme};
@@ -190,7 +191,7 @@ impl Hub {
         mut event: Event,
         now: Instant,
     ) -> Result<Published, EncodeError> {
-        event.validate()?;
+        // Frame::event validates: once per publish, before the number is taken.
         let seq = self.seq + 1;
         if event.id.is_none() {
             event.id = self.ids.map(|ids| ids.id(seq));
@@ -379,11 +380,42 @@ pub const MAX_CHANNELS_PER_STREAM: usize = 32;
 /// Longest channel name, in bytes.
 pub const MAX_CHANNEL_NAME: usize = 256;
 
+/// Why a channel list is refused (always `400`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// More than [`MAX_CHANNELS_PER_STREAM`] channels.
+    TooMany,
+    /// A name empty or longer than [`MAX_CHANNEL_NAME`] bytes.
+    Length,
+    /// A name holding a control character.
+    ControlCharacter,
+    /// A name that is not UTF-8 once percent-decoded.
+    NotUtf8,
+}
+
+impl std::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChannelError::TooMany => "too many channels",
+            ChannelError::Length => "channel names must be 1 to 256 bytes",
+            ChannelError::ControlCharacter => "channel names may not hold control characters",
+            ChannelError::NotUtf8 => "channel names must be UTF-8",
+        })
+    }
+}
+
+impl std::error::Error for ChannelError {}
+
+impl Refusal for ChannelError {
+    fn status(&self) -> u16 {
+        400
+    }
+}
+
 /// The channels a request asks for: its `channel` query parameters (repeatable), or
-/// [`DEFAULT_CHANNEL`] when it names none.
-///
-/// More than [`MAX_CHANNELS_PER_STREAM`] channels, a name that is not UTF-8 once
-/// percent-decoded, or one [`validate_channels`] refuses is a `400`.
+/// [`DEFAULT_CHANNEL`] when it names none; refused as [`validate_channels`] does, or when a
+/// name is not UTF-8 once percent-decoded.
 ///
 /// ```
 /// # use ssehub::http::request::{parse_head, Limits};
@@ -392,9 +424,8 @@ pub const MAX_CHANNEL_NAME: usize = 256;
 /// let want: [std::sync::Arc<str>; 2] = ["a".into(), "b c".into()];
 /// assert_eq!(channels, want);
 /// ```
-pub fn requested_channels(req: &Request) -> Result<Vec<Arc<str>>, Response> {
-    let names =
-        req.query_values("channel").map_err(|_| Response::error(400, "channel names must be UTF-8"))?;
+pub fn requested_channels(req: &Request) -> Result<Vec<Arc<str>>, ChannelError> {
+    let names = req.query_values("channel").map_err(|_| ChannelError::NotUtf8)?;
     validate_channels(if names.is_empty() { vec![DEFAULT_CHANNEL.to_owned()] } else { names })
 }
 
@@ -402,18 +433,18 @@ pub fn requested_channels(req: &Request) -> Result<Vec<Arc<str>>, Response> {
 /// characters), sorted and without duplicates.
 ///
 /// ```
-/// let bad = ssehub::hub::validate_channels(vec!["\0all".to_owned()]).unwrap_err();
-/// assert_eq!(bad.status, 400);
+/// use ssehub::hub::{ChannelError, validate_channels};
+/// assert_eq!(validate_channels(vec!["\0all".to_owned()]), Err(ChannelError::ControlCharacter));
 /// ```
-pub fn validate_channels(names: Vec<String>) -> Result<Vec<Arc<str>>, Response> {
+pub fn validate_channels(names: Vec<String>) -> Result<Vec<Arc<str>>, ChannelError> {
     if names.len() > MAX_CHANNELS_PER_STREAM {
-        return Err(Response::error(400, "too many channels"));
+        return Err(ChannelError::TooMany);
     }
     if names.iter().any(|n| n.is_empty() || n.len() > MAX_CHANNEL_NAME) {
-        return Err(Response::error(400, "channel names must be 1 to 256 bytes"));
+        return Err(ChannelError::Length);
     }
     if names.iter().any(|n| n.chars().any(char::is_control)) {
-        return Err(Response::error(400, "channel names may not hold control characters"));
+        return Err(ChannelError::ControlCharacter);
     }
     let mut list: Vec<Arc<str>> = names.into_iter().map(Arc::from).collect();
     list.sort();
@@ -640,7 +671,11 @@ mod tests {
         assert_eq!(data_of(&r.frames), ["to all"], "the \\0all channel is a channel like any other");
         assert_eq!(hub.logs().all().len(), 1);
         for bad in ["\0all", "a\nb", "tab\t", "\u{7f}", "\u{85}"] {
-            assert_eq!(validate_channels(vec![bad.to_owned()]).unwrap_err().status, 400, "{bad:?}");
+            assert_eq!(
+                validate_channels(vec![bad.to_owned()]),
+                Err(ChannelError::ControlCharacter),
+                "{bad:?}"
+            );
         }
         assert!(validate_channels(vec!["room/42 ✓".to_owned()]).is_ok());
     }

@@ -25,17 +25,17 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use super::commands::Command;
-use super::handle::{Join, PublishError, Unavailable, WAIT, unavailable};
+use super::handle::{Join, JoinError, PublishError, Unavailable, WAIT};
 use super::slots::ConnId;
 use super::{Fanout, RedisConfig, ServerError};
 use crate::backplane::backoff::Backoff;
 use crate::backplane::join::{self, Cursors, Limits, Read};
 use crate::backplane::merge::{Batch, merge};
 use crate::backplane::reply::{BadReply, Fields, streams_of};
-use crate::backplane::{JoinRefusal, Keys, StreamId, keys};
+use crate::backplane::{Keys, StreamId, keys};
 use crate::event::Event;
-use crate::http::{Framing, Response};
-use crate::hub::{Published, Resume, Target, publish};
+use crate::http::Framing;
+use crate::hub::{Published, Resume, Target};
 use crate::proto::Frame;
 
 /// Longest one Redis command may take before the connection counts as lost.
@@ -222,7 +222,8 @@ impl Backplane {
         }
         match rx.recv_timeout(WAIT) {
             Ok(Ok(id)) => {
-                let frame = Frame::event(&event.id(id.as_str()))?;
+                // Validated above; the entry id Redis gave it is digits and a dash.
+                let frame = Frame::event_validated(&event.id(id.as_str()));
                 Ok(Published { seq: 0, id: Some(id.into()), frame })
             }
             Ok(Err(e)) => Err(PublishError::Unavailable(e)),
@@ -345,11 +346,7 @@ impl Publisher {
                 let _ = tx.try_send(result);
             }
             Reply::Http { id, framing } => {
-                let response = match result {
-                    Ok(entry) => publish::created(&entry),
-                    Err(e) => unavailable(&e.to_string()),
-                };
-                self.fanout.post(id.worker, Command::Answer { key: id.key, response, framing });
+                self.fanout.post(id.worker, Command::Published { key: id.key, result, framing });
             }
         }
     }
@@ -512,7 +509,7 @@ impl Reader {
             if let Err(e) = self.answer_join(&join) {
                 // The stream is refused at once rather than left to time out; a lost connection
                 // also stops the others (they wait for the reconnection, up to their deadline).
-                let refusal = unavailable(&e.to_string());
+                let refusal = JoinError::Unavailable(Unavailable::Redis(Arc::new(e.clone())));
                 self.post_joined(&join, Err(refusal));
                 if is_connection_fault(&e) {
                     pending.extend(joins);
@@ -523,7 +520,7 @@ impl Reader {
         Ok(())
     }
 
-    fn post_joined(&self, join: &Join, resume: Result<Resume, Response>) {
+    fn post_joined(&self, join: &Join, resume: Result<Resume, JoinError>) {
         let channels = join.channels.clone();
         self.fanout.post(join.id.worker, Command::Joined { key: join.id.key, channels, resume });
     }
@@ -542,7 +539,7 @@ impl Reader {
             {
                 Ok(plan) => plan,
                 Err(refusal) => {
-                    self.post_joined(join, Err(refused(&refusal)));
+                    self.post_joined(join, Err(JoinError::Refused(refusal)));
                     return Ok(());
                 }
             };
@@ -565,12 +562,6 @@ impl Reader {
         self.post_joined(join, Ok(resume));
         Ok(())
     }
-}
-
-/// The answer to a join the backplane refuses.
-fn refused(refusal: &JoinRefusal) -> Response {
-    Response::error(refusal.status(), &refusal.to_string())
-        .header("Retry-After", refusal.retry_after().to_string())
 }
 
 /// Sends `reads` in one pipeline (nothing when there are none); one reply each, in order.

@@ -16,10 +16,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::handle::{JoinError, Unavailable};
 use super::slots::Key;
 use super::worker::{Live, Worker};
 use super::{Shared, WorkerCounters};
-use crate::http::{Framing, Response};
+use crate::http::{Framing, answer};
 use crate::hub::{Resume, Target};
 use crate::proto::Frame;
 
@@ -32,12 +33,12 @@ pub(crate) enum Command {
     /// Deliver a publish (in sequence order) to the worker's streams it targets.
     Publish(u64, Frame, Target),
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    /// Answer a deferred request (a publish the backplane took, or could not).
-    Answer { key: Key, response: Response, framing: Framing },
+    /// Answer a deferred publish: the id Redis gave it, or why it could not take it.
+    Published { key: Key, result: Result<String, Unavailable>, framing: Framing },
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     /// Start a deferred stream with what the backplane's read thread found (its channels are
     /// counted as subscribed: a stream that is gone by now must give them back).
-    Joined { key: Key, channels: Vec<Arc<str>>, resume: Result<Resume, Response> },
+    Joined { key: Key, channels: Vec<Arc<str>>, resume: Result<Resume, JoinError> },
     /// Take over a newly accepted connection.
     Adopt(mio::net::TcpStream),
     /// Stop: finish streams, flush briefly, exit.
@@ -139,8 +140,12 @@ impl Worker {
                     }
                 }
                 // Answers to requests leave at once: coalescing is for fan-out.
-                Command::Answer { key, response, framing } => {
+                Command::Published { key, result, framing } => {
                     if let Some(live) = self.waiting(key).filter(|l| l.pending.is_none()) {
+                        let response = match result {
+                            Ok(id) => answer::published(&id),
+                            Err(why) => answer::refusal(&why),
+                        };
                         live.conn.respond(&response, framing, now);
                         self.serve(key.slot, now);
                     }

@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::handle::{ClientInner, Join, WAIT, unavailable};
+use super::handle::{ClientInner, Join, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
 use super::worker::{Live, PendingStream, Worker};
 use super::{Client, Shared};
 use crate::http::request::{Request, Version};
 use crate::http::response::write_stream_head;
 use crate::http::route::{Decision, route};
-use crate::http::{Framing, Response};
+use crate::http::{Framing, Response, answer};
 use crate::hub::fanout::{Member, Replaying};
 use crate::hub::{Resume, Then, publish, requested_channels, validate_channels};
 use crate::proto::Input;
@@ -59,9 +59,9 @@ impl Worker {
         let config = &shared.config;
         let Some(live) = self.slots.at(i) else { return };
         let refusal = match route(req, &config.route) {
-            Decision::Publish => {
-                publish::authorize(req, config.publish_token.as_deref().unwrap_or_default()).err()
-            }
+            Decision::Publish => publish::authorize(req, config.publish_token.as_deref().unwrap_or_default())
+                .err()
+                .map(|r| answer::refusal(&r)),
             Decision::Respond { response, .. } => Some(response),
             Decision::Stream { .. } => Some(Response::error(400, "the stream path takes no request body")),
             Decision::Fallback | Decision::Metrics => None,
@@ -96,24 +96,28 @@ impl Worker {
                 let response = match publish::check(&req, token) {
                     Err(refusal) => {
                         Shared::count(&shared.counters.rejected);
-                        refusal
+                        answer::refusal(&refusal)
                     }
                     Ok(p) => match &shared.backplane {
-                        // Acknowledged once Redis has it: the publish thread answers, later.
-                        Some(backplane) => {
-                            live.conn.defer(WAIT, now);
-                            let id = ConnId { worker: self.index, key };
-                            if backplane.publish_http(id, p.target, p.event, framing) {
-                                return;
+                        // Checked here, once (nothing else encodes it before Redis stores it),
+                        // then acknowledged once Redis has it: the publish thread answers, later.
+                        Some(backplane) => match p.event.validate() {
+                            Err(e) => answer::refusal(&publish::PublishRefusal::Event(e)),
+                            Ok(()) => {
+                                live.conn.defer(WAIT, now);
+                                let id = ConnId { worker: self.index, key };
+                                if backplane.publish_http(id, p.target, p.event, framing) {
+                                    return;
+                                }
+                                answer::refusal(&Unavailable::ShutDown)
                             }
-                            unavailable("shutting down")
-                        }
+                        },
                         None => match shared.publish(&p.target, p.event) {
                             Ok(published) => match &published.id {
-                                Some(id) => publish::created(id),
-                                None => publish::created(&published.seq.to_string()),
+                                Some(id) => answer::published(id),
+                                None => answer::published(&published.seq.to_string()),
                             },
-                            Err(e) => Response::error(400, &e.to_string()),
+                            Err(e) => answer::refusal(&e),
                         },
                     },
                 };
@@ -179,7 +183,7 @@ impl Worker {
         let id = ConnId { worker: self.index, key };
         let join = Join { id, channels, last_event_id, deadline: now + WAIT };
         if !backplane.join(join) {
-            live.conn.respond(&unavailable("shutting down"), Framing::CLOSE, now);
+            live.conn.respond(&answer::refusal(&Unavailable::ShutDown), Framing::CLOSE, now);
         } else {
             live.pending = Some(Box::new(PendingStream { req, headers }));
         }
@@ -190,7 +194,7 @@ impl Worker {
         &mut self,
         key: Key,
         channels: Vec<Arc<str>>,
-        resume: Result<Resume, Response>,
+        resume: Result<Resume, super::handle::JoinError>,
         now: Instant,
     ) {
         let pending = self.waiting(key).and_then(|live| live.pending.take());
@@ -199,9 +203,9 @@ impl Worker {
                 self.start_stream(key, &p.req, p.headers, channels, resume, now);
                 self.serve(key.slot, now); // reading was paused while it waited
             }
-            (Some(p), Err(response)) => {
+            (Some(p), Err(refusal)) => {
                 let live = self.slots.get(key).expect("waiting");
-                live.conn.respond(&response, Framing::of(&p.req).closing(), now);
+                live.conn.respond(&answer::refusal(&refusal), Framing::of(&p.req).closing(), now);
                 self.serve(key.slot, now);
             }
             // Gone, or answered 503 already: give back the subscription counted for it.
@@ -296,13 +300,14 @@ fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, Respons
     if let Some(verify) = &shared.callbacks.verify {
         catch(shared, || verify(req)).unwrap_or_else(|| Err(Response::error(500, "accept check failed")))?;
     }
-    match &shared.callbacks.subscribe {
+    let channels = match &shared.callbacks.subscribe {
         Some(subscribe) => validate_channels(
             catch(shared, || subscribe(req))
                 .unwrap_or_else(|| Err(Response::error(500, "channel choice failed")))?,
         ),
         None => requested_channels(req),
-    }
+    };
+    channels.map_err(|e| answer::refusal(&e))
 }
 
 /// Runs an application callback; a panic is counted and becomes `None`.

@@ -15,7 +15,7 @@ use super::slots::ConnId;
 
 use crate::error::EncodeError;
 use crate::event::Event;
-use crate::http::Response;
+use crate::http::answer::Refusal;
 use crate::hub::{Published, Target};
 use crate::proto::Frame;
 use crate::server::Shared;
@@ -32,9 +32,39 @@ pub(crate) struct Join {
     pub(crate) deadline: Instant,
 }
 
-/// The answer to a deferred request the backplane could not take.
-pub(crate) fn unavailable(why: &str) -> Response {
-    Response::unavailable(&format!("the backplane is unavailable: {why}"), 1)
+/// Why a stream the backplane had to start was not.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[derive(Debug)]
+pub(crate) enum JoinError {
+    /// The backplane refused it (this node reads too many channels).
+    #[cfg(feature = "redis")]
+    Refused(crate::backplane::JoinRefusal),
+    /// Redis could not answer.
+    Unavailable(Unavailable),
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            #[cfg(feature = "redis")]
+            JoinError::Refused(r) => r.fmt(f),
+            JoinError::Unavailable(u) => u.fmt(f),
+        }
+    }
+}
+
+impl Refusal for JoinError {
+    fn status(&self) -> u16 {
+        503
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            #[cfg(feature = "redis")]
+            JoinError::Refused(r) => Refusal::headers(r),
+            JoinError::Unavailable(u) => u.headers(),
+        }
+    }
 }
 
 /// Why a [`Client::send`] did not queue the event.
@@ -99,11 +129,22 @@ pub enum Unavailable {
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Unavailable::ShutDown => f.write_str("the server is shutting down"),
-            Unavailable::TimedOut => f.write_str("Redis did not answer in time"),
-            Unavailable::Redis(e) => write!(f, "Redis: {e}"),
-            Unavailable::BadReply => f.write_str("unexpected reply from Redis"),
+            Unavailable::ShutDown => f.write_str("the backplane is shutting down"),
+            Unavailable::TimedOut => f.write_str("the backplane did not answer in time"),
+            Unavailable::Redis(e) => write!(f, "the backplane is unavailable: Redis: {e}"),
+            Unavailable::BadReply => f.write_str("the backplane is unavailable: unexpected reply from Redis"),
         }
+    }
+}
+
+/// `503` with `Retry-After: 1`: Redis should be back, or the server another node, soon.
+impl Refusal for Unavailable {
+    fn status(&self) -> u16 {
+        503
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("Retry-After", "1".into())]
     }
 }
 
@@ -120,7 +161,7 @@ impl fmt::Display for PublishError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PublishError::Invalid(e) => write!(f, "invalid event: {e}"),
-            PublishError::Unavailable(why) => write!(f, "the backplane is unavailable: {why}"),
+            PublishError::Unavailable(why) => why.fmt(f),
         }
     }
 }
@@ -130,6 +171,22 @@ impl std::error::Error for PublishError {
         match self {
             PublishError::Invalid(e) => Some(e),
             PublishError::Unavailable(why) => Some(why),
+        }
+    }
+}
+
+impl Refusal for PublishError {
+    fn status(&self) -> u16 {
+        match self {
+            PublishError::Invalid(e) => e.status(),
+            PublishError::Unavailable(why) => why.status(),
+        }
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            PublishError::Invalid(e) => e.headers(),
+            PublishError::Unavailable(why) => why.headers(),
         }
     }
 }
