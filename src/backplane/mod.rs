@@ -52,13 +52,16 @@
 //! * `src/server/backplane.rs`, the IO shell: the Redis connections, the two threads, the
 //!   timeouts and the reconnecting, nothing else.
 //!
-//! [`Hub::resume_followed`]: crate::hub::Hub::resume_followed
+//! [`Hub::resume_followed`]: crate::hub::Hub
 
 pub(crate) mod backoff;
 mod id;
 pub(crate) mod join;
 pub mod keys;
 pub mod merge;
+// Public for the `reply` fuzz target only: its signatures are the redis crate's `Value`, which
+// the crate does not promise to keep (hidden from the docs, not part of the API).
+#[doc(hidden)]
 pub mod reply;
 
 pub use id::{BadStreamId, StreamId};

@@ -1,6 +1,6 @@
 //! The worker side of channels: which streams a publish reaches, each at most once.
 //!
-//! Each worker keeps a [`Subscriptions`] index from channel name to the streams (by slot) that
+//! Each worker keeps a `Subscriptions` index from channel name to the streams (by slot) that
 //! subscribed, and each stream a [`Member`] that remembers the last sequence number it was given.
 //! A worker receives publishes in sequence order, so `seq > last` both drops duplicates (a stream
 //! in two targeted channels) and draws the seam after a replay ([`super::Hub::resume`]). While a

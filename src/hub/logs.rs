@@ -95,7 +95,7 @@ impl Logs {
         }
     }
 
-    /// Drops a channel's log (its history has a hole: see [`super::Hub::follow`]).
+    /// Drops a channel's log (its history has a hole: a backplane node follows it anew).
     pub fn remove(&mut self, channel: &str) {
         if let Some((name, log)) = self.channels.remove_entry(channel) {
             self.order.remove(&(eviction_key(&log, true), LogKey::Channel(name.clone())));
