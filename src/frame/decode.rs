@@ -34,9 +34,11 @@
 //! * Lines end in CRLF, LF or CR (L1); a CR ending one chunk and an LF starting the next are one
 //!   line ending (L2). At the end of the stream ([`Decoder::finish`]) an unterminated line and an
 //!   undispatched event are discarded (L3).
-//! * `retry` with a value of ASCII digits that does not fit in a `u64` saturates to `u64::MAX`
-//!   milliseconds (the largest time we can represent, as close to "that integer" as a client can
-//!   get); any other non-digit value is ignored (F4).
+//! * `retry` with a value of ASCII digits that does not fit in a `u64` (more than
+//!   18,446,744,073,709,551,615 ms, half a billion years) is ignored, like any other value that
+//!   is not "that integer": the standard's integer cannot be represented, and a stand-in such as
+//!   the largest `u64` would turn a malformed field into "never reconnect". So is any other
+//!   non-digit value (F4).
 //!
 //! # Bounds
 //! With a limit of `max` bytes ([`Decoder::max_size`]; default [`DEFAULT_MAX_SIZE`], 1 MiB):
@@ -339,8 +341,11 @@ impl Decoder {
             // F4: only ASCII digits set the reconnection time.
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let ms =
-                    value.iter().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')));
-                on_item(Item::Retry(ms));
+                    value.iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+                // Past u64::MAX: not an integer we can set (see the module docs): ignored.
+                if let Some(ms) = ms {
+                    on_item(Item::Retry(ms));
+                }
             }
             _ => {} // P5: unknown fields (names are case-sensitive), and the ignored values above
         }
@@ -771,9 +776,9 @@ mod tests {
         f4_retry_comes_at_its_line_before_the_event: b"data: a\nretry: 5\n\n" => [Retry(5), msg("a")];
         f4_retry_zero_and_leading_zeros: b"retry: 0\nretry: 007\n" => [Retry(0), Retry(7)];
         f4_retry_u64_max: b"retry: 18446744073709551615\n" => [Retry(u64::MAX)];
-        f4_retry_too_large_saturates:
-            b"retry: 18446744073709551616\nretry: 99999999999999999999999\n"
-                => [Retry(u64::MAX), Retry(u64::MAX)];
+        f4_retry_too_large_is_ignored:
+            b"retry: 5\nretry: 18446744073709551616\nretry: 99999999999999999999999\nretry: 000018446744073709551615\n"
+                => [Retry(5), Retry(u64::MAX)];
         f4_retry_other_than_digits_is_ignored:
             b"retry: 1a\nretry:\nretry: -1\nretry: +1\nretry: 1.5\nretry: 1 \nretry: \nretry: 1_0\n"
                 => [];

@@ -71,13 +71,10 @@ pub fn decode(stream: &[u8]) -> Vec<OwnedItem> {
             }
             "id" if !value.contains('\0') => id_buffer = value.to_string(), // F3
             "retry" if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) => {
-                // F4, saturating at u64::MAX as the decoder documents.
-                let mut ms: u64 = 0;
-                for digit in value.chars() {
-                    let digit = u64::from(digit.to_digit(10).unwrap());
-                    ms = ms.saturating_mul(10).saturating_add(digit);
+                // F4; a number past u64::MAX is ignored, as the decoder documents.
+                if let Ok(ms) = value.parse::<u64>() {
+                    items.push(OwnedItem::Retry(ms));
                 }
-                items.push(OwnedItem::Retry(ms));
             }
             _ => {}
         }
