@@ -40,7 +40,20 @@ fn metrics_count_streams_events_bytes_and_rejections() {
     assert_eq!(value(&m, "ssehub_streams"), 2);
     assert_eq!(value(&m, "ssehub_published_total"), 10);
     assert!(value(&m, "ssehub_connections_accepted_total") >= 4);
-    assert_eq!(value(&m, "ssehub_connections_rejected_total"), 1);
+    assert_eq!(value(&m, "ssehub_connections_rejected_total{reason=\"route\"}"), 1, "the 405");
+    assert_eq!(value(&m, "ssehub_connections_rejected_total{reason=\"malformed\"}"), 0);
+    // Every event reached its streams through a write pass; each pass is observed once per
+    // publish and worker that had a stream for it.
+    let observed = value(&m, "ssehub_publish_to_write_seconds_count");
+    assert!((10..=20).contains(&observed), "{observed}");
+    assert_eq!(value(&m, "ssehub_publish_to_write_seconds_bucket{le=\"+Inf\"}"), observed);
+    assert!(m.contains(&format!("ssehub_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+    for name in
+        ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds"]
+    {
+        assert!(m.lines().any(|l| l.starts_with(&format!("{name} "))), "no {name}");
+    }
+    assert!(value(&m, "process_open_fds") >= 4);
     assert_eq!(value(&m, "ssehub_slow_clients_dropped_total"), 0);
     let events: u64 =
         (0..2).map(|w| value(&m, &format!("ssehub_events_written_total{{worker=\"{w}\"}}"))).sum();
@@ -56,6 +69,9 @@ fn metrics_count_streams_events_bytes_and_rejections() {
     }
     assert!(m.contains("# TYPE ssehub_events_written_total counter"));
     assert_eq!(server.metrics().lines().count(), m.lines().count());
+    let stats = server.stats();
+    assert_eq!(stats.rejected, 1);
+    assert!(stats.rejected_by_reason.contains(&("route", 1)), "{stats:?}");
     server.shutdown();
 }
 
@@ -65,5 +81,37 @@ fn no_metrics_path_means_the_fallback_answers() {
     let mut conn = net::Conn::connect(server.local_addr());
     conn.send(&net::get("/metrics", ""));
     assert_eq!(conn.read_head().status, 404);
+    server.shutdown();
+}
+
+#[test]
+fn a_metrics_listener_answers_when_the_public_port_is_full() {
+    let server = Server::builder()
+        .metrics_addr("127.0.0.1:0".parse().unwrap())
+        .configure(|c| c.max_connections = 1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let (public, admin) = (server.local_addr(), server.metrics_addr().expect("a metrics listener"));
+    // The public port serves no metrics now, and is full with one stream.
+    let mut first = net::Conn::connect(public);
+    first.send(&net::get("/metrics", ""));
+    assert_eq!(first.read_head().status, 404);
+    drop(first);
+    assert!(wait_until(TIMEOUT, || server.stats().connections == 0));
+    let _stream = Stream::open(public, "/sse", "");
+    assert!(wait_until(TIMEOUT, || server.stats().streams == 1));
+    let mut refused = net::Conn::connect(public);
+    refused.send(&net::get("/sse", ""));
+    assert_eq!(refused.read_head().status, 503);
+    // The metrics listener still answers, the metrics only.
+    let mut conn = net::Conn::connect(admin);
+    conn.send(&net::get("/metrics", ""));
+    let (head, body) = conn.read_response();
+    assert_eq!(head.status, 200);
+    let m = String::from_utf8(body).unwrap();
+    assert_eq!(value(&m, "ssehub_streams"), 1);
+    assert_eq!(value(&m, "ssehub_connections_rejected_total{reason=\"connection_limit\"}"), 1);
+    conn.send(&net::get("/sse", ""));
+    assert_eq!(conn.read_head().status, 404, "no streams on the metrics listener");
     server.shutdown();
 }

@@ -30,8 +30,9 @@ pub(crate) enum Command {
     Send(Key, Frame),
     /// Close one connection gracefully.
     Close(Key),
-    /// Deliver a publish (in sequence order) to the worker's streams it targets.
-    Publish(u64, Frame, Target),
+    /// Deliver a publish (in sequence order) to the worker's streams it targets; published at
+    /// the instant given (for the publish-to-write histogram).
+    Publish(u64, Frame, Target, Instant),
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     /// Answer a deferred publish: the id Redis gave it, or why it could not take it.
     Published { key: Key, result: Result<String, Unavailable>, framing: Framing },
@@ -118,25 +119,35 @@ impl Worker {
                         queued = true;
                     }
                 }
-                Command::Publish(seq, frame, Target::All) => {
+                Command::Publish(seq, frame, Target::All, at) => {
+                    let mut reached = false;
                     for (_, live) in self.slots.iter_mut() {
                         if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
                             deliver(live, frame.clone(), now, &shared, stats);
+                            reached = true;
                         }
+                    }
+                    if reached {
+                        self.published_at.push(at);
                     }
                     self.flush_everyone = true;
                     queued = true;
                 }
-                Command::Publish(seq, frame, Target::Channels(channels)) => {
+                Command::Publish(seq, frame, Target::Channels(channels), at) => {
+                    let mut reached = false;
                     for channel in channels.iter() {
                         for &i in self.subs.members(channel) {
                             let Some(live) = self.slots.at(i) else { continue };
                             if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
                                 deliver(live, frame.clone(), now, &shared, stats);
                                 self.dirty.push(i);
-                                queued = true;
+                                reached = true;
                             }
                         }
+                    }
+                    if reached {
+                        self.published_at.push(at);
+                        queued = true;
                     }
                 }
                 // Answers to requests leave at once: coalescing is for fan-out.
@@ -144,7 +155,10 @@ impl Worker {
                     if let Some(live) = self.waiting(key).filter(|l| l.pending.is_none()) {
                         let response = match result {
                             Ok(id) => answer::published(&id),
-                            Err(why) => answer::refusal(&why),
+                            Err(why) => {
+                                shared.reject(super::Rejection::Unavailable);
+                                answer::refusal(&why)
+                            }
                         };
                         live.conn.respond(&response, framing, now);
                         self.serve(key.slot, now);

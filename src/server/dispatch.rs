@@ -20,7 +20,7 @@ use std::time::Instant;
 use super::handle::{ClientInner, Join, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
 use super::worker::{Live, PendingStream, Worker};
-use super::{Client, Shared};
+use super::{Client, Rejection, Shared};
 use crate::http::request::{Request, Version};
 use crate::http::response::write_stream_head;
 use crate::http::route::{Decision, route};
@@ -42,7 +42,7 @@ impl Worker {
             match live.conn.poll_request(&self.shared.config.limits, now) {
                 Input::NeedMore => return took,
                 Input::Refused(_) => {
-                    Shared::count(&self.shared.counters.rejected);
+                    self.shared.reject(Rejection::Malformed);
                     return true;
                 }
                 Input::Request(request) => self.handle_request(i, request, now),
@@ -57,19 +57,28 @@ impl Worker {
     fn handle_expect(&mut self, i: usize, req: &Request, now: Instant) {
         let shared = self.shared.clone();
         let config = &shared.config;
-        let Some(live) = self.slots.at(i) else { return };
+        if self.slots.at(i).is_some_and(|l| l.admin) {
+            // The metrics listener takes no bodies it would read: answered as any other request.
+            if let Some(live) = self.slots.at(i) {
+                live.conn.continue_body(now);
+            }
+            return;
+        }
         let refusal = match route(req, &config.route) {
             Decision::Publish => publish::authorize(req, config.publish_token.as_deref().unwrap_or_default())
                 .err()
-                .map(|r| answer::refusal(&r)),
-            Decision::Respond { response, .. } => Some(response),
-            Decision::Stream { .. } => Some(Response::error(400, "the stream path takes no request body")),
+                .map(|r| (Rejection::Publish, answer::refusal(&r))),
+            Decision::Respond { response, .. } => Some((Rejection::Route, response)),
+            Decision::Stream { .. } => {
+                Some((Rejection::Route, Response::error(400, "the stream path takes no request body")))
+            }
             Decision::Fallback | Decision::Metrics => None,
         };
+        let Some(live) = self.slots.at(i) else { return };
         match refusal {
             None => live.conn.continue_body(now),
-            Some(response) => {
-                Shared::count(&shared.counters.rejected);
+            Some((why, response)) => {
+                shared.reject(why);
                 live.conn.respond(&response, Framing::of(req).closing(), now);
             }
         }
@@ -81,6 +90,15 @@ impl Worker {
         let framing = Framing::of(&req);
         let Some(key) = self.slots.key_at(i) else { return };
         let Some(live) = self.slots.get(key) else { return };
+        if live.admin {
+            // The metrics listener: the metrics at their path, nothing else (not even the
+            // application's fallback: this port is for operators).
+            let metrics = shared.metrics_path.as_deref() == Some(req.path.as_str())
+                && matches!(req.method.as_str(), "GET" | "HEAD");
+            let response = if metrics { metrics_answer(&shared) } else { Response::not_found() };
+            live.conn.respond(&response, framing, now);
+            return;
+        }
         match route(&req, &config.route) {
             Decision::Fallback => {
                 let response = match &shared.callbacks.fallback {
@@ -95,7 +113,7 @@ impl Worker {
                 let token = config.publish_token.as_deref().unwrap_or_default();
                 let response = match publish::check(&req, token) {
                     Err(refusal) => {
-                        Shared::count(&shared.counters.rejected);
+                        shared.reject(Rejection::Publish);
                         answer::refusal(&refusal)
                     }
                     Ok(p) => match &shared.backplane {
@@ -123,21 +141,16 @@ impl Worker {
                 };
                 live.conn.respond(&response, framing, now);
             }
-            Decision::Metrics => {
-                let response = Response::new(200)
-                    .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                    .body(super::metrics::render(&shared));
-                live.conn.respond(&response, framing, now);
-            }
+            Decision::Metrics => live.conn.respond(&metrics_answer(&shared), framing, now),
             Decision::Respond { response, close } => {
-                Shared::count(&shared.counters.rejected);
+                shared.reject(Rejection::Route);
                 let framing = if close { framing.closing() } else { framing };
                 live.conn.respond(&response, framing, now);
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
                 Ok(channels) => self.open_stream(key, req, headers, channels, now),
-                Err(response) => {
-                    Shared::count(&shared.counters.rejected);
+                Err((why, response)) => {
+                    shared.reject(why);
                     live.conn.respond(&response, framing, now);
                 }
             },
@@ -204,6 +217,7 @@ impl Worker {
                 self.serve(key.slot, now); // reading was paused while it waited
             }
             (Some(p), Err(refusal)) => {
+                self.shared.reject(Rejection::Unavailable);
                 let live = self.slots.get(key).expect("waiting");
                 live.conn.respond(&answer::refusal(&refusal), Framing::of(&p.req).closing(), now);
                 self.serve(key.slot, now);
@@ -295,19 +309,31 @@ pub(super) fn refill(live: &mut Live, shared: &Shared, now: Instant) -> bool {
     more
 }
 
-/// The accept check and the channel choice for a stream request.
-fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, Response> {
-    if let Some(verify) = &shared.callbacks.verify {
-        catch(shared, || verify(req)).unwrap_or_else(|| Err(Response::error(500, "accept check failed")))?;
+/// The accept check and the channel choice for a stream request; a refusal comes with its
+/// reason.
+fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, (Rejection, Response)> {
+    let verify = |r| (Rejection::Verify, r);
+    if let Some(check) = &shared.callbacks.verify {
+        catch(shared, || check(req))
+            .unwrap_or_else(|| Err(Response::error(500, "accept check failed")))
+            .map_err(verify)?;
     }
     let channels = match &shared.callbacks.subscribe {
         Some(subscribe) => validate_channels(
             catch(shared, || subscribe(req))
-                .unwrap_or_else(|| Err(Response::error(500, "channel choice failed")))?,
+                .unwrap_or_else(|| Err(Response::error(500, "channel choice failed")))
+                .map_err(verify)?,
         ),
         None => requested_channels(req),
     };
-    channels.map_err(|e| answer::refusal(&e))
+    channels.map_err(|e| (Rejection::Channels, answer::refusal(&e)))
+}
+
+/// The metrics, as an answer.
+fn metrics_answer(shared: &Shared) -> Response {
+    Response::new(200)
+        .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        .body(super::metrics::render(shared))
 }
 
 /// Runs an application callback; a panic is counted and becomes `None`.

@@ -38,6 +38,7 @@ mod descriptors;
 mod dispatch;
 mod handle;
 mod metrics;
+mod process;
 mod slots;
 mod worker;
 
@@ -116,6 +117,11 @@ pub struct Config {
     /// Share channels with other nodes through Redis Streams (see [`crate::backplane`]);
     /// default none (this node alone).
     pub redis: Option<RedisConfig>,
+    /// Serve the metrics on a listener of their own at this address (at the metrics path, or
+    /// `/metrics`), and not on the public one; its connections (64 at most) answer nothing else
+    /// and are not counted against [`Config::max_connections`], so an operator can read them
+    /// when the public port is full. Default none.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Where a node's Redis backplane is. See [`crate::backplane`] (with the `redis` feature).
@@ -184,6 +190,7 @@ impl Default for Config {
             coalesce: Duration::from_millis(13),
             publish_token: None,
             redis: None,
+            metrics_addr: None,
         }
     }
 }
@@ -209,11 +216,63 @@ pub(crate) struct Counters {
     pub(crate) streams: AtomicUsize,
     pub(crate) connections: AtomicUsize,
     pub(crate) accepted: AtomicU64,
-    pub(crate) rejected: AtomicU64,
+    /// By [`Rejection`], in its order.
+    pub(crate) rejected: [AtomicU64; Rejection::ALL.len()],
     pub(crate) slow_dropped: AtomicU64,
     pub(crate) peer_errors: AtomicU64,
     pub(crate) callback_panics: AtomicU64,
     pub(crate) workers: Vec<WorkerCounters>,
+    /// From a publish to the end of the write pass that sent it, per publish and worker.
+    pub(crate) publish_latency: metrics::Histogram,
+}
+
+/// Why a request (or a connection) was refused: the `reason` label of
+/// `ssehub_connections_rejected_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// Over the connection limit (`503` at accept).
+    Limit,
+    /// A malformed or oversized request (`400`, `411`, `413`, `431`, `505`).
+    Malformed,
+    /// A request head not complete in time (`408`).
+    Timeout,
+    /// Refused by routing: a method, an origin, a body on the stream path (`405`, `403`, `400`).
+    Route,
+    /// Refused by the application's accept check or channel choice.
+    Verify,
+    /// A bad channel list (`400`).
+    Channels,
+    /// A publish refused (token, method, body, names).
+    Publish,
+    /// The backplane could not answer (`503`).
+    Unavailable,
+}
+
+impl Rejection {
+    pub(crate) const ALL: [Rejection; 8] = [
+        Rejection::Limit,
+        Rejection::Malformed,
+        Rejection::Timeout,
+        Rejection::Route,
+        Rejection::Verify,
+        Rejection::Channels,
+        Rejection::Publish,
+        Rejection::Unavailable,
+    ];
+
+    /// The metrics label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Rejection::Limit => "connection_limit",
+            Rejection::Malformed => "malformed",
+            Rejection::Timeout => "timeout",
+            Rejection::Route => "route",
+            Rejection::Verify => "verify",
+            Rejection::Channels => "channels",
+            Rejection::Publish => "publish",
+            Rejection::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// One worker's counters (written by that worker only).
@@ -251,6 +310,10 @@ pub struct Stats {
     pub accepted: u64,
     /// Requests refused (accept check, CORS, method, bad request, limits, timeouts).
     pub rejected: u64,
+    /// The same, by reason (the `reason` label of `ssehub_connections_rejected_total`):
+    /// `connection_limit`, `malformed`, `timeout`, `route`, `verify`, `channels`, `publish`,
+    /// `unavailable`.
+    pub rejected_by_reason: Vec<(&'static str, u64)>,
     /// Streams closed because their queue passed its bound (or the total queue bound), or made
     /// no progress for `send_timeout`.
     pub slow_dropped: u64,
@@ -289,7 +352,11 @@ impl Counters {
             streams: self.streams.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
             accepted: load(&self.accepted),
-            rejected: load(&self.rejected),
+            rejected: self.rejected.iter().map(load).sum(),
+            rejected_by_reason: Rejection::ALL
+                .iter()
+                .map(|r| (r.label(), load(&self.rejected[*r as usize])))
+                .collect(),
             slow_dropped: load(&self.slow_dropped),
             peer_errors: load(&self.peer_errors),
             callback_panics: load(&self.callback_panics),
@@ -312,6 +379,9 @@ impl Counters {
 /// What every worker shares: settings, callbacks, mailboxes, counters.
 pub(crate) struct Shared {
     config: Config,
+    /// Where the metrics are answered: on the public port (`config.route.metrics`) or, with
+    /// a metrics listener, there.
+    metrics_path: Option<String>,
     callbacks: Callbacks,
     /// The mailboxes and the hub are shared with the backplane's threads too ([`Fanout`]).
     mailboxes: Arc<[Mailbox]>,
@@ -469,6 +539,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves the metrics on their own listener at `addr` instead of the public port (see
+    /// [`Config::metrics_addr`]); [`Server::metrics_addr`] says where, once bound.
+    pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.metrics_addr = Some(addr);
+        self
+    }
+
     /// Enables `POST path` for publishing over HTTP with `Authorization: Bearer token` (see
     /// [`crate::hub::publish`]). Without it there is no such endpoint: publishing is never open
     /// by default.
@@ -518,10 +595,21 @@ impl ServerBuilder {
         };
         let listener = listen(addr).map_err(|source| ServerError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(ServerError::Io)?;
+        let mut config = self.config;
+        let (admin_listener, metrics_addr, metrics_path) = match config.metrics_addr {
+            Some(addr) => {
+                let l = listen(addr).map_err(|source| ServerError::Bind { addr, source })?;
+                let bound = l.local_addr().map_err(ServerError::Io)?;
+                // The metrics move off the public port.
+                let path = config.route.metrics.take().unwrap_or_else(|| "/metrics".to_owned());
+                (Some(l), Some(bound), Some(path))
+            }
+            None => (None, None, config.route.metrics.clone()),
+        };
 
-        let n = self.config.workers.max(1);
+        let n = config.workers.max(1);
         let max_connections = descriptors::allowed(
-            self.config.max_connections,
+            config.max_connections,
             descriptors::soft_limit(),
             descriptors::open_now(),
             descriptors::reserve(n),
@@ -534,11 +622,12 @@ impl ServerBuilder {
             polls.push(poll);
             mailboxes.push(Mailbox::new(waker));
         }
-        let ids = self.config.assign_ids.then(IdScheme::from_clock);
-        let hub = Arc::new(Mutex::new(Hub::new(self.config.retention, ids)));
-        let per_worker = (self.config.max_total_queue_bytes / n).max(1);
+        let ids = config.assign_ids.then(IdScheme::from_clock);
+        let hub = Arc::new(Mutex::new(Hub::new(config.retention, ids)));
+        let per_worker = (config.max_total_queue_bytes / n).max(1);
         let shared = Arc::new(Shared {
-            config: self.config,
+            config,
+            metrics_path,
             callbacks: self.callbacks,
             mailboxes: mailboxes.into(),
             hub,
@@ -554,11 +643,11 @@ impl ServerBuilder {
         if let Some(backplane) = &shared.backplane {
             backplane.start(shared.fanout()).map_err(ServerError::Io)?;
         }
-        let mut listener = Some(listener);
+        let (mut listener, mut admin_listener) = (Some(listener), admin_listener);
         let mut threads = Vec::with_capacity(n);
         for (index, poll) in polls.into_iter().enumerate() {
-            let w =
-                worker::Worker::new(index, poll, listener.take(), shared.clone()).map_err(ServerError::Io)?;
+            let w = worker::Worker::new(index, poll, listener.take(), admin_listener.take(), shared.clone())
+                .map_err(ServerError::Io)?;
             let thread = std::thread::Builder::new()
                 .name(format!("ssehub-worker-{index}"))
                 .spawn(move || {
@@ -571,7 +660,7 @@ impl ServerBuilder {
                 .map_err(ServerError::Io)?;
             threads.push(thread);
         }
-        Ok(Server { local_addr, shared, threads })
+        Ok(Server { local_addr, metrics_addr, shared, threads })
     }
 }
 
@@ -594,6 +683,7 @@ fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
 #[must_use = "a Server shuts down when dropped: keep it, or wait() on it"]
 pub struct Server {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -631,6 +721,12 @@ impl Server {
     /// [`Config::max_connections`]).
     pub fn connection_limit(&self) -> usize {
         self.shared.max_connections
+    }
+
+    /// Where the metrics listener listens, if there is one ([`Config::metrics_addr`]; with the
+    /// real port when bound to port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The address the server listens on (with the real port when bound to port 0).
@@ -748,6 +844,11 @@ impl Shared {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a refusal.
+    fn reject(&self, why: Rejection) {
+        Shared::count(&self.counters.rejected[why as usize]);
+    }
+
     fn lock_hub(&self) -> MutexGuard<'_, Hub> {
         lock(&self.hub)
     }
@@ -812,7 +913,8 @@ fn lock(hub: &Mutex<Hub>) -> MutexGuard<'_, Hub> {
 /// Hands a publish to every worker. Callers hold the hub's lock, so that every worker sees
 /// publishes in sequence order.
 fn post_published(mailboxes: &[Mailbox], published: &Published, target: &Target) {
+    let at = std::time::Instant::now();
     for mailbox in mailboxes {
-        let _ = mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone()));
+        let _ = mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone(), at));
     }
 }

@@ -28,7 +28,7 @@ use super::deadlines::Deadlines;
 use super::descriptors::{self, Spare};
 use super::handle::ClientInner;
 use super::slots::Slots;
-use super::{Shared, WorkerCounters};
+use super::{Rejection, Shared, WorkerCounters};
 use crate::http::{Framing, Request, Response};
 use crate::hub::DEFAULT_CHANNEL;
 use crate::hub::fanout::{Member, Subscriptions};
@@ -38,7 +38,11 @@ use crate::proto::{Conn, Frame, Phase, QueuePool};
 
 pub(crate) const WAKER: Token = Token(0);
 const LISTENER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+/// The metrics listener ([`super::Config::metrics_addr`]).
+const ADMIN_LISTENER: Token = Token(2);
+const FIRST_CONN: usize = 3;
+/// Connections the metrics listener holds at once, at most (then `503`).
+const MAX_ADMIN: usize = 64;
 
 /// How long accepting pauses after `accept` fails (out of descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -57,6 +61,9 @@ pub(crate) struct Live {
     pub(super) pending: Option<Box<PendingStream>>,
     /// The deadline filed for the connection in the worker's heap.
     filed: Option<Instant>,
+    /// Accepted on the metrics listener: answers metrics, nothing else, and is not counted
+    /// against the connection limit.
+    pub(super) admin: bool,
 }
 
 /// What starting a deferred stream needs once the backplane has answered.
@@ -84,6 +91,9 @@ pub(crate) struct Worker {
     pub(super) index: usize,
     poll: Poll,
     listener: Option<TcpListener>,
+    admin_listener: Option<TcpListener>,
+    /// Connections open on the metrics listener.
+    admin_open: usize,
     pub(super) slots: Slots<Live>,
     pub(super) shared: Arc<Shared>,
     read_buf: Vec<u8>,
@@ -92,6 +102,8 @@ pub(crate) struct Worker {
     pub(super) dirty: Vec<usize>,
     /// Every stream may have something new queued (a publish to all, a shutdown).
     pub(super) flush_everyone: bool,
+    /// When the publishes queued since the last write pass were published.
+    pub(super) published_at: Vec<Instant>,
     pub(super) coalescer: Coalescer,
     deadlines: Deadlines,
     pub(super) subs: Subscriptions,
@@ -112,10 +124,14 @@ impl Worker {
         index: usize,
         poll: Poll,
         mut listener: Option<TcpListener>,
+        mut admin_listener: Option<TcpListener>,
         shared: Arc<Shared>,
     ) -> io::Result<Worker> {
         if let Some(l) = listener.as_mut() {
             poll.registry().register(l, LISTENER, Interest::READABLE)?;
+        }
+        if let Some(l) = admin_listener.as_mut() {
+            poll.registry().register(l, ADMIN_LISTENER, Interest::READABLE)?;
         }
         let config = &shared.config;
         let mut first_frames = vec![Frame::comment("ok")];
@@ -138,12 +154,15 @@ impl Worker {
             index,
             poll,
             listener,
+            admin_listener,
+            admin_open: 0,
             slots: Slots::new(),
             shared,
             read_buf: vec![0; 64 * 1024],
             commands: Vec::new(),
             dirty: Vec::new(),
             flush_everyone: false,
+            published_at: Vec::new(),
             coalescer,
             deadlines: Deadlines::default(),
             subs: Subscriptions::default(),
@@ -182,6 +201,7 @@ impl Worker {
                 match event.token() {
                     WAKER => {}
                     LISTENER => self.accept(now),
+                    ADMIN_LISTENER => self.accept_admin(now),
                     Token(t) => {
                         let i = t - FIRST_CONN;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -258,6 +278,27 @@ impl Worker {
         }
     }
 
+    /// Takes the metrics listener's connections (few, and on this worker alone).
+    fn accept_admin(&mut self, now: Instant) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.admin_listener.as_ref() else { return };
+            match listener.accept() {
+                Ok((sock, _)) if self.admin_open >= MAX_ADMIN => refuse(sock, &self.shared.counters),
+                Ok((sock, _)) => {
+                    let _ = sock.set_nodelay(true);
+                    self.admin_open += 1;
+                    self.insert(sock, true, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // WouldBlock, or out of descriptors: the next readiness tries again.
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Gives an accepted socket to the next worker in turn that still runs (this one if it is
     /// its turn, or if every other has stopped).
     fn hand_out(&mut self, sock: TcpStream, now: Instant) {
@@ -298,10 +339,15 @@ impl Worker {
             self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
             return;
         }
+        self.insert(sock, false, now);
+    }
+
+    /// Puts a connection in a slot (the lowest free one) and registers it under that slot's
+    /// token.
+    fn insert(&mut self, sock: TcpStream, admin: bool, now: Instant) {
         let conn = Conn::shared(self.settings.clone(), self.pool.clone(), now);
-        // Registered under the slot it will have: the lowest free one.
-        let key =
-            self.slots.insert(Live { sock, conn, client: None, member: None, pending: None, filed: None });
+        let live = Live { sock, conn, client: None, member: None, pending: None, filed: None, admin };
+        let key = self.slots.insert(live);
         let live = self.slots.get(key).expect("just inserted");
         let token = Token(FIRST_CONN + key.slot);
         if self
@@ -311,7 +357,7 @@ impl Worker {
             .is_err()
         {
             self.slots.remove(key.slot);
-            self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
+            self.forget(admin);
             return;
         }
         // Data may have arrived before registration; edge-triggered readiness would not repeat it.
@@ -423,9 +469,8 @@ impl Worker {
                 }
                 Some(Timeout::Stalled) if streaming => Shared::count(&self.shared.counters.slow_dropped),
                 Some(Timeout::Stalled) => Shared::count(&self.shared.counters.peer_errors),
-                Some(Timeout::RequestTimeout | Timeout::NoAnswer) => {
-                    Shared::count(&self.shared.counters.rejected)
-                }
+                Some(Timeout::RequestTimeout) => self.shared.reject(Rejection::Timeout),
+                Some(Timeout::NoAnswer) => self.shared.reject(Rejection::Unavailable),
                 _ => {}
             }
             self.serve(key.slot, now);
@@ -438,8 +483,8 @@ impl Worker {
         let Some(mut live) = self.slots.remove(i) else { return };
         let _ = self.poll.registry().deregister(&mut live.sock);
         drop(live.sock);
+        self.forget(live.admin);
         let stats = &self.shared.counters;
-        stats.connections.fetch_sub(1, Ordering::Relaxed);
         if let Some(member) = live.member.take() {
             self.subs.leave(i, &member.channels);
             if self.shared.backplane.is_some() {
@@ -454,6 +499,15 @@ impl Worker {
                 let client = super::Client { inner };
                 let _ = super::dispatch::catch(&self.shared, || on_disconnect(&client));
             }
+        }
+    }
+
+    /// Uncounts a connection that is gone.
+    fn forget(&mut self, admin: bool) {
+        if admin {
+            self.admin_open -= 1;
+        } else {
+            self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -472,6 +526,12 @@ impl Worker {
             }
             self.dirty = dirty;
         }
+        if !self.published_at.is_empty() {
+            let done = Instant::now();
+            for at in self.published_at.drain(..) {
+                self.shared.counters.publish_latency.observe(done.saturating_duration_since(at));
+            }
+        }
     }
 
     pub(super) fn begin_shutdown(&mut self, now: Instant) {
@@ -479,7 +539,7 @@ impl Worker {
             return;
         }
         self.shutdown_deadline = Some(now + self.shared.config.shutdown_grace);
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.admin_listener.take()].into_iter().flatten() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         for (_, live) in self.slots.iter_mut() {
@@ -491,7 +551,7 @@ impl Worker {
 
 /// Answers a connection over the limit with `503` and closes it.
 fn refuse(mut sock: TcpStream, stats: &super::Counters) {
-    Shared::count(&stats.rejected);
+    Shared::count(&stats.rejected[Rejection::Limit as usize]);
     let mut out = Vec::new();
     Response::unavailable("too many connections", 1).write_to(&mut out, Framing::CLOSE);
     // Best effort on a fresh socket, whose send buffer is empty.
