@@ -37,7 +37,7 @@ use libfuzzer_sys::fuzz_target;
 use ssehub::http::request::{Head, Limits, Version, parse_head};
 use ssehub::http::response::write_stream_head;
 use ssehub::http::route::route;
-use ssehub::http::{Cors, Decision, PathPattern, Response, RouteConfig};
+use ssehub::http::{Cors, Decision, Framing, PathPattern, Response, RouteConfig};
 
 /// Statuses `parse_head` may refuse with (the table in `src/http/request.rs`).
 const PARSE_STATUSES: [u16; 5] = [400, 411, 413, 431, 505];
@@ -102,7 +102,7 @@ fn check_refusal(response: &Response, allowed: &[u16], what: &str) {
     assert!(allowed.contains(&response.status), "{what}: status {} not in {allowed:?}", response.status);
     for keep_alive in [false, true] {
         let mut out = Vec::new();
-        response.write_to(&mut out, &[], keep_alive, false);
+        response.write_to(&mut out, Framing { keep_alive, head_only: false });
         check_serialized(&out, response.status, what);
         if !keep_alive {
             let end = find(&out, b"\r\n\r\n").unwrap();
@@ -277,7 +277,7 @@ fn check_route(input: &[u8], head: &Head) {
                 }
                 check_refusal(response, &[204, 400, 403, 405], &what);
                 let mut out = Vec::new();
-                response.write_to(&mut out, &[], true, true);
+                response.write_to(&mut out, Framing { keep_alive: true, head_only: true });
                 assert!(out.starts_with(format!("HTTP/1.1 {status} ").as_bytes()));
             }
         }
