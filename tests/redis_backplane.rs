@@ -67,9 +67,7 @@ fn typed(items: &[OwnedItem]) -> Vec<String> {
 }
 
 fn with_redis(test: impl FnOnce(&mut RedisServer)) {
-    if let Some(mut redis) = RedisServer::start() {
-        test(&mut redis);
-    }
+    test(&mut RedisServer::start());
 }
 
 /// Two nodes on one Redis, shut down after the test.
@@ -83,6 +81,7 @@ fn with_two_nodes(test: impl FnOnce(&mut RedisServer, &Server, &Server)) {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn a_publish_to_one_node_reaches_the_clients_of_every_node_in_order() {
     with_two_nodes(|_, a, b| {
         let mut on_a = Stream::open(a.local_addr(), "/sse?channel=room", "");
@@ -114,6 +113,7 @@ fn a_publish_to_one_node_reaches_the_clients_of_every_node_in_order() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn a_client_that_moves_to_another_node_gets_exactly_what_it_missed() {
     with_two_nodes(|_, a, b| {
         let mut first = Stream::open(a.local_addr(), "/sse?channel=c", "");
@@ -145,6 +145,7 @@ fn a_client_that_moves_to_another_node_gets_exactly_what_it_missed() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn a_node_that_stops_mid_stream_loses_nothing_for_its_clients() {
     with_redis(|redis| {
         let (a, b) = (node(redis), node(redis));
@@ -161,6 +162,7 @@ fn a_node_that_stops_mid_stream_loses_nothing_for_its_clients() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn an_event_for_several_channels_reaches_a_client_of_several_once() {
     with_two_nodes(|_, a, b| {
         let mut both = Stream::open(b.local_addr(), "/sse?channel=x&channel=y", "");
@@ -178,6 +180,7 @@ fn an_event_for_several_channels_reaches_a_client_of_several_once() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn a_broadcaster_publishes_through_redis() {
     with_two_nodes(|_, a, b| {
         let mut on_b = Stream::open(b.local_addr(), "/sse", "");
@@ -196,6 +199,7 @@ fn a_broadcaster_publishes_through_redis() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn resuming_from_before_the_trim_point_or_from_an_unknown_id_announces_a_gap() {
     with_redis(|redis| {
         let retention = Retention { max_events: 3, ..Retention::default() };
@@ -226,6 +230,7 @@ fn resuming_from_before_the_trim_point_or_from_an_unknown_id_announces_a_gap() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
     with_two_nodes(|redis, a, b| {
         let mut on_b = Stream::open(b.local_addr(), "/sse?channel=r", "");
@@ -278,6 +283,7 @@ fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn publish_endpoint_checks_come_before_redis() {
     with_redis(|redis| {
         let a = builder(redis).configure(|c| c.limits.max_body_bytes = 1024).bind("127.0.0.1:0").unwrap();
@@ -327,8 +333,9 @@ fn an_unreachable_redis_is_an_error_at_start() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn a_password_in_the_url_is_used_and_a_wrong_one_is_an_error_at_start() {
-    let Some(redis) = RedisServer::start_with(&["--requirepass", "s3cret"]) else { return };
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
     let port = redis.url().rsplit(':').next().unwrap().to_owned();
     let with = |password: &str| {
         Server::builder()
@@ -351,6 +358,7 @@ fn a_password_in_the_url_is_used_and_a_wrong_one_is_an_error_at_start() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn a_node_reads_at_most_max_channels() {
     with_redis(|redis| {
         let config = RedisConfig { max_channels: 2, ..RedisConfig::new(&redis.url()) };
@@ -369,6 +377,7 @@ fn a_node_reads_at_most_max_channels() {
 }
 
 #[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn answers_to_publishes_and_joins_leave_at_once_whatever_the_coalescing_window() {
     with_redis(|redis| {
         // A window far longer than any read here waits: an answer held for it would time out.

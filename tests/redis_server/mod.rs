@@ -2,8 +2,9 @@
 //! free loopback port with its data in a temporary directory, stopped and started again at will,
 //! killed when dropped.
 //!
-//! Without `redis-server` the tests that need it say why and pass, except under `CI`, where
-//! `.ci/packages` installs it and its absence is a failure.
+//! The tests that need one are ignored where the build found no working `redis-server`
+//! (`build.rs`, `cfg(has_redis_server)`); one that runs (found, or `--include-ignored`) and cannot
+//! start it fails, saying why.
 
 #![allow(dead_code)]
 
@@ -12,6 +13,12 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The `redis-server` that `build.rs` found and ran, else the one on `PATH` now.
+const PROGRAM: &str = match option_env!("SSEHUB_REDIS_SERVER") {
+    Some(program) => program,
+    None => "redis-server",
+};
 
 pub struct RedisServer {
     child: Option<Child>,
@@ -22,26 +29,20 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts one, or says why it cannot (`None`) outside CI.
-    pub fn start() -> Option<RedisServer> {
+    /// Starts one; panics, saying why, if it cannot.
+    pub fn start() -> RedisServer {
         RedisServer::start_with(&[])
     }
 
     /// [`RedisServer::start`] with extra `redis-server` arguments.
-    pub fn start_with(args: &[&str]) -> Option<RedisServer> {
-        let found = Command::new("redis-server").arg("--version").stdout(Stdio::null()).status();
-        if !found.is_ok_and(|s| s.success()) {
-            assert!(std::env::var_os("CI").is_none(), "CI must have redis-server (.ci/packages installs it)");
-            eprintln!("skipped: no redis-server here (apt-get install redis-server)");
-            return None;
-        }
+    pub fn start_with(args: &[&str]) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("ssehub-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let args = args.iter().map(|a| a.to_string()).collect();
         let mut server = RedisServer { child: None, port, dir, args };
         server.run();
-        Some(server)
+        server
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -52,7 +53,7 @@ impl RedisServer {
     /// Starts the server process (again) on the same port and data directory.
     pub fn run(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
+        let child = Command::new(PROGRAM)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .args(&self.args)
@@ -61,12 +62,16 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start redis-server");
+            .unwrap_or_else(|e| panic!("cannot run {PROGRAM}: {e} (apt-get install redis-server)"));
+        // Held by `self` at once, so that a panic below still kills it (`Drop`).
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         // Up once it answers at all (with a password set, PING answers -NOAUTH).
         while self.command("PING").is_none_or(|r| r.is_empty()) {
-            assert!(Instant::now() < deadline, "redis-server did not come up on port {}", self.port);
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("{PROGRAM} exited at start ({status}) on port {}", self.port);
+            }
+            assert!(Instant::now() < deadline, "{PROGRAM} did not come up on port {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
