@@ -6,6 +6,8 @@
 pub mod coalesce;
 pub mod conn;
 pub mod queue;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use conn::{Conn, Input, Phase};
 pub use queue::{Frame, OutQueue, Overflow, QueuePool};

@@ -141,6 +141,10 @@ pub(crate) fn render(shared: &Shared) -> String {
         env!("CARGO_PKG_VERSION")
     );
     process_metrics(&mut out);
+    #[cfg(feature = "tls")]
+    if shared.tls.is_some() {
+        tls_metrics(&mut out, &s.tls);
+    }
     let per_worker: [Series; 5] = [
         ("ssehub_worker_up", "gauge", "Whether the worker's event loop runs (1) or stopped (0).", |w| {
             w.running.load(Relaxed).into()
@@ -165,6 +169,29 @@ pub(crate) fn render(shared: &Shared) -> String {
         }
     }
     out
+}
+
+/// TLS: handshakes, failures by reason, open connections by version and by ALPN protocol.
+#[cfg(feature = "tls")]
+fn tls_metrics(out: &mut String, t: &super::tls::TlsCounters) {
+    let _ = write!(
+        out,
+        "# HELP ssehub_tls_handshakes_total TLS handshakes completed.\n\
+         # TYPE ssehub_tls_handshakes_total counter\nssehub_tls_handshakes_total {}\n",
+        t.handshakes.load(Relaxed)
+    );
+    let name = "ssehub_tls_handshake_failures_total";
+    let _ = write!(out, "# HELP {name} TLS connections that failed, by reason.\n# TYPE {name} counter\n");
+    for (reason, count) in super::tls::FAILURES.iter().zip(&t.failures) {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", count.load(Relaxed));
+    }
+    let name = "ssehub_tls_connections";
+    let _ = write!(out, "# HELP {name} Open TLS connections, by protocol version.\n# TYPE {name} gauge\n");
+    let _ = writeln!(out, "{name}{{version=\"TLSv1.3\"}} {}", t.open_13.load(Relaxed));
+    let _ = writeln!(out, "{name}{{version=\"TLSv1.2\"}} {}", t.open_12.load(Relaxed));
+    let name = "ssehub_tls_alpn_connections";
+    let _ = write!(out, "# HELP {name} Open TLS connections, by ALPN protocol.\n# TYPE {name} gauge\n");
+    let _ = writeln!(out, "{name}{{protocol=\"http/1.1\"}} {}", t.alpn_http11.load(Relaxed));
 }
 
 /// The standard `process_*` series, those `/proc` can give.

@@ -40,6 +40,8 @@ mod handle;
 mod metrics;
 mod process;
 mod slots;
+#[cfg(feature = "tls")]
+mod tls;
 mod worker;
 
 use std::fmt;
@@ -122,6 +124,14 @@ pub struct Config {
     /// and are not counted against [`Config::max_connections`], so an operator can read them
     /// when the public port is full. Default none.
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve HTTPS: TLS 1.3 and 1.2 on the listener (see [`crate::proto::tls`]). Default none.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::proto::tls::TlsConfig>,
+    /// TLS handshakes under way at once, at most (split between the workers); a connection
+    /// past it is closed before its handshake. Default 1,024. The header timeout bounds each
+    /// handshake's time.
+    #[cfg(feature = "tls")]
+    pub max_tls_handshakes: usize,
 }
 
 /// Where a node's Redis backplane is. See [`crate::backplane`] (with the `redis` feature).
@@ -191,6 +201,10 @@ impl Default for Config {
             publish_token: None,
             redis: None,
             metrics_addr: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            max_tls_handshakes: 1024,
         }
     }
 }
@@ -224,6 +238,8 @@ pub(crate) struct Counters {
     pub(crate) workers: Vec<WorkerCounters>,
     /// From a publish to the end of the write pass that sent it, per publish and worker.
     pub(crate) publish_latency: metrics::Histogram,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: tls::TlsCounters,
 }
 
 /// Why a request (or a connection) was refused: the `reason` label of
@@ -279,6 +295,9 @@ impl Rejection {
 #[derive(Debug)]
 pub(crate) struct WorkerCounters {
     pub(crate) running: AtomicBool,
+    /// TLS handshakes under way on this worker.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_handshaking: AtomicUsize,
     pub(crate) streams: AtomicUsize,
     pub(crate) events: AtomicU64,
     pub(crate) bytes: AtomicU64,
@@ -290,6 +309,8 @@ impl WorkerCounters {
     fn new(pool: QueuePool) -> WorkerCounters {
         WorkerCounters {
             running: AtomicBool::new(true),
+            #[cfg(feature = "tls")]
+            tls_handshaking: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
             events: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -382,6 +403,8 @@ pub(crate) struct Shared {
     /// Where the metrics are answered: on the public port (`config.route.metrics`) or, with
     /// a metrics listener, there.
     metrics_path: Option<String>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::proto::tls::TlsConfig>,
     callbacks: Callbacks,
     /// The mailboxes and the hub are shared with the backplane's threads too ([`Fanout`]).
     mailboxes: Arc<[Mailbox]>,
@@ -539,6 +562,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves HTTPS on the listener with `tls` (a certificate and key: see
+    /// [`TlsConfig::from_pem`](crate::proto::tls::TlsConfig::from_pem)). Plain HTTP sent there
+    /// gets a `400` saying to use `https://`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::proto::tls::TlsConfig) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
     /// Serves the metrics on their own listener at `addr` instead of the public port (see
     /// [`Config::metrics_addr`]); [`Server::metrics_addr`] says where, once bound.
     pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
@@ -625,9 +657,13 @@ impl ServerBuilder {
         let ids = config.assign_ids.then(IdScheme::from_clock);
         let hub = Arc::new(Mutex::new(Hub::new(config.retention, ids)));
         let per_worker = (config.max_total_queue_bytes / n).max(1);
+        #[cfg(feature = "tls")]
+        let tls = config.tls.clone();
         let shared = Arc::new(Shared {
             config,
             metrics_path,
+            #[cfg(feature = "tls")]
+            tls,
             callbacks: self.callbacks,
             mailboxes: mailboxes.into(),
             hub,
@@ -721,6 +757,15 @@ impl Server {
     /// [`Config::max_connections`]).
     pub fn connection_limit(&self) -> usize {
         self.shared.max_connections
+    }
+
+    /// The TLS configuration, when the server serves HTTPS: [`reload`] it to rotate the
+    /// certificate without dropping a stream.
+    ///
+    /// [`reload`]: crate::proto::tls::TlsConfig::reload
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&crate::proto::tls::TlsConfig> {
+        self.shared.tls.as_ref()
     }
 
     /// Where the metrics listener listens, if there is one ([`Config::metrics_addr`]; with the

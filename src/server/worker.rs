@@ -64,6 +64,9 @@ pub(crate) struct Live {
     /// Accepted on the metrics listener: answers metrics, nothing else, and is not counted
     /// against the connection limit.
     pub(super) admin: bool,
+    /// The TLS layer between the socket and `conn`, on a TLS listener.
+    #[cfg(feature = "tls")]
+    pub(super) tls: Option<Box<crate::proto::tls::Tls>>,
 }
 
 /// What starting a deferred stream needs once the backplane has answered.
@@ -73,8 +76,25 @@ pub(super) struct PendingStream {
 }
 
 impl Live {
+    /// Shuts the socket's sending side (after a TLS `close_notify`).
+    fn fin(&mut self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(mut tls) = self.tls.take() {
+            let done = super::tls::fin(self, &mut tls);
+            self.tls = Some(tls);
+            return done;
+        }
+        self.sock.shutdown(Shutdown::Write)
+    }
+
     /// Writes what is queued; errors close the connection (the `Conn` sees to it) and count.
     pub(super) fn write(&mut self, now: Instant, shared: &Shared, stats: &WorkerCounters) {
+        #[cfg(feature = "tls")]
+        if let Some(mut tls) = self.tls.take() {
+            super::tls::write(self, &mut tls, now, shared, stats);
+            self.tls = Some(tls);
+            return;
+        }
         if !self.conn.wants_write() {
             return;
         }
@@ -110,6 +130,15 @@ pub(crate) struct Worker {
     /// The bytes queued by all of this worker's connections, and their bound.
     pool: QueuePool,
     settings: Arc<Settings>,
+    /// The same for TLS connections: their queue bound less what rustls buffers.
+    #[cfg(feature = "tls")]
+    tls_settings: Arc<Settings>,
+    /// TLS handshakes this worker may have under way at once.
+    #[cfg(feature = "tls")]
+    max_handshakes: usize,
+    /// Plaintext decrypted from one read.
+    #[cfg(feature = "tls")]
+    plain_buf: Vec<u8>,
     pub(super) default_channels: Arc<[Arc<str>]>,
     pub(super) first_frames: Vec<Frame>,
     /// Accepting failed: when to try again.
@@ -147,6 +176,13 @@ impl Worker {
             send_timeout: config.send_timeout,
             linger: LINGER,
         });
+        #[cfg(feature = "tls")]
+        let tls_settings = Arc::new(Settings {
+            max_queue_bytes: settings.max_queue_bytes.saturating_sub(crate::proto::tls::TLS_BUFFER).max(1024),
+            ..*settings
+        });
+        #[cfg(feature = "tls")]
+        let max_handshakes = (config.max_tls_handshakes / config.workers.max(1)).max(1);
         let now = Instant::now();
         let pool = shared.counters.workers[index].pool.clone();
         let coalescer = Coalescer::new(config.coalesce, now);
@@ -168,6 +204,12 @@ impl Worker {
             subs: Subscriptions::default(),
             pool,
             settings,
+            #[cfg(feature = "tls")]
+            tls_settings,
+            #[cfg(feature = "tls")]
+            max_handshakes,
+            #[cfg(feature = "tls")]
+            plain_buf: Vec::new(),
             default_channels: Arc::new([Arc::from(DEFAULT_CHANNEL)]),
             first_frames,
             accept_retry: None,
@@ -345,8 +387,46 @@ impl Worker {
     /// Puts a connection in a slot (the lowest free one) and registers it under that slot's
     /// token.
     fn insert(&mut self, sock: TcpStream, admin: bool, now: Instant) {
-        let conn = Conn::shared(self.settings.clone(), self.pool.clone(), now);
-        let live = Live { sock, conn, client: None, member: None, pending: None, filed: None, admin };
+        #[cfg(feature = "tls")]
+        let tls = match (&self.shared.tls, admin) {
+            (Some(config), false) => {
+                let worker = &self.shared.counters.workers[self.index];
+                if worker.tls_handshaking.load(Ordering::Relaxed) >= self.max_handshakes {
+                    // Too many handshakes under way: this one is not started (nothing can be
+                    // said to a client before its handshake).
+                    self.shared.counters.tls.failed("too_many_handshakes");
+                    self.forget(admin);
+                    return;
+                }
+                match crate::proto::tls::Tls::new(config) {
+                    Ok(tls) => {
+                        worker.tls_handshaking.fetch_add(1, Ordering::Relaxed);
+                        Some(Box::new(tls))
+                    }
+                    Err(_) => {
+                        self.forget(admin);
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        #[cfg(feature = "tls")]
+        let settings = if tls.is_some() { self.tls_settings.clone() } else { self.settings.clone() };
+        #[cfg(not(feature = "tls"))]
+        let settings = self.settings.clone();
+        let conn = Conn::shared(settings, self.pool.clone(), now);
+        let live = Live {
+            sock,
+            conn,
+            client: None,
+            member: None,
+            pending: None,
+            filed: None,
+            admin,
+            #[cfg(feature = "tls")]
+            tls,
+        };
         let key = self.slots.insert(live);
         let live = self.slots.get(key).expect("just inserted");
         let token = Token(FIRST_CONN + key.slot);
@@ -383,16 +463,44 @@ impl Worker {
     /// requests are answered as they complete (so their answers bound what is read).
     fn read_some(&mut self, i: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.read_buf);
+        #[cfg(feature = "tls")]
+        let mut plain = std::mem::take(&mut self.plain_buf);
         while let Some(live) = self.slots.at(i) {
             if !live.conn.wants_read() {
                 break;
             }
             match live.sock.read(&mut buf) {
                 Ok(0) => {
+                    #[cfg(feature = "tls")]
+                    if let Some(mut tls) = live.tls.take() {
+                        super::tls::eof(live, &mut tls, &self.shared, now);
+                        live.tls = Some(tls);
+                        break;
+                    }
                     live.conn.peer_closed();
                     break;
                 }
                 Ok(n) => {
+                    #[cfg(feature = "tls")]
+                    if let Some(mut tls) = live.tls.take() {
+                        let worker = &self.shared.counters.workers[self.index];
+                        if super::tls::received(
+                            live,
+                            &mut tls,
+                            &buf[..n],
+                            &mut plain,
+                            &self.shared,
+                            worker,
+                            now,
+                        ) {
+                            live.tls = Some(tls);
+                        } else {
+                            super::tls::forget(&tls, &self.shared, worker);
+                        }
+                    } else {
+                        live.conn.received(&buf[..n], now);
+                    }
+                    #[cfg(not(feature = "tls"))]
                     live.conn.received(&buf[..n], now);
                     if live.conn.phase() == Phase::Head {
                         self.pump(i, now);
@@ -413,6 +521,10 @@ impl Worker {
             }
         }
         self.read_buf = buf;
+        #[cfg(feature = "tls")]
+        {
+            self.plain_buf = plain;
+        }
     }
 
     /// Answers the complete requests in the input and writes, until neither makes progress.
@@ -433,7 +545,7 @@ impl Worker {
         let stats = &shared.counters.workers[self.index];
         while let Some(live) = self.slots.at(i) {
             live.write(now, &shared, stats);
-            if live.conn.poll_fin() && live.sock.shutdown(Shutdown::Write).is_err() {
+            if live.conn.poll_fin() && live.fin().is_err() {
                 live.conn.abort();
             }
             if !super::dispatch::refill(live, &shared, now) {
@@ -463,6 +575,17 @@ impl Worker {
             }
             live.filed = None;
             let streaming = live.client.is_some();
+            #[cfg(feature = "tls")]
+            if live.tls.as_ref().is_some_and(|t| t.is_handshaking())
+                && live.conn.poll_timeout().is_some_and(|d| d <= now)
+            {
+                // The head timeout bounds the handshake too: no 408 can reach a client that has
+                // no TLS session yet.
+                self.shared.counters.tls.failed("timeout");
+                live.conn.abort();
+                self.serve(key.slot, now);
+                continue;
+            }
             match live.conn.handle_timeout(now) {
                 Some(Timeout::KeepAlive) => {
                     self.shared.counters.workers[self.index].events.fetch_add(1, Ordering::Relaxed);
@@ -481,6 +604,14 @@ impl Worker {
     /// subscriptions, and tells the application a stream ended.
     pub(super) fn finalize(&mut self, i: usize) {
         let Some(mut live) = self.slots.remove(i) else { return };
+        #[cfg(feature = "tls")]
+        if let Some(mut tls) = live.tls.take() {
+            // A session that was made ends with its close_notify; one that never was, quietly.
+            if !tls.is_handshaking() {
+                super::tls::close(&mut live, &mut tls);
+            }
+            super::tls::forget(&tls, &self.shared, &self.shared.counters.workers[self.index]);
+        }
         let _ = self.poll.registry().deregister(&mut live.sock);
         drop(live.sock);
         self.forget(live.admin);
