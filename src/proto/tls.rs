@@ -236,6 +236,9 @@ pub struct Tls {
     fresh: bool,
     /// The handshake was seen to complete (reported once, by [`Tls::handshake_done`]).
     reported: bool,
+    /// We ended the session ([`Tls::close`]): what arrives after is dropped unread (rustls
+    /// may not answer it with an alert of its own after ours).
+    closed: bool,
 }
 
 impl fmt::Debug for Tls {
@@ -249,11 +252,17 @@ impl Tls {
     pub fn new(config: &TlsConfig) -> Result<Tls, TlsError> {
         let mut conn = ServerConnection::new(config.config.clone()).map_err(TlsError::Rustls)?;
         conn.set_buffer_limit(Some(TLS_BUFFER));
-        Ok(Tls { conn, fresh: true, reported: false })
+        Ok(Tls { conn, fresh: true, reported: false, closed: false })
     }
 
     /// Takes bytes read from the socket; appends the plaintext they carried to `plaintext`.
+    ///
+    /// After [`Tls::close`], bytes are dropped: the session is over (a lingering connection
+    /// reads only to see the peer leave).
     pub fn received(&mut self, mut bytes: &[u8], plaintext: &mut Vec<u8>) -> Result<Received, TlsFailure> {
+        if self.closed {
+            return Ok(Received::Open);
+        }
         if std::mem::take(&mut self.fresh) && bytes.first().is_some_and(u8::is_ascii_uppercase) {
             return Err(TlsFailure::PlainHttp);
         }
@@ -319,6 +328,7 @@ impl Tls {
 
     /// Ends the session: a `close_notify` goes out with the next [`Tls::write_to`].
     pub fn close(&mut self) {
+        self.closed = true;
         self.conn.send_close_notify();
     }
 
