@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::units;
 use report::{Server, Summary};
 use url::Url;
 use worker::{Clock, Live, Plan};
@@ -55,25 +56,34 @@ pub struct Args {
     /// The event stream: http://host[:port][/path][?query].
     pub url: String,
     /// Connections to open and keep open.
-    #[arg(short, long, default_value_t = 100)]
+    #[arg(short, long, default_value_t = 100, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub connections: usize,
-    /// Seconds to measure, after the warm-up.
-    #[arg(short, long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Seconds to run before measuring (events then are not counted).
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup: f64,
+    /// Time to measure, after the warm-up (10s, 1m, 1m30s; a bare number is seconds).
+    #[arg(short, long, default_value = "10s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub duration: Duration,
+    /// Time to run before measuring; events then are not counted (2s, 500ms; a bare number is
+    /// seconds).
+    #[arg(long, default_value = "2s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds)]
+    pub warmup: Duration,
     /// Connection attempts started per second.
-    #[arg(long, default_value_t = 2000.0)]
+    #[arg(long, default_value_t = 2000.0, value_name = "PER_SECOND", allow_negative_numbers = true)]
+    #[arg(value_parser = units::positive)]
     pub connect_rate: f64,
     /// Most connections connecting or awaiting their response head at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub max_connecting: usize,
-    /// Seconds a connection has to connect and get its response head.
-    #[arg(long, default_value_t = 10.0)]
-    pub connect_timeout: f64,
+    /// Time a connection has to connect and get its response head (10s; a bare number is
+    /// seconds).
+    #[arg(long, default_value = "10s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub connect_timeout: Duration,
     /// Threads, each with its own event loop and an equal share of the connections.
-    #[arg(short, long, default_value_t = 1)]
+    #[arg(short, long, default_value_t = 1, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub threads: usize,
     /// The server's process ID: report its CPU time and memory (Linux /proc).
     #[arg(long)]
@@ -84,45 +94,17 @@ pub struct Args {
     /// Churn: close this many established connections a second during the window, and reopen
     /// each at once (and reopen any that fails or is closed by the server), keeping
     /// `--connections` open.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_name = "PER_SECOND", allow_negative_numbers = true)]
+    #[arg(value_parser = units::non_negative)]
     pub churn: f64,
     /// The events a second the server publishes to every stream: report the share delivered.
-    #[arg(long)]
+    #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true, value_parser = units::positive)]
     pub expect_rate: Option<f64>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
     let url = Url::parse(&args.url).map_err(|e| format!("bad URL {}: {e}", args.url))?;
-    if args.connections == 0 {
-        return Err("--connections must be at least 1".into());
-    }
-    if args.threads == 0 {
-        return Err("--threads must be at least 1".into());
-    }
-    if args.max_connecting == 0 {
-        return Err("--max-connecting must be at least 1".into());
-    }
-    let seconds = |flag: &str, v: f64, zero_ok: bool| {
-        let ok = v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e9;
-        match ok {
-            true => Ok(Duration::from_secs_f64(v)),
-            false => {
-                Err(format!("{flag} must be a number of seconds {}", if zero_ok { ">= 0" } else { "> 0" }))
-            }
-        }
-    };
-    let duration = seconds("--duration", args.duration, false)?;
-    let warmup = seconds("--warmup", args.warmup, true)?;
-    let connect_timeout = seconds("--connect-timeout", args.connect_timeout, false)?;
-    if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
-        return Err("--connect-rate must be a positive number".into());
-    }
-    if !(args.churn.is_finite() && args.churn >= 0.0) {
-        return Err("--churn must be a number of connections a second >= 0".into());
-    }
-    if args.expect_rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err("--expect-rate must be a positive number".into());
-    }
+    let (duration, warmup, connect_timeout) = (args.duration, args.warmup, args.connect_timeout);
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", url.host))?

@@ -25,77 +25,102 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ssehub::hub::{Retention, Target};
 use ssehub::{Cors, Event, Response, Server};
 
+use crate::units;
+
 const PAGE: &str = include_str!("page.html");
+/// The largest `--rate` event: past this every client's queue would overflow on each event anyway.
+const MAX_RATE_EVENT_SIZE: usize = 64 << 20;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on: HOST:PORT, [IPv6]:PORT, :PORT (every IPv4 interface, 0.0.0.0;
+    /// `[::]:PORT` for IPv6 too) or PORT (localhost, 127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = units::listen_addr)]
     pub addr: String,
     /// The stream path (one `*` is a wildcard).
     #[arg(long, default_value = "/sse")]
     pub path: String,
     /// Broadcast this many events per second (benchmark data) instead of the clock.
-    #[arg(long)]
+    #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true, value_parser = units::positive)]
     pub rate: Option<f64>,
-    /// Data size in bytes of each `--rate` event.
-    #[arg(long, default_value_t = 64)]
+    /// Data size of each `--rate` event (64, 1KiB; a bare number is bytes).
+    #[arg(long, default_value = "64", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub size: usize,
     /// Worker threads (default: one per CPU).
-    #[arg(long)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count)]
     pub workers: Option<usize>,
-    /// Seconds between keep-alive comments; 0 turns them off.
-    #[arg(long, default_value_t = 15.0)]
-    pub keep_alive: f64,
-    /// Send `retry: MS` at the start of every stream.
-    #[arg(long)]
+    /// Time between keep-alive comments (15s, 500ms; a bare number is seconds); 0 turns them off.
+    #[arg(long, default_value = "15s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds)]
+    pub keep_alive: Duration,
+    /// Send `retry: MS` at the start of every stream (3s, 3000ms; a bare number is milliseconds).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = units::whole_millis)]
     pub retry: Option<u64>,
     /// Allow cross-origin streams from this origin (repeatable; `*` for any).
     #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
-    /// Bytes queued for one client before it is dropped as too slow.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Queued for one client before it is dropped as too slow (1MiB, 64k; a bare number is bytes).
+    #[arg(long, default_value = "1MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes_nonzero)]
     pub max_queue_bytes: usize,
-    /// Bytes queued for all clients together; past it, clients still behind are dropped.
-    #[arg(long, default_value_t = 256 << 20)]
+    /// Queued for all clients together; past it, clients still behind are dropped (256MiB; a
+    /// bare number is bytes).
+    #[arg(long, default_value = "256MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes_nonzero)]
     pub max_total_queue_bytes: usize,
-    /// Seconds a stream's queued data may make no progress before the stream is closed (also
-    /// its TCP_USER_TIMEOUT, which finds peers that vanished without a FIN).
-    #[arg(long, default_value_t = 45.0)]
-    pub send_timeout: f64,
+    /// Time a stream's queued data may make no progress before the stream is closed (also its
+    /// TCP_USER_TIMEOUT, which finds peers that vanished without a FIN); 45s, 2m; a bare number
+    /// is seconds.
+    #[arg(long, default_value = "45s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub send_timeout: Duration,
     /// Most open connections; past it new ones get 503.
-    #[arg(long, default_value_t = 16_384)]
+    #[arg(long, default_value_t = 16_384, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub max_connections: usize,
-    /// Seconds a client has to send its request head (then 408).
-    #[arg(long, default_value_t = 10.0)]
-    pub header_timeout: f64,
-    /// Seconds a keep-alive connection off the stream path may idle between requests.
-    #[arg(long, default_value_t = 60.0)]
-    pub idle_timeout: f64,
-    /// Largest request head in bytes (then 431).
-    #[arg(long, default_value_t = 8192)]
+    /// Time a client has to send its request head, then 408 (10s, 500ms; a bare number is seconds).
+    #[arg(long, default_value = "10s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection off the stream path may idle between requests (60s, 2m; a
+    /// bare number is seconds).
+    #[arg(long, default_value = "60s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub idle_timeout: Duration,
+    /// Largest request head, then 431 (8KiB; a bare number is bytes; at least 16).
+    #[arg(long, default_value = "8KiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub max_head_bytes: usize,
     /// Most header fields in a request head (then 431).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub max_headers: usize,
     /// Events kept per channel for Last-Event-ID replay; 0 keeps none.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::whole)]
     pub replay: usize,
-    /// Encoded bytes kept per channel for replay.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Encoded bytes kept per channel for replay (1MiB; a bare number is bytes).
+    #[arg(long, default_value = "1MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub replay_bytes: usize,
-    /// Encoded bytes kept for replay across all channels together (the oldest go first).
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Encoded bytes kept for replay across all channels together, the oldest go first (64MiB; a
+    /// bare number is bytes).
+    #[arg(long, default_value = "64MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub replay_total_bytes: usize,
-    /// Seconds an event is kept for replay at most (default: no age bound).
-    #[arg(long)]
-    pub replay_age: Option<f64>,
-    /// Milliseconds of write coalescing: a worker writes at most once per window, so a burst of
-    /// events reaches each client in one write (0: write every event at once).
-    #[arg(long, default_value_t = 13.0)]
-    pub coalesce_ms: f64,
+    /// Longest an event is kept for replay (5m, 1h; a bare number is seconds; default: no age
+    /// bound).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = units::seconds)]
+    pub replay_age: Option<Duration>,
+    /// The write-coalescing window: a worker writes at most once per window, so a burst of
+    /// events reaches each client in one write (13ms, 2ms; a bare number is milliseconds; 0
+    /// writes every event at once).
+    #[arg(long, default_value = "13ms", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::millis)]
+    pub coalesce_ms: Duration,
     /// Enable `POST <publish-path>` for publishing over HTTP with `Authorization: Bearer TOKEN`.
-    #[arg(long)]
+    #[arg(long, value_name = "TOKEN")]
     pub publish_token: Option<String>,
     /// The publish endpoint's path.
     #[arg(long, default_value = "/publish")]
@@ -120,31 +145,17 @@ pub struct Args {
     #[arg(long, default_value = "ssehub", requires = "redis")]
     pub redis_namespace: String,
     /// Most channels this node reads from Redis at once; a stream needing more gets 503.
-    #[arg(long, default_value_t = 4096, requires = "redis")]
+    #[arg(long, default_value_t = 4096, requires = "redis", value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub redis_max_channels: usize,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err("--rate must be a positive number".into());
+    if args.size > MAX_RATE_EVENT_SIZE {
+        return Err(format!("--size must be at most 64MiB, not {}", args.size));
     }
-    for (flag, secs) in [
-        ("--keep-alive", args.keep_alive),
-        ("--header-timeout", args.header_timeout),
-        ("--idle-timeout", args.idle_timeout),
-        ("--replay-age", args.replay_age.unwrap_or(0.0)),
-        ("--coalesce-ms", args.coalesce_ms / 1000.0),
-        ("--send-timeout", args.send_timeout),
-    ] {
-        if !(0.0..1e9).contains(&secs) {
-            return Err(format!("{flag} must be a number of seconds >= 0"));
-        }
-    }
-    if args.send_timeout <= 0.0 {
-        return Err("--send-timeout must be more than 0 seconds".into());
-    }
-    if args.max_headers == 0 || args.max_head_bytes < 16 {
-        return Err("--max-headers must be at least 1 and --max-head-bytes at least 16".into());
+    if args.max_head_bytes < 16 {
+        return Err(format!("--max-head-bytes must be at least 16, not {}", args.max_head_bytes));
     }
     let target = if args.channels.is_empty() {
         Target::All
@@ -156,21 +167,21 @@ pub fn run(args: Args) -> Result<(), String> {
     let page = PAGE.replace("STREAM_PATH", &args.path.replace('*', "demo"));
     let mut builder = Server::builder()
         .path(&args.path)
-        .keep_alive((args.keep_alive > 0.0).then(|| Duration::from_secs_f64(args.keep_alive)))
+        .keep_alive((!args.keep_alive.is_zero()).then_some(args.keep_alive))
         .configure(|c| {
             c.max_queue_bytes = args.max_queue_bytes;
             c.max_total_queue_bytes = args.max_total_queue_bytes;
             c.max_connections = args.max_connections;
-            c.header_timeout = Duration::from_secs_f64(args.header_timeout);
-            c.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
-            c.coalesce = Duration::from_secs_f64(args.coalesce_ms / 1000.0);
-            c.send_timeout = Duration::from_secs_f64(args.send_timeout);
+            c.header_timeout = args.header_timeout;
+            c.idle_timeout = args.idle_timeout;
+            c.coalesce = args.coalesce_ms;
+            c.send_timeout = args.send_timeout;
             c.limits.max_head_bytes = args.max_head_bytes;
             c.limits.max_headers = args.max_headers;
             c.retention = Retention {
                 max_events: args.replay,
                 max_bytes: args.replay_bytes,
-                max_age: args.replay_age.map(Duration::from_secs_f64),
+                max_age: args.replay_age,
                 max_total_bytes: args.replay_total_bytes,
             };
         })
