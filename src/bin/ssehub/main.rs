@@ -213,6 +213,8 @@ mod tests {
         assert!(r.ends_with("must not be negative"), "{r}");
         let r = refusal(&["serve", "--addr", "70000"]);
         assert!(r.ends_with("port 70000 is past 65535"), "{r}");
+        let r = refusal(&["serve", "--publish-token", "a", "--publish-token-file", "f"]);
+        assert!(r.contains("cannot be used with"), "{r}");
     }
 
     #[test]

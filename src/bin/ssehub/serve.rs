@@ -1,7 +1,8 @@
 //! `ssehub serve`: the guide's demo and the benchmark server.
 //!
 //! * `GET /` — a page whose `EventSource` shows each event live.
-//! * `POST /publish` — with `--publish-token TOKEN`: publish the body as an event (see README).
+//! * `POST /publish` — with a publish token (`--publish-token-file FILE`, `SSEHUB_PUBLISH_TOKEN`
+//!   or `--publish-token TOKEN`): publish the body as an event (see README).
 //! * `GET /metrics` — the server's counters in the Prometheus text format (`--metrics-path`).
 //! * `GET <path>` (default `/sse`) — the stream: by default the time in milliseconds since the
 //!   UNIX epoch once a second; with `--rate R`, R events a second whose data is the decimal
@@ -19,6 +20,10 @@
 //!
 //! SIGINT and SIGTERM stop it gracefully: streams end with their last chunk, exit status 0.
 
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +35,8 @@ use crate::units;
 const PAGE: &str = include_str!("page.html");
 /// The largest `--rate` event: past this every client's queue would overflow on each event anyway.
 const MAX_RATE_EVENT_SIZE: usize = 64 << 20;
+/// The environment variable that may hold the publish token (out of `ps`'s sight).
+const TOKEN_VARIABLE: &str = "SSEHUB_PUBLISH_TOKEN";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -120,8 +127,15 @@ pub struct Args {
     #[arg(value_parser = units::millis)]
     pub coalesce_ms: Duration,
     /// Enable `POST <publish-path>` for publishing over HTTP with `Authorization: Bearer TOKEN`.
-    #[arg(long, value_name = "TOKEN")]
+    /// Other users of the machine see a process's arguments (`ps`): prefer --publish-token-file
+    /// or the SSEHUB_PUBLISH_TOKEN environment variable.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "publish_token_file")]
     pub publish_token: Option<String>,
+    /// Enable `POST <publish-path>` with the token in this file (its first line, surrounding
+    /// whitespace trimmed). Without either flag, the SSEHUB_PUBLISH_TOKEN environment variable
+    /// is used when set.
+    #[arg(long, value_name = "FILE")]
+    pub publish_token_file: Option<PathBuf>,
     /// The publish endpoint's path.
     #[arg(long, default_value = "/publish")]
     pub publish_path: String,
@@ -157,6 +171,7 @@ pub fn run(args: Args) -> Result<(), String> {
     if args.max_head_bytes < 16 {
         return Err(format!("--max-head-bytes must be at least 16, not {}", args.max_head_bytes));
     }
+    let publish_token = publish_token(&args)?;
     let target = if args.channels.is_empty() {
         Target::All
     } else {
@@ -189,10 +204,7 @@ pub fn run(args: Args) -> Result<(), String> {
             ("GET" | "HEAD", "/" | "/index.html") => Response::html(page.clone()),
             _ => Response::not_found(),
         });
-    if let Some(token) = &args.publish_token {
-        if token.is_empty() {
-            return Err("--publish-token must not be empty".into());
-        }
+    if let Some(token) = &publish_token {
         builder = builder.publish_endpoint(&args.publish_path, token);
     }
     if let Some(url) = &args.redis {
@@ -253,6 +265,52 @@ pub fn run(args: Args) -> Result<(), String> {
     };
     server.wait().map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The publish token: `--publish-token`, else the first line of `--publish-token-file`, else
+/// `SSEHUB_PUBLISH_TOKEN`; `None` when none is given (no publish endpoint).
+fn publish_token(args: &Args) -> Result<Option<String>, String> {
+    token_from(
+        args.publish_token.as_deref(),
+        args.publish_token_file.as_deref(),
+        std::env::var_os(TOKEN_VARIABLE),
+    )
+}
+
+/// [`publish_token`] from its three sources. An empty token is an error wherever it comes from:
+/// it would be a mistake, never a wish for an open endpoint.
+fn token_from(
+    flag: Option<&str>,
+    file: Option<&Path>,
+    env: Option<OsString>,
+) -> Result<Option<String>, String> {
+    if let Some(token) = flag {
+        return match token.is_empty() {
+            true => Err("--publish-token must not be empty".into()),
+            false => Ok(Some(token.to_owned())),
+        };
+    }
+    if let Some(path) = file {
+        let shown = path.display();
+        let mut text = String::new();
+        // A token is short: read a little past what one could be, never a whole (or endless) file.
+        File::open(path)
+            .and_then(|f| f.take(64 * 1024).read_to_string(&mut text))
+            .map_err(|e| format!("--publish-token-file {shown}: {e}"))?;
+        let token = text.lines().next().unwrap_or("").trim();
+        return match token.is_empty() {
+            true => {
+                Err(format!("--publish-token-file {shown}: the first line is empty; it must hold the token"))
+            }
+            false => Ok(Some(token.to_owned())),
+        };
+    }
+    let Some(env) = env else { return Ok(None) };
+    match env.to_str().map(str::trim) {
+        Some("") => Err(format!("{TOKEN_VARIABLE} is set but empty; unset it, or set it to the token")),
+        Some(token) => Ok(Some(token.to_owned())),
+        None => Err(format!("{TOKEN_VARIABLE} is not valid UTF-8")),
+    }
 }
 
 fn since_epoch() -> Duration {
@@ -331,4 +389,38 @@ fn trim_after_crowds(hub: ssehub::Broadcaster) {
     });
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     drop(hub);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_publish_token_from_flag_file_or_environment() {
+        let dir = std::env::temp_dir().join(format!("ssehub-token-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let env = |s: &str| Some(OsString::from(s));
+        assert_eq!(token_from(None, None, None), Ok(None));
+        assert_eq!(token_from(Some("t0"), None, env("t1")), Ok(Some("t0".into())));
+        assert_eq!(token_from(Some(""), None, None), Err("--publish-token must not be empty".into()));
+        let good = file("good", "  s3cret \t\r\nsecond line\n");
+        assert_eq!(token_from(None, Some(&good), env("t1")), Ok(Some("s3cret".into())));
+        assert_eq!(token_from(None, Some(&file("bare", "s3cret")), None), Ok(Some("s3cret".into())));
+        let empty = file("empty", "\ns3cret\n");
+        let err = token_from(None, Some(&empty), None).unwrap_err();
+        assert!(err.ends_with("the first line is empty; it must hold the token"), "{err}");
+        let err = token_from(None, Some(&dir.join("missing")), None).unwrap_err();
+        assert!(err.starts_with("--publish-token-file ") && err.contains("No such file"), "{err}");
+        assert_eq!(token_from(None, None, env(" tok\n")), Ok(Some("tok".into())));
+        assert_eq!(
+            token_from(None, None, env(" ")),
+            Err("SSEHUB_PUBLISH_TOKEN is set but empty; unset it, or set it to the token".into())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
