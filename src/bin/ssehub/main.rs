@@ -2,7 +2,8 @@
 //! streams), `decode` (event stream → JSON lines).
 //!
 //! Exit status: 0 on success; 2 for bad arguments (clap's usage errors, one line on stderr); 1
-//! when the command could not do its job (a message on stderr).
+//! when the command could not do its job (a message on stderr); `bench` exits 3 when the run
+//! completed but `--expect-rate` was not met (see `bench::EXPECTATION_NOT_MET`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,19 +42,34 @@ enum Command {
     },
 }
 
+/// Why a command failed: the one-line message for stderr, and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: u8,
+    pub message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { status: 1, message }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logger::install();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args).map_err(Failure::from),
         Command::Bench(args) => bench::run(args),
-        Command::Decode { file, max_size } => decode::run(file, max_size).map_err(|e| e.to_string()),
+        Command::Decode { file, max_size } => {
+            decode::run(file, max_size).map_err(|e| Failure::from(e.to_string()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("ssehub: {msg}");
-            ExitCode::FAILURE
+        Err(Failure { status, message }) => {
+            eprintln!("ssehub: {message}");
+            ExitCode::from(status)
         }
     }
 }
@@ -219,19 +235,32 @@ mod tests {
 
     #[test]
     fn bench_takes_units() {
-        let a = bench(&["-d", "1m", "--warmup", "500ms", "--connect-timeout", "3"]);
+        let a = bench(&[
+            "-d",
+            "1m",
+            "--warmup",
+            "500ms",
+            "--connect-timeout",
+            "3",
+            "-H",
+            "Authorization: Bearer x",
+        ]);
         assert_eq!(a.duration, Duration::from_secs(60));
         assert_eq!(a.warmup, Duration::from_millis(500));
         assert_eq!(a.connect_timeout, Duration::from_secs(3));
+        assert_eq!(a.headers.iter().map(|h| h.to_string()).collect::<Vec<_>>(), ["Authorization: Bearer x"]);
         let a = bench(&[]);
         assert_eq!((a.duration, a.warmup), (Duration::from_secs(10), Duration::from_secs(2)));
-        let a = bench(&["--duration", "20", "--warmup", "0"]);
+        let a = bench(&["--duration", "20", "--warmup", "0", "-H", "A: 1", "-H", "Last-Event-ID: 7"]);
         assert_eq!((a.duration, a.warmup), (Duration::from_secs(20), Duration::ZERO));
+        assert_eq!(a.headers.len(), 2);
         let r = refusal(&["bench", "http://h/", "-d", "0"]);
         assert!(r.ends_with("must be more than 0"), "{r}");
         let r = refusal(&["bench", "http://h/", "--expect-rate", "-5"]);
         assert!(r.ends_with("must be a positive number"), "{r}");
         let r = refusal(&["bench", "http://h/", "-c", "0"]);
         assert!(r.ends_with("must be at least 1"), "{r}");
+        let r = refusal(&["bench", "http://h/", "-H", "no colon"]);
+        assert!(r.contains("Name: value"), "{r}");
     }
 }

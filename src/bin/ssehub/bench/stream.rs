@@ -247,11 +247,14 @@ fn body_framing(resp: &httparse::Response<'_, '_>) -> Result<Body, Refusal> {
 
 /// The publishing time an event's data carries: decimal nanoseconds since the UNIX epoch at the
 /// very start, followed by a space or the end of the data (`1700000000123456789 xxxx`). `None`
-/// for any other data, and for a number that does not fit in a `u64`.
+/// for any other data, and for a number that does not fit in a `u64`. Nanoseconds since the
+/// epoch have 19 digits (from September 2001 to the year 2286): shorter numbers, such as the
+/// milliseconds of `ssehub serve`'s clock, are not taken for timestamps (they would read as
+/// decades of latency).
 pub fn timestamp_ns(data: &str) -> Option<u64> {
     let bytes = data.as_bytes();
     let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || bytes.get(digits).is_some_and(|&b| b != b' ') {
+    if digits < 19 || bytes.get(digits).is_some_and(|&b| b != b' ') {
         return None;
     }
     bytes[..digits].iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
@@ -351,8 +354,11 @@ mod tests {
     fn timestamps() {
         assert_eq!(timestamp_ns("1700000000123456789 xxxx"), Some(1_700_000_000_123_456_789));
         assert_eq!(timestamp_ns("1700000000123456789"), Some(1_700_000_000_123_456_789));
-        assert_eq!(timestamp_ns("0"), Some(0));
-        assert_eq!(timestamp_ns("42 "), Some(42));
+        assert_eq!(timestamp_ns("1000000000000000000 "), Some(1_000_000_000_000_000_000));
+        assert_eq!(timestamp_ns("0"), None);
+        assert_eq!(timestamp_ns("42 "), None);
+        assert_eq!(timestamp_ns("1796161388001"), None); // serve's clock: milliseconds
+        assert_eq!(timestamp_ns("999999999999999999"), None);
         assert_eq!(timestamp_ns("18446744073709551615"), Some(u64::MAX));
         assert_eq!(timestamp_ns("18446744073709551616"), None);
         assert_eq!(timestamp_ns("99999999999999999999999 x"), None);
