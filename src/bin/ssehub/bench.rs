@@ -29,8 +29,8 @@
 mod dechunk;
 mod procfs;
 mod report;
-mod stream;
-mod url;
+pub mod stream;
+pub mod url;
 mod worker;
 
 use std::collections::HashMap;

@@ -5,7 +5,6 @@
 //! when the command could not do its job (a message on stderr); `bench` exits 3 when the run
 //! completed but `--expect-rate` was not met (see `bench::EXPECTATION_NOT_MET`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -30,16 +29,8 @@ enum Command {
     Serve(serve::Args),
     /// Load an SSE server: hold N event streams open, measure events/s, latency and fairness.
     Bench(bench::Args),
-    /// Decode an event stream (FILE or standard input) into one JSON object per line.
-    Decode {
-        /// The stream to read; standard input when absent or `-`.
-        file: Option<PathBuf>,
-        /// The longest line, and the largest event data, accepted (1MiB, 64k; a bare number is
-        /// bytes).
-        #[arg(long, default_value = "1MiB", value_name = "SIZE", allow_hyphen_values = true)]
-        #[arg(value_parser = units::bytes_nonzero)]
-        max_size: usize,
-    },
+    /// Decode an event stream (a URL, a FILE or standard input) into one JSON object per line.
+    Decode(decode::Args),
 }
 
 /// Why a command failed: the one-line message for stderr, and the exit status.
@@ -61,9 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).map_err(Failure::from),
         Command::Bench(args) => bench::run(args),
-        Command::Decode { file, max_size } => {
-            decode::run(file, max_size).map_err(|e| Failure::from(e.to_string()))
-        }
+        Command::Decode(args) => decode::run(args).map_err(|e| Failure::from(e.to_string())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,12 +103,16 @@ mod tests {
     #[test]
     fn decode_takes_any_max_size_a_usize_holds() {
         let max = usize::MAX.to_string();
-        let cli = parse(&["decode", "--max-size", &max]).unwrap();
-        assert!(matches!(cli.command, Command::Decode { max_size: usize::MAX, .. }));
+        let Cli { command: Command::Decode(args) } = parse(&["decode", "--max-size", &max]).unwrap() else {
+            panic!("not decode")
+        };
+        assert_eq!(args.max_size, usize::MAX);
         let past = format!("{}0", usize::MAX);
         assert!(parse(&["decode", "--max-size", &past]).is_err());
-        let cli = parse(&["decode", "--max-size", "1k"]).unwrap();
-        assert!(matches!(cli.command, Command::Decode { max_size: 1000, .. }));
+        let Cli { command: Command::Decode(args) } = parse(&["decode", "--max-size", "1k"]).unwrap() else {
+            panic!("not decode")
+        };
+        assert_eq!(args.max_size, 1000);
     }
 
     #[test]

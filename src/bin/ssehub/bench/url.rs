@@ -1,5 +1,5 @@
-//! The `URL` argument of `ssehub bench`: `http://host[:port][/path][?query]`, and the request
-//! sent to it, with the `-H 'Name: value'` headers given.
+//! The `URL` argument of `ssehub bench` and `ssehub decode`: `http://host[:port][/path][?query]`,
+//! and the request they send to it, with the `-H 'Name: value'` headers given.
 //!
 //! Only what a plain HTTP/1.1 GET needs: the host and port to connect to, the `Host` header and
 //! the request target. `https` is refused with a clear message (no TLS yet); so are user info
