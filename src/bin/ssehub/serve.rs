@@ -1,6 +1,8 @@
 //! `ssehub serve`: the guide's demo and the benchmark server.
 //!
-//! * `GET /` — a page whose `EventSource` shows each event live.
+//! * `GET /` — a page that says what the demo does and whose `EventSource` shows each event
+//!   live, the clock as local time. The page opens its stream with `lastEventId` set to the
+//!   clock's event before the newest, so the hub's replay hands it the newest at once.
 //! * `POST /publish` — with a publish token (`--publish-token-file FILE`, `SSEHUB_PUBLISH_TOKEN`
 //!   or `--publish-token TOKEN`): publish the body as an event (see README).
 //! * `GET /metrics` — the server's counters in the Prometheus text format (`--metrics-path`).
@@ -24,6 +26,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -179,7 +182,26 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|_| "--channel names must be 1 to 256 bytes")?;
         Target::channels(&args.channels)
     };
-    let page = PAGE.replace("STREAM_PATH", &args.path.replace('*', "demo"));
+    let about = match args.rate {
+        _ if args.no_clock => {
+            "the server pushes down it, as a Server-Sent Event, each event published to it (POST to the \
+             publish endpoint, or on another node)"
+                .to_owned()
+        }
+        None => "the server pushes the current time down it every second, as a Server-Sent Event".to_owned(),
+        Some(rate) => format!(
+            "the server pushes {rate} benchmark events a second down it, as Server-Sent Events (the \
+             nanoseconds since the epoch, padded to {} bytes)",
+            args.size
+        ),
+    };
+    let page = PAGE
+        .replace("STREAM_PATH", &html_escape(&args.path.replace('*', "demo")))
+        .replace("ABOUT_EVENTS", &html_escape(&about));
+    // The clock's last two ids, for the page (see `LastTwo`); kept only when replay can use them.
+    let last_two = Arc::new(Mutex::new(LastTwo::default()));
+    let keep_ids = args.rate.is_none() && !args.no_clock && args.replay > 0;
+    let ids = Arc::clone(&last_two);
     let mut builder = Server::builder()
         .path(&args.path)
         .keep_alive((!args.keep_alive.is_zero()).then_some(args.keep_alive))
@@ -201,7 +223,12 @@ pub fn run(args: Args) -> Result<(), String> {
             };
         })
         .fallback(move |req| match (req.method.as_str(), req.path.as_str()) {
-            ("GET" | "HEAD", "/" | "/index.html") => Response::html(page.clone()),
+            ("GET" | "HEAD", "/" | "/index.html") => {
+                let resume = ids.lock().ok().and_then(|ids| ids.older.clone());
+                Response::html(page.replace("RESUME_FROM", &html_escape(resume.as_deref().unwrap_or(""))))
+                    // Each page names the event its stream resumes after: never reuse an old one.
+                    .header("Cache-Control", "no-store")
+            }
             _ => Response::not_found(),
         });
     if let Some(token) = &publish_token {
@@ -260,7 +287,7 @@ pub fn run(args: Args) -> Result<(), String> {
     trim_after_crowds(server.broadcaster());
     match args.rate {
         None if args.no_clock => None,
-        None => Some(thread::spawn(move || clock(all, target))),
+        None => Some(thread::spawn(move || clock(all, target, keep_ids.then_some(last_two)))),
         Some(rate) => Some(thread::spawn(move || paced(all, target, rate, args.size))),
     };
     server.wait().map_err(|e| e.to_string())?;
@@ -313,14 +340,43 @@ fn token_from(
     }
 }
 
+/// `s` fit for HTML text and attribute values.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn since_epoch() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
+/// The ids of the clock's last two events. A page served now opens its stream with
+/// `lastEventId` set to the older one, so the hub replays the newest at once (in order with the
+/// live events, without gap or duplicate) and the page shows the time without waiting up to a
+/// second for the next tick.
+#[derive(Default)]
+struct LastTwo {
+    older: Option<Arc<str>>,
+    newest: Option<Arc<str>>,
+}
+
 /// The guide's demo: the time in milliseconds, once a second.
-fn clock(all: ssehub::Broadcaster, target: Target) {
+fn clock(all: ssehub::Broadcaster, target: Target, ids: Option<Arc<Mutex<LastTwo>>>) {
     loop {
-        let _ = all.publish_to(&target, Event::new(since_epoch().as_millis().to_string()));
+        let published = all.publish_to(&target, Event::new(since_epoch().as_millis().to_string()));
+        if let (Ok(published), Some(Ok(mut ids))) = (published, ids.as_ref().map(|ids| ids.lock())) {
+            ids.older = std::mem::replace(&mut ids.newest, published.id);
+        }
         let ms_into_second = since_epoch().subsec_millis();
         thread::sleep(Duration::from_millis(u64::from(1000 - ms_into_second)));
     }
@@ -422,5 +478,10 @@ mod tests {
             Err("SSEHUB_PUBLISH_TOKEN is set but empty; unset it, or set it to the token".into())
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(html_escape("/sse?a=1&b=\"<x>'"), "/sse?a=1&amp;b=&quot;&lt;x&gt;&#39;");
     }
 }
