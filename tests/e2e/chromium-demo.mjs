@@ -5,10 +5,18 @@
 //     SCREENSHOT  where to write a PNG of the page (default /tmp/ssehub-demo.png)
 //     BASE_URL    the server (default: $SSEHUB_BASE_URL, else http://127.0.0.1:18931)
 //
-// Opens BASE_URL/, waits until the page's EventSource is open (`#status` says "open") and has
-// received at least 2 events (`#count` >= 2), checks `#time` shows an ISO date near now and that
-// it matches the newest `#log` entry, takes the screenshot and exits 0. On failure it prints the
-// reason, the page's DOM and its console, and exits 1.
+// Opens BASE_URL/ and checks what a newcomer sees:
+//   * the page says what is happening: the server pushes the time every second, and how to try
+//     it (`curl -N BASE_URL/sse`, with the real host);
+//   * the first event arrives within ~1 s of the page's script starting, and it is one the
+//     server published *before* the stream opened (the page resumes after the event before the
+//     newest, so the server replays the newest at once: the page is never blank for a second);
+//   * `#time` is the newest event's time in the browser's local format (toLocaleTimeString),
+//     not an ISO/UTC string, and `#date` its local date;
+//   * the `#log` entries read "#<id> <ms> = <local time>", newest first, with ids kept as
+//     strings (19 digits, past a double's precision) that increase by one.
+// Then it takes the screenshot and exits 0. On failure it prints the reason, the page's DOM and
+// its console, and exits 1.
 
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +27,8 @@ const screenshotPath = process.argv[2] || '/tmp/ssehub-demo.png';
 const baseUrl = (process.argv[3] || process.env.SSEHUB_BASE_URL || 'http://127.0.0.1:18931').replace(/\/+$/, '');
 const WAIT_MS = 20_000;
 const MAX_SKEW_MS = 60_000;
+// "At once": well under the clock's one second.
+const FIRST_EVENT_MS = 1_000;
 // The whole run, browser start included; a wedged browser must not hang CI.
 const WATCHDOG_MS = 90_000;
 
@@ -87,29 +97,65 @@ try {
     await fail(`within ${WAIT_MS} ms, #status never said "open" with #count >= 2 (now status=${JSON.stringify(status)}, count=${JSON.stringify(count)}): ${e.message.split('\n')[0]}`);
   }
 
-  const state = await page.evaluate(() => ({
-    path: document.querySelector('#path')?.textContent,
-    status: document.querySelector('#status')?.textContent,
-    statusClass: document.querySelector('#status')?.className,
-    count: document.querySelector('#count')?.textContent,
-    time: document.querySelector('#time')?.textContent,
-    log: [...document.querySelectorAll('#log li')].map((li) => li.textContent),
-  }));
+  const state = await page.evaluate(() => {
+    const newestData = document.querySelector('#log li .data')?.textContent ?? '';
+    const when = new Date(Number(newestData));
+    return {
+      about: document.querySelector('#about')?.textContent.replace(/\s+/g, ' ').trim(),
+      curl: document.querySelector('#curl')?.textContent,
+      path: document.querySelector('#path')?.textContent,
+      status: document.querySelector('#status')?.textContent,
+      statusClass: document.querySelector('#status')?.className,
+      count: document.querySelector('#count')?.textContent,
+      time: document.querySelector('#time')?.textContent,
+      date: document.querySelector('#date')?.textContent,
+      // What this browser's locale and time zone make of the newest event's time.
+      localTime: when.toLocaleTimeString(),
+      localDate: when.toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' }),
+      log: [...document.querySelectorAll('#log li')].map((li) => ({
+        text: li.textContent,
+        id: li.querySelector('.id')?.textContent,
+        data: li.querySelector('.data')?.textContent,
+        shown: li.querySelector('.shown')?.textContent,
+        // The browser's own local rendering of the data's time (its locale, not Node's).
+        local: new Date(Number(li.querySelector('.data')?.textContent)).toLocaleTimeString(),
+      })),
+      timings: window.ssehubDemo,
+    };
+  });
   log(`page: ${JSON.stringify(state)}`);
 
-  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-  if (!iso.test(state.time ?? '')) await fail(`#time ${JSON.stringify(state.time)} is not an ISO date`);
-  const shown = Date.parse(state.time);
-  if (Math.abs(shown - Date.now()) > MAX_SKEW_MS) await fail(`#time ${state.time} is far from now (${new Date().toISOString()})`);
+  // What it is, and how to try it.
+  if (!/pushes the current time down it every second/.test(state.about ?? '')) await fail(`#about ${JSON.stringify(state.about)} does not say the server pushes the time every second`);
+  const curl = `curl -N ${baseUrl}/sse`;
+  if (state.curl !== curl) await fail(`#curl is ${JSON.stringify(state.curl)}, expected ${JSON.stringify(curl)} (the real host)`);
   if (state.statusClass !== 'open') await fail(`#status class is ${JSON.stringify(state.statusClass)}, expected "open"`);
+
+  // At once on connect: the first event came quickly, and had been published before the page opened.
+  const t = state.timings ?? {};
+  if (!(typeof t.firstEventAfterMs === 'number' && t.firstEventAfterMs < FIRST_EVENT_MS)) await fail(`the first event came ${t.firstEventAfterMs} ms after the page opened, not within ${FIRST_EVENT_MS} ms`);
+  if (!(Number(t.firstData) <= t.openedAt)) await fail(`the first event (${t.firstData}) was not published before the page opened (${t.openedAt}): not the replayed newest event`);
+  if (!/[?&]lastEventId=\d+/.test(t.streamUrl ?? '')) await fail(`the stream was opened as ${JSON.stringify(t.streamUrl)}, without ?lastEventId=`);
+
+  // Local time, not UTC/ISO.
+  if (/\d{4}-\d{2}-\d{2}T|Z$|\.000/.test(state.time ?? '')) await fail(`#time ${JSON.stringify(state.time)} looks like an ISO/UTC string`);
+  if (state.time !== state.localTime) await fail(`#time ${JSON.stringify(state.time)} is not the newest event's local time ${JSON.stringify(state.localTime)}`);
+  if (!(state.date ?? '').startsWith(state.localDate)) await fail(`#date ${JSON.stringify(state.date)} does not start with the local date ${JSON.stringify(state.localDate)}`);
+  const newestMs = Number(state.log[0]?.data);
+  if (!(Math.abs(newestMs - Date.now()) < MAX_SKEW_MS)) await fail(`the newest event ${state.log[0]?.data} is far from now (${Date.now()})`);
+
+  // The events as they arrive, with their ids as strings, increasing by one.
   if (state.log.length < 2) await fail(`#log has ${state.log.length} entries, expected >= 2`);
-  // Entries read "#<event id> <data>": the server numbers its events (for Last-Event-ID replay).
-  const entry = /^#(\d+) (\d+)$/;
-  const [newest, previous] = state.log.map((line) => line.match(entry));
-  if (!newest || !previous) await fail(`#log entries ${JSON.stringify(state.log.slice(0, 2))} are not "#<id> <ms>"`);
-  if (Number(newest[2]) !== shown) await fail(`newest #log entry ${JSON.stringify(state.log[0])} does not match #time ${state.time} (${shown})`);
-  // Ids are 19-digit numbers (start time in ms x 10^6 + n): past a double's precision.
-  if (BigInt(newest[1]) !== BigInt(previous[1]) + 1n) await fail(`event ids ${previous[1]}, ${newest[1]} are not consecutive`);
+  for (const entry of state.log) {
+    const m = /^#(\d{19})$/.exec(entry.id ?? '');
+    if (!m) await fail(`#log entry ${JSON.stringify(entry.text)}: the id ${JSON.stringify(entry.id)} is not "#" and 19 digits`);
+    const want = `#${m[1]} ${entry.data} = ${entry.local}`;
+    if (entry.text !== want) await fail(`#log entry ${JSON.stringify(entry.text)}, expected ${JSON.stringify(want)}`);
+  }
+  const ids = state.log.map((e) => BigInt(e.id.slice(1)));
+  for (let i = 1; i < ids.length; i++) {
+    if (ids[i - 1] !== ids[i] + 1n) await fail(`event ids ${ids[i]}, ${ids[i - 1]} (older, newer) are not consecutive`);
+  }
   const pageErrors = consoleLines.filter((l) => l.startsWith('pageerror:'));
   if (pageErrors.length) await fail(`the page threw: ${pageErrors.join('; ')}`);
 
@@ -119,7 +165,7 @@ try {
 
   clearTimeout(watchdog);
   await cleanup();
-  log(`PASS: #status=open, #count=${state.count}, #time=${state.time}`);
+  log(`PASS: #status=open, #count=${state.count}, #time=${state.time}, first event after ${Math.round(t.firstEventAfterMs)} ms`);
   process.exit(0);
 } catch (e) {
   await fail(e?.stack || String(e));

@@ -20,12 +20,17 @@
 //! window, the others keep streaming. `--expect-rate R` (the events a second the server
 //! publishes) adds how much of what was published arrived; `ssehub serve` numbers its events,
 //! so skipped IDs are counted as lost whatever the option.
+//!
+//! The report goes to standard output (a table with a latency histogram, or `--json`), and the
+//! exit status says whether the run did its job: 1 when no connection succeeded, 3 when
+//! `--expect-rate` was not met ([`report::Summary::unmet`]: less than 99.5% of the expected
+//! events arrived, or numbered events were skipped), with the reason on stderr.
 
 mod dechunk;
 mod procfs;
 mod report;
-mod stream;
-mod url;
+pub mod stream;
+pub mod url;
 mod worker;
 
 use std::collections::HashMap;
@@ -36,6 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::{Failure, units};
 use report::{Server, Summary};
 use url::Url;
 use worker::{Clock, Live, Plan};
@@ -43,6 +49,9 @@ use worker::{Clock, Live, Plan};
 /// A worker thread and its live counters.
 type Worker = (thread::JoinHandle<std::io::Result<worker::Report>>, Arc<Live>);
 
+/// The exit status of a run that completed but did not meet `--expect-rate` (1 is for a run that
+/// could not be done, or in which no connection succeeded).
+pub const EXPECTATION_NOT_MET: u8 = 3;
 /// The one read buffer of each worker.
 const READ_BUFFER: usize = 256 * 1024;
 /// How far ahead of "now" the main thread opens the measured window.
@@ -52,29 +61,43 @@ const SPARE_FILES: u64 = 32;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The event stream: http://host[:port][/path][?query].
+    /// The event stream: http://host[:port][/path][?query] (https is not supported yet).
     pub url: String,
     /// Connections to open and keep open.
-    #[arg(short, long, default_value_t = 100)]
+    #[arg(short, long, default_value_t = 100, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub connections: usize,
-    /// Seconds to measure, after the warm-up.
-    #[arg(short, long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Seconds to run before measuring (events then are not counted).
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup: f64,
+    /// Time to measure, after the warm-up (10s, 1m, 1m30s; a bare number is seconds).
+    #[arg(short, long, default_value = "10s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub duration: Duration,
+    /// Time to run before measuring; events then are not counted (2s, 500ms; a bare number is
+    /// seconds).
+    #[arg(long, default_value = "2s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds)]
+    pub warmup: Duration,
     /// Connection attempts started per second.
-    #[arg(long, default_value_t = 2000.0)]
+    #[arg(long, default_value_t = 2000.0, value_name = "PER_SECOND", allow_negative_numbers = true)]
+    #[arg(value_parser = units::positive)]
     pub connect_rate: f64,
     /// Most connections connecting or awaiting their response head at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub max_connecting: usize,
-    /// Seconds a connection has to connect and get its response head.
-    #[arg(long, default_value_t = 10.0)]
-    pub connect_timeout: f64,
+    /// Time a connection has to connect and get its response head (10s; a bare number is
+    /// seconds).
+    #[arg(long, default_value = "10s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub connect_timeout: Duration,
     /// Threads, each with its own event loop and an equal share of the connections.
-    #[arg(short, long, default_value_t = 1)]
+    #[arg(short, long, default_value_t = 1, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub threads: usize,
+    /// A request header sent on every stream request, as 'Name: value' (repeatable; e.g.
+    /// 'Authorization: Bearer TOKEN', 'Last-Event-ID: 42'); replaces a default header of the same
+    /// name.
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = url::Header::parse)]
+    pub headers: Vec<url::Header>,
     /// The server's process ID: report its CPU time and memory (Linux /proc).
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -84,45 +107,19 @@ pub struct Args {
     /// Churn: close this many established connections a second during the window, and reopen
     /// each at once (and reopen any that fails or is closed by the server), keeping
     /// `--connections` open.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_name = "PER_SECOND", allow_negative_numbers = true)]
+    #[arg(value_parser = units::non_negative)]
     pub churn: f64,
-    /// The events a second the server publishes to every stream: report the share delivered.
-    #[arg(long)]
+    /// The events a second the server publishes to every stream: report the share delivered,
+    /// and exit with status 3 unless it was met: at least 99.5% of the expected events arrived
+    /// (not judged with --churn) and no numbered event was skipped.
+    #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true, value_parser = units::positive)]
     pub expect_rate: Option<f64>,
 }
 
-pub fn run(args: Args) -> Result<(), String> {
+pub fn run(args: Args) -> Result<(), Failure> {
     let url = Url::parse(&args.url).map_err(|e| format!("bad URL {}: {e}", args.url))?;
-    if args.connections == 0 {
-        return Err("--connections must be at least 1".into());
-    }
-    if args.threads == 0 {
-        return Err("--threads must be at least 1".into());
-    }
-    if args.max_connecting == 0 {
-        return Err("--max-connecting must be at least 1".into());
-    }
-    let seconds = |flag: &str, v: f64, zero_ok: bool| {
-        let ok = v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e9;
-        match ok {
-            true => Ok(Duration::from_secs_f64(v)),
-            false => {
-                Err(format!("{flag} must be a number of seconds {}", if zero_ok { ">= 0" } else { "> 0" }))
-            }
-        }
-    };
-    let duration = seconds("--duration", args.duration, false)?;
-    let warmup = seconds("--warmup", args.warmup, true)?;
-    let connect_timeout = seconds("--connect-timeout", args.connect_timeout, false)?;
-    if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
-        return Err("--connect-rate must be a positive number".into());
-    }
-    if !(args.churn.is_finite() && args.churn >= 0.0) {
-        return Err("--churn must be a number of connections a second >= 0".into());
-    }
-    if args.expect_rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err("--expect-rate must be a positive number".into());
-    }
+    let (duration, warmup, connect_timeout) = (args.duration, args.warmup, args.connect_timeout);
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
@@ -139,7 +136,7 @@ pub fn run(args: Args) -> Result<(), String> {
 
     let threads = args.threads.min(args.connections);
     let clock = Arc::new(Clock::new());
-    let request: Arc<[u8]> = url.request().into();
+    let request: Arc<[u8]> = url.request("bench", &args.headers).into();
     let mut workers: Vec<Worker> = Vec::with_capacity(threads);
     for i in 0..threads {
         let plan = Plan {
@@ -273,8 +270,8 @@ pub fn run(args: Args) -> Result<(), String> {
     for (handle, _) in workers {
         let report = match handle.join() {
             Ok(Ok(report)) => report,
-            Ok(Err(e)) => return Err(format!("a worker stopped: {e}")),
-            Err(_) => return Err("a worker panicked".into()),
+            Ok(Err(e)) => return Err(format!("a worker stopped: {e}").into()),
+            Err(_) => return Err(String::from("a worker panicked").into()),
         };
         summary.established += report.established;
         summary.setup.add(&report.setup).map_err(|e| format!("{e:?}"))?;
@@ -309,7 +306,7 @@ pub fn run(args: Args) -> Result<(), String> {
         .zip(fill_done)
         .map(|(first, done)| (fill_established, done.saturating_duration_since(first)));
     if worker_stopped {
-        return Err("a worker stopped before the end of the run".into());
+        return Err(String::from("a worker stopped before the end of the run").into());
     }
     summary.failures = by_count(failures);
     summary.closes = by_count(closes);
@@ -334,7 +331,21 @@ pub fn run(args: Args) -> Result<(), String> {
         true => writeln!(out, "{}", summary.json()),
         false => write!(out, "{}", summary.table()),
     };
-    written.and_then(|()| out.flush()).map_err(|e| format!("cannot write the report: {e}"))
+    written.and_then(|()| out.flush()).map_err(|e| format!("cannot write the report: {e}"))?;
+    drop(out);
+    if summary.established == 0 {
+        let why = match summary.failures.first() {
+            Some((reason, n)) => format!(": {n} × {reason}"),
+            None => String::new(),
+        };
+        return Err(format!("no connection succeeded ({} attempted{why})", args.connections).into());
+    }
+    match summary.unmet() {
+        Some(why) => {
+            Err(Failure { status: EXPECTATION_NOT_MET, message: format!("--expect-rate not met: {why}") })
+        }
+        None => Ok(()),
+    }
 }
 
 fn by_count(map: HashMap<String, u64>) -> Vec<(String, u64)> {

@@ -1,7 +1,10 @@
 //! `ssehub serve`: the guide's demo and the benchmark server.
 //!
-//! * `GET /` — a page whose `EventSource` shows each event live.
-//! * `POST /publish` — with `--publish-token TOKEN`: publish the body as an event (see README).
+//! * `GET /` — a page that says what the demo does and whose `EventSource` shows each event
+//!   live, the clock as local time. The page opens its stream with `lastEventId` set to the
+//!   clock's event before the newest, so the hub's replay hands it the newest at once.
+//! * `POST /publish` — with a publish token (`--publish-token-file FILE`, `SSEHUB_PUBLISH_TOKEN`
+//!   or `--publish-token TOKEN`): publish the body as an event (see README).
 //! * `GET /metrics` — the server's counters in the Prometheus text format (`--metrics-path`).
 //! * `GET <path>` (default `/sse`) — the stream: by default the time in milliseconds since the
 //!   UNIX epoch once a second; with `--rate R`, R events a second whose data is the decimal
@@ -19,84 +22,123 @@
 //!
 //! SIGINT and SIGTERM stop it gracefully: streams end with their last chunk, exit status 0.
 
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ssehub::hub::{Retention, Target};
 use ssehub::{Cors, Event, Response, Server};
 
+use crate::units;
+
 const PAGE: &str = include_str!("page.html");
+/// The largest `--rate` event: past this every client's queue would overflow on each event anyway.
+const MAX_RATE_EVENT_SIZE: usize = 64 << 20;
+/// The environment variable that may hold the publish token (out of `ps`'s sight).
+const TOKEN_VARIABLE: &str = "SSEHUB_PUBLISH_TOKEN";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on: HOST:PORT, [IPv6]:PORT, :PORT (every IPv4 interface, 0.0.0.0;
+    /// `[::]:PORT` for IPv6 too) or PORT (localhost, 127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = units::listen_addr)]
     pub addr: String,
     /// The stream path (one `*` is a wildcard).
     #[arg(long, default_value = "/sse")]
     pub path: String,
     /// Broadcast this many events per second (benchmark data) instead of the clock.
-    #[arg(long)]
+    #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true, value_parser = units::positive)]
     pub rate: Option<f64>,
-    /// Data size in bytes of each `--rate` event.
-    #[arg(long, default_value_t = 64)]
+    /// Data size of each `--rate` event (64, 1KiB; a bare number is bytes).
+    #[arg(long, default_value = "64", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub size: usize,
     /// Worker threads (default: one per CPU).
-    #[arg(long)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = units::count)]
     pub workers: Option<usize>,
-    /// Seconds between keep-alive comments; 0 turns them off.
-    #[arg(long, default_value_t = 15.0)]
-    pub keep_alive: f64,
-    /// Send `retry: MS` at the start of every stream.
-    #[arg(long)]
+    /// Time between keep-alive comments (15s, 500ms; a bare number is seconds); 0 turns them off.
+    #[arg(long, default_value = "15s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds)]
+    pub keep_alive: Duration,
+    /// Send `retry: MS` at the start of every stream (3s, 3000ms; a bare number is milliseconds).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = units::whole_millis)]
     pub retry: Option<u64>,
     /// Allow cross-origin streams from this origin (repeatable; `*` for any).
     #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
-    /// Bytes queued for one client before it is dropped as too slow.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Queued for one client before it is dropped as too slow (1MiB, 64k; a bare number is bytes).
+    #[arg(long, default_value = "1MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes_nonzero)]
     pub max_queue_bytes: usize,
-    /// Bytes queued for all clients together; past it, clients still behind are dropped.
-    #[arg(long, default_value_t = 256 << 20)]
+    /// Queued for all clients together; past it, clients still behind are dropped (256MiB; a
+    /// bare number is bytes).
+    #[arg(long, default_value = "256MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes_nonzero)]
     pub max_total_queue_bytes: usize,
-    /// Seconds a stream's queued data may make no progress before the stream is closed (also
-    /// its TCP_USER_TIMEOUT, which finds peers that vanished without a FIN).
-    #[arg(long, default_value_t = 45.0)]
-    pub send_timeout: f64,
+    /// Time a stream's queued data may make no progress before the stream is closed (also its
+    /// TCP_USER_TIMEOUT, which finds peers that vanished without a FIN); 45s, 2m; a bare number
+    /// is seconds.
+    #[arg(long, default_value = "45s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub send_timeout: Duration,
     /// Most open connections; past it new ones get 503.
-    #[arg(long, default_value_t = 16_384)]
+    #[arg(long, default_value_t = 16_384, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub max_connections: usize,
-    /// Seconds a client has to send its request head (then 408).
-    #[arg(long, default_value_t = 10.0)]
-    pub header_timeout: f64,
-    /// Seconds a keep-alive connection off the stream path may idle between requests.
-    #[arg(long, default_value_t = 60.0)]
-    pub idle_timeout: f64,
-    /// Largest request head in bytes (then 431).
-    #[arg(long, default_value_t = 8192)]
+    /// Time a client has to send its request head, then 408 (10s, 500ms; a bare number is seconds).
+    #[arg(long, default_value = "10s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection off the stream path may idle between requests (60s, 2m; a
+    /// bare number is seconds).
+    #[arg(long, default_value = "60s", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub idle_timeout: Duration,
+    /// Largest request head, then 431 (8KiB; a bare number is bytes; at least 16).
+    #[arg(long, default_value = "8KiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub max_head_bytes: usize,
     /// Most header fields in a request head (then 431).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub max_headers: usize,
     /// Events kept per channel for Last-Event-ID replay; 0 keeps none.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::whole)]
     pub replay: usize,
-    /// Encoded bytes kept per channel for replay.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Encoded bytes kept per channel for replay (1MiB; a bare number is bytes).
+    #[arg(long, default_value = "1MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub replay_bytes: usize,
-    /// Encoded bytes kept for replay across all channels together (the oldest go first).
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Encoded bytes kept for replay across all channels together, the oldest go first (64MiB; a
+    /// bare number is bytes).
+    #[arg(long, default_value = "64MiB", value_name = "SIZE", allow_hyphen_values = true)]
+    #[arg(value_parser = units::bytes)]
     pub replay_total_bytes: usize,
-    /// Seconds an event is kept for replay at most (default: no age bound).
-    #[arg(long)]
-    pub replay_age: Option<f64>,
-    /// Milliseconds of write coalescing: a worker writes at most once per window, so a burst of
-    /// events reaches each client in one write (0: write every event at once).
-    #[arg(long, default_value_t = 13.0)]
-    pub coalesce_ms: f64,
+    /// Longest an event is kept for replay (5m, 1h; a bare number is seconds; default: no age
+    /// bound).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = units::seconds)]
+    pub replay_age: Option<Duration>,
+    /// The write-coalescing window: a worker writes at most once per window, so a burst of
+    /// events reaches each client in one write (13ms, 2ms; a bare number is milliseconds; 0
+    /// writes every event at once).
+    #[arg(long, default_value = "13ms", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::millis)]
+    pub coalesce_ms: Duration,
     /// Enable `POST <publish-path>` for publishing over HTTP with `Authorization: Bearer TOKEN`.
-    #[arg(long)]
+    /// Other users of the machine see a process's arguments (`ps`): prefer --publish-token-file
+    /// or the SSEHUB_PUBLISH_TOKEN environment variable.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "publish_token_file")]
     pub publish_token: Option<String>,
+    /// Enable `POST <publish-path>` with the token in this file (its first line, surrounding
+    /// whitespace trimmed). Without either flag, the SSEHUB_PUBLISH_TOKEN environment variable
+    /// is used when set.
+    #[arg(long, value_name = "FILE")]
+    pub publish_token_file: Option<PathBuf>,
     /// The publish endpoint's path.
     #[arg(long, default_value = "/publish")]
     pub publish_path: String,
@@ -120,32 +162,19 @@ pub struct Args {
     #[arg(long, default_value = "ssehub", requires = "redis")]
     pub redis_namespace: String,
     /// Most channels this node reads from Redis at once; a stream needing more gets 503.
-    #[arg(long, default_value_t = 4096, requires = "redis")]
+    #[arg(long, default_value_t = 4096, requires = "redis", value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::count)]
     pub redis_max_channels: usize,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err("--rate must be a positive number".into());
+    if args.size > MAX_RATE_EVENT_SIZE {
+        return Err(format!("--size must be at most 64MiB, not {}", args.size));
     }
-    for (flag, secs) in [
-        ("--keep-alive", args.keep_alive),
-        ("--header-timeout", args.header_timeout),
-        ("--idle-timeout", args.idle_timeout),
-        ("--replay-age", args.replay_age.unwrap_or(0.0)),
-        ("--coalesce-ms", args.coalesce_ms / 1000.0),
-        ("--send-timeout", args.send_timeout),
-    ] {
-        if !(0.0..1e9).contains(&secs) {
-            return Err(format!("{flag} must be a number of seconds >= 0"));
-        }
+    if args.max_head_bytes < 16 {
+        return Err(format!("--max-head-bytes must be at least 16, not {}", args.max_head_bytes));
     }
-    if args.send_timeout <= 0.0 {
-        return Err("--send-timeout must be more than 0 seconds".into());
-    }
-    if args.max_headers == 0 || args.max_head_bytes < 16 {
-        return Err("--max-headers must be at least 1 and --max-head-bytes at least 16".into());
-    }
+    let publish_token = publish_token(&args)?;
     let target = if args.channels.is_empty() {
         Target::All
     } else {
@@ -153,35 +182,56 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|_| "--channel names must be 1 to 256 bytes")?;
         Target::channels(&args.channels)
     };
-    let page = PAGE.replace("STREAM_PATH", &args.path.replace('*', "demo"));
+    let about = match args.rate {
+        _ if args.no_clock => {
+            "the server pushes down it, as a Server-Sent Event, each event published to it (POST to the \
+             publish endpoint, or on another node)"
+                .to_owned()
+        }
+        None => "the server pushes the current time down it every second, as a Server-Sent Event".to_owned(),
+        Some(rate) => format!(
+            "the server pushes {rate} benchmark events a second down it, as Server-Sent Events (the \
+             nanoseconds since the epoch, padded to {} bytes)",
+            args.size
+        ),
+    };
+    let page = PAGE
+        .replace("STREAM_PATH", &html_escape(&args.path.replace('*', "demo")))
+        .replace("ABOUT_EVENTS", &html_escape(&about));
+    // The clock's last two ids, for the page (see `LastTwo`); kept only when replay can use them.
+    let last_two = Arc::new(Mutex::new(LastTwo::default()));
+    let keep_ids = args.rate.is_none() && !args.no_clock && args.replay > 0;
+    let ids = Arc::clone(&last_two);
     let mut builder = Server::builder()
         .path(&args.path)
-        .keep_alive((args.keep_alive > 0.0).then(|| Duration::from_secs_f64(args.keep_alive)))
+        .keep_alive((!args.keep_alive.is_zero()).then_some(args.keep_alive))
         .configure(|c| {
             c.max_queue_bytes = args.max_queue_bytes;
             c.max_total_queue_bytes = args.max_total_queue_bytes;
             c.max_connections = args.max_connections;
-            c.header_timeout = Duration::from_secs_f64(args.header_timeout);
-            c.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
-            c.coalesce = Duration::from_secs_f64(args.coalesce_ms / 1000.0);
-            c.send_timeout = Duration::from_secs_f64(args.send_timeout);
+            c.header_timeout = args.header_timeout;
+            c.idle_timeout = args.idle_timeout;
+            c.coalesce = args.coalesce_ms;
+            c.send_timeout = args.send_timeout;
             c.limits.max_head_bytes = args.max_head_bytes;
             c.limits.max_headers = args.max_headers;
             c.retention = Retention {
                 max_events: args.replay,
                 max_bytes: args.replay_bytes,
-                max_age: args.replay_age.map(Duration::from_secs_f64),
+                max_age: args.replay_age,
                 max_total_bytes: args.replay_total_bytes,
             };
         })
         .fallback(move |req| match (req.method.as_str(), req.path.as_str()) {
-            ("GET" | "HEAD", "/" | "/index.html") => Response::html(page.clone()),
+            ("GET" | "HEAD", "/" | "/index.html") => {
+                let resume = ids.lock().ok().and_then(|ids| ids.older.clone());
+                Response::html(page.replace("RESUME_FROM", &html_escape(resume.as_deref().unwrap_or(""))))
+                    // Each page names the event its stream resumes after: never reuse an old one.
+                    .header("Cache-Control", "no-store")
+            }
             _ => Response::not_found(),
         });
-    if let Some(token) = &args.publish_token {
-        if token.is_empty() {
-            return Err("--publish-token must not be empty".into());
-        }
+    if let Some(token) = &publish_token {
         builder = builder.publish_endpoint(&args.publish_path, token);
     }
     if let Some(url) = &args.redis {
@@ -237,21 +287,96 @@ pub fn run(args: Args) -> Result<(), String> {
     trim_after_crowds(server.broadcaster());
     match args.rate {
         None if args.no_clock => None,
-        None => Some(thread::spawn(move || clock(all, target))),
+        None => Some(thread::spawn(move || clock(all, target, keep_ids.then_some(last_two)))),
         Some(rate) => Some(thread::spawn(move || paced(all, target, rate, args.size))),
     };
     server.wait().map_err(|e| e.to_string())?;
     Ok(())
 }
 
+/// The publish token: `--publish-token`, else the first line of `--publish-token-file`, else
+/// `SSEHUB_PUBLISH_TOKEN`; `None` when none is given (no publish endpoint).
+fn publish_token(args: &Args) -> Result<Option<String>, String> {
+    token_from(
+        args.publish_token.as_deref(),
+        args.publish_token_file.as_deref(),
+        std::env::var_os(TOKEN_VARIABLE),
+    )
+}
+
+/// [`publish_token`] from its three sources. An empty token is an error wherever it comes from:
+/// it would be a mistake, never a wish for an open endpoint.
+fn token_from(
+    flag: Option<&str>,
+    file: Option<&Path>,
+    env: Option<OsString>,
+) -> Result<Option<String>, String> {
+    if let Some(token) = flag {
+        return match token.is_empty() {
+            true => Err("--publish-token must not be empty".into()),
+            false => Ok(Some(token.to_owned())),
+        };
+    }
+    if let Some(path) = file {
+        let shown = path.display();
+        let mut text = String::new();
+        // A token is short: read a little past what one could be, never a whole (or endless) file.
+        File::open(path)
+            .and_then(|f| f.take(64 * 1024).read_to_string(&mut text))
+            .map_err(|e| format!("--publish-token-file {shown}: {e}"))?;
+        let token = text.lines().next().unwrap_or("").trim();
+        return match token.is_empty() {
+            true => {
+                Err(format!("--publish-token-file {shown}: the first line is empty; it must hold the token"))
+            }
+            false => Ok(Some(token.to_owned())),
+        };
+    }
+    let Some(env) = env else { return Ok(None) };
+    match env.to_str().map(str::trim) {
+        Some("") => Err(format!("{TOKEN_VARIABLE} is set but empty; unset it, or set it to the token")),
+        Some(token) => Ok(Some(token.to_owned())),
+        None => Err(format!("{TOKEN_VARIABLE} is not valid UTF-8")),
+    }
+}
+
+/// `s` fit for HTML text and attribute values.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn since_epoch() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
+/// The ids of the clock's last two events. A page served now opens its stream with
+/// `lastEventId` set to the older one, so the hub replays the newest at once (in order with the
+/// live events, without gap or duplicate) and the page shows the time without waiting up to a
+/// second for the next tick.
+#[derive(Default)]
+struct LastTwo {
+    older: Option<Arc<str>>,
+    newest: Option<Arc<str>>,
+}
+
 /// The guide's demo: the time in milliseconds, once a second.
-fn clock(all: ssehub::Broadcaster, target: Target) {
+fn clock(all: ssehub::Broadcaster, target: Target, ids: Option<Arc<Mutex<LastTwo>>>) {
     loop {
-        let _ = all.publish_to(&target, Event::new(since_epoch().as_millis().to_string()));
+        let published = all.publish_to(&target, Event::new(since_epoch().as_millis().to_string()));
+        if let (Ok(published), Some(Ok(mut ids))) = (published, ids.as_ref().map(|ids| ids.lock())) {
+            ids.older = std::mem::replace(&mut ids.newest, published.id);
+        }
         let ms_into_second = since_epoch().subsec_millis();
         thread::sleep(Duration::from_millis(u64::from(1000 - ms_into_second)));
     }
@@ -320,4 +445,43 @@ fn trim_after_crowds(hub: ssehub::Broadcaster) {
     });
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     drop(hub);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_publish_token_from_flag_file_or_environment() {
+        let dir = std::env::temp_dir().join(format!("ssehub-token-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let env = |s: &str| Some(OsString::from(s));
+        assert_eq!(token_from(None, None, None), Ok(None));
+        assert_eq!(token_from(Some("t0"), None, env("t1")), Ok(Some("t0".into())));
+        assert_eq!(token_from(Some(""), None, None), Err("--publish-token must not be empty".into()));
+        let good = file("good", "  s3cret \t\r\nsecond line\n");
+        assert_eq!(token_from(None, Some(&good), env("t1")), Ok(Some("s3cret".into())));
+        assert_eq!(token_from(None, Some(&file("bare", "s3cret")), None), Ok(Some("s3cret".into())));
+        let empty = file("empty", "\ns3cret\n");
+        let err = token_from(None, Some(&empty), None).unwrap_err();
+        assert!(err.ends_with("the first line is empty; it must hold the token"), "{err}");
+        let err = token_from(None, Some(&dir.join("missing")), None).unwrap_err();
+        assert!(err.starts_with("--publish-token-file ") && err.contains("No such file"), "{err}");
+        assert_eq!(token_from(None, None, env(" tok\n")), Ok(Some("tok".into())));
+        assert_eq!(
+            token_from(None, None, env(" ")),
+            Err("SSEHUB_PUBLISH_TOKEN is set but empty; unset it, or set it to the token".into())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(html_escape("/sse?a=1&b=\"<x>'"), "/sse?a=1&amp;b=&quot;&lt;x&gt;&#39;");
+    }
 }

@@ -10,8 +10,19 @@ use serde_json::{Value, json};
 type Quantile = (&'static str, &'static str, f64);
 
 const SETUP_QUANTILES: &[Quantile] = &[("p50", "p50", 0.5), ("p99", "p99", 0.99)];
-const LATENCY_QUANTILES: &[Quantile] =
-    &[("p50", "p50", 0.5), ("p99", "p99", 0.99), ("p99.9", "p99_9", 0.999)];
+const LATENCY_QUANTILES: &[Quantile] = &[
+    ("p50", "p50", 0.5),
+    ("p90", "p90", 0.9),
+    ("p95", "p95", 0.95),
+    ("p99", "p99", 0.99),
+    ("p99.9", "p99_9", 0.999),
+];
+/// The share of the expected events that must arrive for `--expect-rate` to be met (as
+/// bench/run.sh's `passes` asks).
+pub const MET_RATIO: f64 = 0.995;
+/// Bars of the latency histogram, and the width of the longest.
+const HISTOGRAM_BARS: usize = 10;
+const HISTOGRAM_WIDTH: usize = 40;
 
 /// Everything a run measured, merged over the workers.
 pub struct Summary {
@@ -93,6 +104,29 @@ impl Summary {
     fn expected_events(&self) -> Option<f64> {
         let rate = self.expect_rate?;
         (self.churn == 0.0).then_some(rate * self.window.as_secs_f64() * self.open_at_window as f64)
+    }
+
+    /// Why `--expect-rate` was not met: less than [`MET_RATIO`] of the expected events arrived
+    /// (judged without churn only: with churn the expected count is unknown), or numbered events
+    /// were skipped. `None` when it was met, or not asked for.
+    pub fn unmet(&self) -> Option<String> {
+        self.expect_rate?;
+        let mut why = Vec::new();
+        if let Some(expected) = self.expected_events() {
+            let ratio = self.events as f64 / expected.max(1.0);
+            if ratio < MET_RATIO {
+                why.push(format!(
+                    "{:.2}% of the {} expected events arrived (at least {:.1}% needed)",
+                    ratio * 100.0,
+                    group(expected.round() as u64),
+                    MET_RATIO * 100.0
+                ));
+            }
+        }
+        if self.id_gaps > 0 {
+            why.push(format!("{} numbered events were skipped", group(self.id_gaps)));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
     }
 
     /// Streams established per second in the initial fill.
@@ -192,6 +226,9 @@ impl Summary {
             quantiles_text(&self.latency, LATENCY_QUANTILES)
                 .unwrap_or_else(|| "- (no event carried a timestamp)".into()),
         );
+        for (i, line) in histogram_lines(&self.latency).iter().enumerate() {
+            let _ = writeln!(w, "  {:<16}{line}", if i == 0 { "  histogram" } else { "" });
+        }
         if let Some(expected) = self.expected_events() {
             row(
                 w,
@@ -351,6 +388,45 @@ fn quantiles_text(h: &Histogram<u64>, qs: &[Quantile]) -> Option<String> {
     Some(text)
 }
 
+/// The latency histogram as text bars, as `oha` draws one: each line a bucket's upper bound, its
+/// count, and a bar scaled to the fullest bucket. Buckets are spaced evenly on a log scale from
+/// the lowest to the highest latency, since latencies spread over orders of magnitude (linear
+/// buckets would put nearly everything in the first bar). Empty for no samples.
+fn histogram_lines(h: &Histogram<u64>) -> Vec<String> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let (low, high) = (h.min().max(1), h.max().max(1));
+    let bars = if h.equivalent(low, high) { 1 } else { HISTOGRAM_BARS };
+    let span = (high as f64 / low as f64).ln();
+    let bound = |i: usize| match i + 1 == bars {
+        true => high,
+        false => (low as f64 * (span * (i + 1) as f64 / bars as f64).exp()).round() as u64,
+    };
+    let bounds: Vec<u64> = (0..bars).map(bound).collect();
+    let mut counts = vec![0u64; bars];
+    for v in h.iter_recorded() {
+        let value = v.value_iterated_to().min(high);
+        let i = bounds.iter().position(|&b| value <= b).unwrap_or(bars - 1);
+        counts[i] += v.count_since_last_iteration();
+    }
+    let fullest = counts.iter().copied().max().unwrap_or(0).max(1);
+    let count_width = counts.iter().map(|&c| group(c).len()).max().unwrap_or(1);
+    let labels: Vec<String> = bounds.iter().map(|&b| us(b)).collect();
+    let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    labels
+        .iter()
+        .zip(&counts)
+        .map(|(label, &count)| {
+            let len = (count as f64 * HISTOGRAM_WIDTH as f64 / fullest as f64).ceil() as usize;
+            let pad = label_width - label.chars().count();
+            format!("≤ {}{label} [{:>count_width$}] {}", " ".repeat(pad), group(count), "■".repeat(len))
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// `x` rounded to a multiple of `1 / per`.
 fn round(x: f64, per: f64) -> f64 {
     (x * per).round() / per
@@ -449,6 +525,9 @@ mod tests {
         assert_eq!(v["latency_us"]["samples"], 1000);
         assert_eq!(v["latency_us"]["p50"], 5003); // 3 significant figures: 5000 µs's bucket
         assert_eq!(v["latency_us"]["max"], 10007);
+        assert_eq!(v["latency_us"]["p90"], 9007);
+        assert_eq!(v["latency_us"]["p95"], 9503);
+        assert_eq!(v["latency_us"]["p99_9"], 9991);
         assert_eq!(v["setup_us"]["p99"], 250);
         assert_eq!(v["per_connection_events"]["fewest"], 499);
         assert_eq!(v["server"]["cpu_us_per_event"], 500.0);
@@ -480,6 +559,59 @@ mod tests {
         assert!(t.contains("  lost (IDs)      3 skipped IDs in 1,000 numbered events\n"), "{t}");
         assert!(t.contains("  load gen cpu    0.25 s (12% of a core)\n"), "{t}");
         assert!(t.contains("  other cpu       0.25 s (12% of a core)   of which softirq 0.10 s\n"), "{t}");
+        assert!(
+            t.contains("  latency         p50 5.00 ms   p90 9.01 ms   p95 9.50 ms   p99 9.90 ms   p99.9 9.99 ms   max 10.01 ms\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn latency_histogram() {
+        let t = summary().table();
+        let bars: Vec<&str> = t.lines().filter(|l| l.contains(" [") && l.contains("] ")).collect();
+        assert_eq!(bars.len(), HISTOGRAM_BARS, "{t}");
+        // 10 µs .. 10 ms evenly: on a log scale each bucket holds about half of the next.
+        assert_eq!(bars[0], "    histogram     ≤    20 µs [  2] ■", "{t}");
+        assert_eq!(bars[8], "                  ≤  5.01 ms [250] ■■■■■■■■■■■■■■■■■■■■■", "{t}");
+        assert_eq!(bars[9], format!("                  ≤ 10.01 ms [499] {}", "■".repeat(40)), "{t}");
+        let counts: u64 = bars
+            .iter()
+            .map(|b| {
+                b.split('[').nth(1).and_then(|r| r.split(']').next()).unwrap().trim().parse::<u64>().unwrap()
+            })
+            .sum();
+        assert_eq!(counts, 1000);
+        let mut one = summary().latency;
+        one.reset();
+        one.record(700).unwrap();
+        assert_eq!(histogram_lines(&one), ["≤ 700 µs [1] ■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■"]);
+        one.reset();
+        assert!(histogram_lines(&one).is_empty());
+    }
+
+    #[test]
+    fn expect_rate_met_or_not() {
+        let mut s = summary();
+        s.id_gaps = 0;
+        assert_eq!(s.unmet(), None);
+        s.events = 995; // of 1,000 expected
+        assert_eq!(s.unmet(), None);
+        s.events = 994;
+        assert_eq!(
+            s.unmet().as_deref(),
+            Some("99.40% of the 1,000 expected events arrived (at least 99.5% needed)")
+        );
+        s.id_gaps = 3;
+        assert_eq!(
+            s.unmet().as_deref(),
+            Some(
+                "99.40% of the 1,000 expected events arrived (at least 99.5% needed); 3 numbered events were skipped"
+            )
+        );
+        s.churn = 10.0; // no expected count: only skipped ids judge
+        assert_eq!(s.unmet().as_deref(), Some("3 numbered events were skipped"));
+        s.expect_rate = None;
+        assert_eq!(s.unmet(), None);
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! One benchmark connection's protocol, without the socket: response head → body framing →
+//! One event-stream response's protocol, without the socket: response head → body framing →
 //! event-stream decoder → each event's data.
 //!
 //! ```text
-//! bytes ─► head (httparse; 200 + text/event-stream?) ─► body: chunked | Content-Length | to EOF
-//!       ─► ssehub::Decoder ─► on_event(data, last event id)
+//! bytes ─► Response: head (httparse; 200 + text/event-stream?)
+//!       ─► body: chunked | Content-Length | to EOF ─► payload
+//!       ─► Stream: ssehub::Decoder ─► on_event(data, last event id)
 //! ```
-//! The worker reads the socket into its one buffer and hands every read to
+//! A bench worker reads the socket into its one buffer and hands every read to
 //! [`Stream::feed`]. Only a head split across reads is copied (into a per-connection buffer,
 //! freed once the head is complete); body bytes are framed and decoded in place, and the event
 //! callback gets the data borrowed from the decoder, so nothing is allocated per event.
+//! `ssehub decode URL` uses [`Response`] alone, with a decoder of its own that shows every item.
 
 use std::fmt;
 
@@ -95,22 +97,22 @@ enum Phase {
     Body(Body),
 }
 
-/// One connection's protocol state; see the [module documentation](self).
+/// An event-stream response, head and body framing: hands out the payload; see the
+/// [module documentation](self).
 #[derive(Clone, Debug)]
-pub struct Stream {
+pub struct Response {
     phase: Phase,
-    decoder: Decoder,
 }
 
-impl Default for Stream {
-    fn default() -> Stream {
-        Stream::new()
+impl Default for Response {
+    fn default() -> Response {
+        Response::new()
     }
 }
 
-impl Stream {
-    pub fn new() -> Stream {
-        Stream { phase: Phase::Head(Vec::new()), decoder: Decoder::new() }
+impl Response {
+    pub fn new() -> Response {
+        Response { phase: Phase::Head(Vec::new()) }
     }
 
     /// Whether the response head has been accepted.
@@ -118,18 +120,22 @@ impl Stream {
         matches!(self.phase, Phase::Body(_))
     }
 
-    /// Takes the next bytes read from the socket, calling `on_event` with the data and the last
-    /// event ID of each event they complete. `Err` when the connection is over (refused, or the stream ended).
-    pub fn feed<F: FnMut(&str, &str)>(&mut self, bytes: &[u8], on_event: &mut F) -> Result<(), Stop> {
+    /// Takes the next bytes read from the socket, calling `on_payload` with each run of the body
+    /// they hold (never empty), and stopping at its first error. `Err` when the response is over
+    /// (refused, or the body ended).
+    pub fn feed<F>(&mut self, bytes: &[u8], on_payload: &mut F) -> Result<(), Stop>
+    where
+        F: FnMut(&[u8]) -> Result<(), DecodeError>,
+    {
         let Phase::Head(head) = &mut self.phase else {
-            return self.feed_body(bytes, on_event);
+            return self.feed_body(bytes, on_payload);
         };
         if head.is_empty() {
             // The usual case: the whole head in one read, parsed where it lies.
             match parse_head(bytes).map_err(Stop::Refused)? {
                 Some((len, body)) => {
                     self.phase = Phase::Body(body);
-                    self.feed_body(&bytes[len..], on_event)
+                    self.feed_body(&bytes[len..], on_payload)
                 }
                 None if bytes.len() > MAX_HEAD => Err(Stop::Refused(Refusal::HeadTooLarge)),
                 None => {
@@ -143,7 +149,7 @@ impl Stream {
                 Some((len, body)) => {
                     let head = std::mem::take(head);
                     self.phase = Phase::Body(body);
-                    self.feed_body(&head[len..], on_event)
+                    self.feed_body(&head[len..], on_payload)
                 }
                 None if head.len() > MAX_HEAD => Err(Stop::Refused(Refusal::HeadTooLarge)),
                 None => Ok(()),
@@ -152,29 +158,27 @@ impl Stream {
     }
 
     /// The server closed the connection: what that means in the current phase.
-    pub fn eof(&mut self) -> Stop {
+    pub fn eof(&self) -> Stop {
         match self.phase {
             Phase::Head(_) => Stop::Refused(Refusal::ClosedBeforeHead),
-            Phase::Body(_) => {
-                self.decoder.finish();
-                Stop::Ended(End::Eof)
-            }
+            Phase::Body(_) => Stop::Ended(End::Eof),
         }
     }
 
-    fn feed_body<F: FnMut(&str, &str)>(&mut self, mut bytes: &[u8], on_event: &mut F) -> Result<(), Stop> {
-        let mut on_item = |item: Item<'_>| {
-            if let Item::Event(ev) = item {
-                on_event(ev.data, ev.last_event_id);
-            }
-        };
+    fn feed_body<F>(&mut self, mut bytes: &[u8], on_payload: &mut F) -> Result<(), Stop>
+    where
+        F: FnMut(&[u8]) -> Result<(), DecodeError>,
+    {
         let decode = |e| Stop::Ended(End::Decode(e));
         match &mut self.phase {
             Phase::Head(_) => unreachable!("feed_body before the head"),
-            Phase::Body(Body::ToEof) => self.decoder.feed(bytes, &mut on_item).map_err(decode),
+            Phase::Body(Body::ToEof) if bytes.is_empty() => Ok(()),
+            Phase::Body(Body::ToEof) => on_payload(bytes).map_err(decode),
             Phase::Body(Body::Length(left)) => {
                 let take = usize::try_from(*left).unwrap_or(usize::MAX).min(bytes.len());
-                self.decoder.feed(&bytes[..take], &mut on_item).map_err(decode)?;
+                if take > 0 {
+                    on_payload(&bytes[..take]).map_err(decode)?;
+                }
                 *left -= take as u64;
                 match *left {
                     0 => Err(Stop::Ended(End::LengthReached)),
@@ -185,7 +189,7 @@ impl Stream {
                 while let Some(payload) =
                     chunks.next(&mut bytes).map_err(|e| Stop::Ended(End::Chunking(e)))?
                 {
-                    self.decoder.feed(payload, &mut on_item).map_err(decode)?;
+                    on_payload(payload).map_err(decode)?;
                 }
                 match chunks.is_done() {
                     true => Err(Stop::Ended(End::LastChunk)),
@@ -193,6 +197,52 @@ impl Stream {
                 }
             }
         }
+    }
+}
+
+/// A benchmark connection's protocol: a [`Response`] whose payload goes through a decoder.
+#[derive(Clone, Debug)]
+pub struct Stream {
+    response: Response,
+    decoder: Decoder,
+}
+
+impl Default for Stream {
+    fn default() -> Stream {
+        Stream::new()
+    }
+}
+
+impl Stream {
+    pub fn new() -> Stream {
+        Stream { response: Response::new(), decoder: Decoder::new() }
+    }
+
+    /// Whether the response head has been accepted.
+    pub fn established(&self) -> bool {
+        self.response.established()
+    }
+
+    /// Takes the next bytes read from the socket, calling `on_event` with the data and the last
+    /// event ID of each event they complete. `Err` when the connection is over (refused, or the stream ended).
+    pub fn feed<F: FnMut(&str, &str)>(&mut self, bytes: &[u8], on_event: &mut F) -> Result<(), Stop> {
+        let decoder = &mut self.decoder;
+        self.response.feed(bytes, &mut |payload: &[u8]| {
+            decoder.feed(payload, |item| {
+                if let Item::Event(ev) = item {
+                    on_event(ev.data, ev.last_event_id);
+                }
+            })
+        })
+    }
+
+    /// The server closed the connection: what that means in the current phase.
+    pub fn eof(&mut self) -> Stop {
+        let stop = self.response.eof();
+        if stop == Stop::Ended(End::Eof) {
+            self.decoder.finish();
+        }
+        stop
     }
 }
 
@@ -247,11 +297,14 @@ fn body_framing(resp: &httparse::Response<'_, '_>) -> Result<Body, Refusal> {
 
 /// The publishing time an event's data carries: decimal nanoseconds since the UNIX epoch at the
 /// very start, followed by a space or the end of the data (`1700000000123456789 xxxx`). `None`
-/// for any other data, and for a number that does not fit in a `u64`.
+/// for any other data, and for a number that does not fit in a `u64`. Nanoseconds since the
+/// epoch have 19 digits (from September 2001 to the year 2286): shorter numbers, such as the
+/// milliseconds of `ssehub serve`'s clock, are not taken for timestamps (they would read as
+/// decades of latency).
 pub fn timestamp_ns(data: &str) -> Option<u64> {
     let bytes = data.as_bytes();
     let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || bytes.get(digits).is_some_and(|&b| b != b' ') {
+    if digits < 19 || bytes.get(digits).is_some_and(|&b| b != b' ') {
         return None;
     }
     bytes[..digits].iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
@@ -336,6 +389,31 @@ mod tests {
     }
 
     #[test]
+    fn response_hands_out_the_payload_alone() {
+        let mut payload = Vec::new();
+        let mut r = Response::new();
+        let mut take = |p: &[u8]| {
+            assert!(!p.is_empty());
+            payload.extend_from_slice(p);
+            Ok(())
+        };
+        assert_eq!(r.feed(&CHUNKED[..40], &mut take), Ok(()));
+        assert_eq!(r.feed(&CHUNKED[40..], &mut take), Err(Stop::Ended(End::LastChunk)));
+        assert_eq!(payload, b": ok\n\ndata: 17 xx\n\ndata: b\n\n");
+
+        let empty = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 0\r\n\r\n";
+        let mut r = Response::new();
+        assert_eq!(r.feed(empty, &mut |_: &[u8]| panic!("no payload")), Err(Stop::Ended(End::LengthReached)));
+
+        let mut r = Response::new();
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+        let too_long = |_: &[u8]| Err(DecodeError::LineTooLong { limit: 1 });
+        assert_eq!(r.feed(head, &mut |_: &[u8]| panic!("no payload")), Ok(()));
+        assert_eq!(r.eof(), Stop::Ended(End::Eof));
+        assert!(matches!(r.feed(b"x", &mut { too_long }), Err(Stop::Ended(End::Decode(_)))));
+    }
+
+    #[test]
     fn eof_after_the_head_ends_the_stream() {
         let mut s = Stream::new();
         s.feed(
@@ -351,8 +429,11 @@ mod tests {
     fn timestamps() {
         assert_eq!(timestamp_ns("1700000000123456789 xxxx"), Some(1_700_000_000_123_456_789));
         assert_eq!(timestamp_ns("1700000000123456789"), Some(1_700_000_000_123_456_789));
-        assert_eq!(timestamp_ns("0"), Some(0));
-        assert_eq!(timestamp_ns("42 "), Some(42));
+        assert_eq!(timestamp_ns("1000000000000000000 "), Some(1_000_000_000_000_000_000));
+        assert_eq!(timestamp_ns("0"), None);
+        assert_eq!(timestamp_ns("42 "), None);
+        assert_eq!(timestamp_ns("1796161388001"), None); // serve's clock: milliseconds
+        assert_eq!(timestamp_ns("999999999999999999"), None);
         assert_eq!(timestamp_ns("18446744073709551615"), Some(u64::MAX));
         assert_eq!(timestamp_ns("18446744073709551616"), None);
         assert_eq!(timestamp_ns("99999999999999999999999 x"), None);

@@ -1,9 +1,10 @@
-//! The `URL` argument of `ssehub bench`: `http://host[:port][/path][?query]`.
+//! The `URL` argument of `ssehub bench` and `ssehub decode`: `http://host[:port][/path][?query]`,
+//! and the request they send to it, with the `-H 'Name: value'` headers given.
 //!
 //! Only what a plain HTTP/1.1 GET needs: the host and port to connect to, the `Host` header and
-//! the request target. `https` is refused with a clear message (the load generator speaks no
-//! TLS); so are user info (`user@`), an empty host and a bad port. A fragment (`#...`) is never
-//! sent to a server, so it is dropped.
+//! the request target. `https` is refused with a clear message (no TLS yet); so are user info
+//! (`user@`), an empty host and a bad port. A fragment (`#...`) is never sent to a server, so it
+//! is dropped.
 
 use std::fmt;
 
@@ -34,7 +35,7 @@ pub enum UrlError {
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            UrlError::Https => "https is not supported (bench speaks plain HTTP/1.1; use http://)",
+            UrlError::Https => "https is not supported yet (no TLS; use http://, or a TLS proxy in front)",
             UrlError::Scheme => "expected http://host[:port][/path]",
             UrlError::EmptyHost => "no host",
             UrlError::UserInfo => "user info (user@host) is not supported",
@@ -100,16 +101,65 @@ impl Url {
         Ok(Url { host: host.to_owned(), port, authority: authority.to_owned(), target })
     }
 
-    /// The HTTP/1.1 request every connection sends.
-    pub fn request(&self) -> Vec<u8> {
-        format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\
-             User-Agent: ssehub-bench/{}\r\n\r\n",
-            self.target,
-            self.authority,
-            env!("CARGO_PKG_VERSION")
-        )
-        .into_bytes()
+    /// The HTTP/1.1 request every connection sends: `GET` with `Host`, `Accept:
+    /// text/event-stream`, `Cache-Control: no-cache` and `User-Agent: ssehub-AGENT/VERSION`, then
+    /// `extra`; a header of `extra` named like one of those four replaces it.
+    pub fn request(&self, agent: &str, extra: &[Header]) -> Vec<u8> {
+        let version = env!("CARGO_PKG_VERSION");
+        let user_agent = format!("ssehub-{agent}/{version}");
+        let defaults = [
+            ("Host", self.authority.as_str()),
+            ("Accept", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("User-Agent", user_agent.as_str()),
+        ];
+        let mut req = format!("GET {} HTTP/1.1\r\n", self.target);
+        for (name, value) in defaults {
+            if !extra.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+                req.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        for h in extra {
+            req.push_str(&format!("{}: {}\r\n", h.name, h.value));
+        }
+        req.push_str("\r\n");
+        req.into_bytes()
+    }
+}
+
+/// A request header given as `-H 'Name: value'`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+impl fmt::Display for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.value)
+    }
+}
+
+impl Header {
+    /// Parses `Name: value` (clap's `value_parser` for `-H`): the name an HTTP token, the value
+    /// without CR, LF or NUL (surrounding whitespace dropped). Headers that would change the
+    /// framing of a GET (`Content-Length`, `Transfer-Encoding`) are refused.
+    pub fn parse(s: &str) -> Result<Header, String> {
+        let Some((name, value)) = s.split_once(':') else {
+            return Err(format!("expected 'Name: value', not {s:?}"));
+        };
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            return Err(format!("expected 'Name: value' with a name of letters, digits and -, not {name:?}"));
+        }
+        if ["content-length", "transfer-encoding"].iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            return Err(format!("{name} cannot be set: the request is a GET without a body"));
+        }
+        let value = value.trim_matches([' ', '\t']);
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err("a header value cannot hold CR, LF or NUL".into());
+        }
+        Ok(Header { name: name.to_owned(), value: value.to_owned() })
     }
 }
 
@@ -158,11 +208,43 @@ mod tests {
 
     #[test]
     fn the_request_names_host_and_target() {
-        let req = Url::parse("http://[::1]:9000/sse?x=1").unwrap().request();
+        let req = Url::parse("http://[::1]:9000/sse?x=1").unwrap().request("bench", &[]);
         let req = String::from_utf8(req).unwrap();
         assert!(req.starts_with("GET /sse?x=1 HTTP/1.1\r\nHost: [::1]:9000\r\n"), "{req}");
         assert!(req.contains("\r\nAccept: text/event-stream\r\n"));
         assert!(req.contains("\r\nCache-Control: no-cache\r\n"));
+        assert!(req.contains("\r\nUser-Agent: ssehub-bench/"));
         assert!(req.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn extra_headers_are_sent_and_replace_defaults() {
+        let extra = [
+            Header::parse("Authorization: Bearer s3cret").unwrap(),
+            Header::parse("last-event-id:42").unwrap(),
+            Header::parse("user-agent:  curl/8  ").unwrap(),
+        ];
+        let req = Url::parse("http://h/sse").unwrap().request("decode", &extra);
+        let req = String::from_utf8(req).unwrap();
+        assert_eq!(
+            req,
+            "GET /sse HTTP/1.1\r\nHost: h\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\
+             Authorization: Bearer s3cret\r\nlast-event-id: 42\r\nuser-agent: curl/8\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn bad_headers_are_refused() {
+        let err = |s: &str| Header::parse(s).unwrap_err();
+        assert_eq!(err("no colon"), "expected 'Name: value', not \"no colon\"");
+        assert!(err(": v").contains("with a name"));
+        assert!(err("Bad Name: v").contains("with a name"));
+        assert!(err("Bad\r\nName: v").contains("with a name"));
+        assert_eq!(err("X: a\r\nInjected: 1"), "a header value cannot hold CR, LF or NUL");
+        assert_eq!(err("X: a\0"), "a header value cannot hold CR, LF or NUL");
+        assert!(err("Content-Length: 5").contains("cannot be set"));
+        assert!(err("transfer-encoding: chunked").contains("cannot be set"));
+        assert_eq!(Header::parse("X-Empty:").unwrap().value, "");
+        assert_eq!(Header::parse("X: a: b").unwrap().value, "a: b");
     }
 }

@@ -645,7 +645,10 @@ mod tests {
         clock.open_window(clock.base, Duration::from_millis(500));
         let plan = Plan {
             addr,
-            request: super::super::url::Url::parse(&format!("http://{addr}/sse")).unwrap().request().into(),
+            request: super::super::url::Url::parse(&format!("http://{addr}/sse"))
+                .unwrap()
+                .request("bench", &[])
+                .into(),
             connections: 4,
             connect_rate: 1000.0,
             max_connecting: 1, // one at a time, so the 404 goes to the first
@@ -690,7 +693,10 @@ mod tests {
         clock.open_window(clock.base + Duration::from_millis(200), Duration::from_secs(1));
         let plan = Plan {
             addr,
-            request: super::super::url::Url::parse(&format!("http://{addr}/sse")).unwrap().request().into(),
+            request: super::super::url::Url::parse(&format!("http://{addr}/sse"))
+                .unwrap()
+                .request("bench", &[])
+                .into(),
             connections: 8,
             connect_rate: 1000.0,
             max_connecting: 8,
