@@ -13,6 +13,7 @@ mod bench;
 mod decode;
 mod logger;
 mod serve;
+mod tls;
 mod units;
 
 #[derive(Parser)]

@@ -165,6 +165,20 @@ pub struct Args {
     #[arg(long, default_value_t = 4096, requires = "redis", value_name = "N", allow_negative_numbers = true)]
     #[arg(value_parser = units::count)]
     pub redis_max_channels: usize,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first); SIGHUP
+    /// reads it and --tls-key again.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (RSA, ECDSA or Ed25519).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate made at start for localhost, 127.0.0.1 and ::1 (its SHA-256
+    /// fingerprint is printed): to try HTTPS in one command.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+    /// Serve the metrics on a listener of their own at ADDR (and not on the public port).
+    #[arg(long, value_name = "ADDR", value_parser = units::listen_addr)]
+    pub metrics_addr: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -259,6 +273,21 @@ pub fn run(args: Args) -> Result<(), String> {
             Cors::origins(args.cors_origins.clone())
         });
     }
+    if let Some(addr) = &args.metrics_addr {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("--metrics-addr {addr} is not an address"))?;
+        builder = builder.metrics_addr(addr);
+    }
+    let tls = crate::tls::configure(args.tls_cert.as_ref(), args.tls_key.as_ref(), args.tls_self_signed)?;
+    let tls_source = match tls {
+        Some((config, source)) => {
+            builder = builder.tls(config);
+            Some(source)
+        }
+        None => None,
+    };
     let files = raise_open_files_limit();
     let server = builder.bind(args.addr.as_str()).map_err(|e| e.to_string())?;
     if server.connection_limit() < args.max_connections {
@@ -272,17 +301,32 @@ pub fn run(args: Args) -> Result<(), String> {
     }
 
     let shutdown = server.shutdown_handle();
-    let mut signals =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let reload = server.tls().cloned().zip(tls_source);
     thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            shutdown.shutdown();
+        for signal in signals.forever() {
+            match (signal, &reload) {
+                (SIGHUP, Some((config, source))) => crate::tls::reload(config, source),
+                (SIGHUP, None) => {}
+                _ => {
+                    shutdown.shutdown();
+                    return;
+                }
+            }
         }
     });
 
     let addr = server.local_addr();
-    println!("ssehub listening on http://{addr}/ (stream: http://{addr}{})", args.path);
+    let scheme = if server.tls().is_some() { "https" } else { "http" };
+    println!("ssehub listening on {scheme}://{addr}/ (stream: {scheme}://{addr}{})", args.path);
+    if let Some(tls) = server.tls() {
+        println!("ssehub: TLS certificate SHA-256 {}", crate::tls::fingerprint(&tls.certificate_der()));
+    }
+    if let Some(metrics) = server.metrics_addr() {
+        println!("ssehub: metrics on http://{metrics}{}", args.metrics_path);
+    }
     let all = server.broadcaster();
     trim_after_crowds(server.broadcaster());
     match args.rate {
