@@ -22,6 +22,8 @@ export function launch(userDataDir, viewport) {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // More, from the environment (the HTTPS test passes the certificate's key to trust).
+      ...(process.env.E2E_CHROMIUM_ARGS || '').split(' ').filter(Boolean),
     ],
   });
 }
