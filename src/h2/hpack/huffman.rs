@@ -17,8 +17,8 @@
 //! symbol, a 30-bit window of input and tries lengths from 5 up until the window's top bits fall
 //! in that length's range (2 to 4 tries for the usual header characters).
 //!
-//! In the data flow this sits under the HPACK `Decoder` and
-//! `Encoder`, which decide per string whether to use it.
+//! In the data flow this sits under the HPACK [`Decoder`](super::Decoder) and
+//! [`Encoder`](super::Encoder), which decide per string whether to use it.
 //!
 //! ```
 //! use ssehub::h2::hpack::huffman;

@@ -12,6 +12,7 @@
 //! ## Where it sits
 //! ```text
 //! HEADERS + CONTINUATION fragments ─► (joined) ─► Decoder::decode ─► Field { name, value } ─► request
+//! response fields ─► Encoder::encode ─► header block ─► frame::encode_headers
 //! ```
 //!
 //! ## Pieces
@@ -20,15 +21,19 @@
 //! * [`table`](DynamicTable): the static table and the dynamic table with its size accounting
 //!   (§2.3, §4);
 //! * [`Decoder`]: all five representations (§6), with [`Limits`] on string length, header list
-//!   size and field count.
+//!   size and field count;
+//! * [`Encoder`]: the representation choice for responses.
 //!
-//! The decoder's tests include every example of RFC 7541 Appendix C.
+//! The tests next to each piece include every example of RFC 7541 Appendix C, decoded and
+//! encoded byte for byte.
 
 mod decoder;
+mod encoder;
 pub mod huffman;
 pub mod integer;
 mod table;
 
 pub use decoder::{DecodeError, Decoder, Field, HeaderList, Limits};
+pub use encoder::{DEFAULT_CAP, Encoder, Huffman, Indexing};
 pub use huffman::HuffmanError;
 pub use table::{DynamicTable, STATIC_TABLE, entry_size};

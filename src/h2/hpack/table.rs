@@ -207,6 +207,36 @@ pub(crate) fn field(dynamic: &DynamicTable, index: usize) -> Option<(&[u8], &[u8
     }
 }
 
+/// What the tables hold of a field, best first, for an encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Name and value, at this index.
+    Field(usize),
+    /// The name only, at this index.
+    Name(usize),
+    /// Nothing.
+    None,
+}
+
+/// Looks a field up in both tables: the static table first (its indices never change), and
+/// the lowest index for each kind of match.
+pub(crate) fn find(dynamic: &DynamicTable, name: &[u8], value: &[u8]) -> Found {
+    let mut found = Found::None;
+    let static_entries = STATIC_TABLE.iter().copied().enumerate().map(|(i, f)| (i + 1, f));
+    let dynamic_entries = dynamic.iter().enumerate().map(|(i, f)| (i + 62, f));
+    for (index, (n, v)) in static_entries.chain(dynamic_entries) {
+        if n == name {
+            if v == value {
+                return Found::Field(index);
+            }
+            if found == Found::None {
+                found = Found::Name(index);
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +314,18 @@ mod tests {
         assert!(table.is_empty());
         table.insert(b"c", b"3");
         assert!(table.is_empty(), "nothing fits a table of size 0");
+    }
+
+    #[test]
+    fn find_prefers_full_matches_then_the_lowest_index() {
+        let mut table = DynamicTable::new(4096);
+        assert_eq!(find(&table, b":status", b"200"), Found::Field(8));
+        assert_eq!(find(&table, b":status", b"302"), Found::Name(8));
+        assert_eq!(find(&table, b"x-custom", b"1"), Found::None);
+        table.insert(b":status", b"302");
+        table.insert(b"x-custom", b"1");
+        assert_eq!(find(&table, b":status", b"302"), Found::Field(63));
+        assert_eq!(find(&table, b"x-custom", b"2"), Found::Name(62));
+        assert_eq!(find(&table, b"x-custom", b"1"), Found::Field(62));
     }
 }
