@@ -20,8 +20,30 @@
 //! out: fields ─► hpack::Encoder ─► header block ─► frame::encode_headers (HEADERS + CONTINUATION)
 //!      shared event bytes ─► frame::data_header(stream, len, end) ─► 9 bytes, then the bytes by reference
 //! ```
+//!
+//! ## In a few lines
+//! ```
+//! use ssehub::h2::{frame, hpack};
+//!
+//! // A response head, compressed and framed...
+//! let mut block = Vec::new();
+//! let mut encoder = hpack::Encoder::new(ssehub::h2::DEFAULT_HEADER_TABLE_SIZE);
+//! encoder.encode([(&b":status"[..], &b"200"[..]), (b"content-type", b"text/event-stream")], &mut block);
+//! let mut wire = Vec::new();
+//! frame::encode_headers(1, &block, false, ssehub::h2::DEFAULT_MAX_FRAME_SIZE, &mut wire);
+//!
+//! // ...read back on the other side.
+//! let (parsed, used) = frame::decode(&wire, ssehub::h2::DEFAULT_MAX_FRAME_SIZE)?.expect("a whole frame");
+//! assert_eq!(used, wire.len());
+//! let frame::Frame::Headers(headers) = parsed else { panic!("not HEADERS") };
+//! let mut decoder = hpack::Decoder::new(ssehub::h2::DEFAULT_HEADER_TABLE_SIZE);
+//! let fields = decoder.decode_to_vec(headers.fragment)?;
+//! assert_eq!(fields[1], (b"content-type".to_vec(), b"text/event-stream".to_vec()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod error_code;
+pub mod frame;
 pub mod hpack;
 
 pub use error_code::ErrorCode;
