@@ -41,7 +41,8 @@ use crate::h2::ErrorCode;
 /// Bounds on what one header block may make the decoder hold and hand out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// The longest name or value, in octets after Huffman decoding (default 16 KiB).
+    /// The longest string literal (name or value), in octets after Huffman decoding (default
+    /// 16 KiB). Fields sent as indices are the tables' and were bounded when they went in.
     pub max_string_len: usize,
     /// The largest header list: the sum over fields of name + value + 32 octets (default
     /// 16 KiB, what a server would advertise as `SETTINGS_MAX_HEADER_LIST_SIZE`).
@@ -230,8 +231,9 @@ impl Decoder {
         self.limits
     }
 
-    /// Octets held by the decoder's scratch buffers (not the table): at most twice
-    /// [`Limits::max_string_len`].
+    /// Octets held by the decoder's scratch buffers (not the table). Each buffer grows to the
+    /// longest string it has held: at most [`Limits::max_string_len`], or a name copied from the
+    /// tables (at most the table size).
     pub fn buffer_capacity(&self) -> usize {
         self.name_buf.capacity() + self.value_buf.capacity()
     }
@@ -278,6 +280,7 @@ impl Decoder {
                 } else {
                     let (name, _) = lookup(table, index)?;
                     name_buf.clear();
+                    name_buf.reserve_exact(name.len());
                     name_buf.extend_from_slice(name);
                     &name_buf[..]
                 };

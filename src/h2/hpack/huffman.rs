@@ -94,7 +94,7 @@ pub fn encoded_len(src: &[u8]) -> usize {
 /// of output. On error, `dst` may hold part of the string.
 pub fn decode(src: &[u8], dst: &mut Vec<u8>, limit: usize) -> Result<(), HuffmanError> {
     // Decoded octets are at least 5 bits each: reserve for the longest possible output.
-    dst.reserve((src.len().saturating_mul(8) / 5).min(limit));
+    dst.reserve_exact((src.len().saturating_mul(8) / 5).min(limit));
     let mut written = 0usize;
     // Unread bits, right-aligned; `acc` never holds more than `bits` bits.
     let mut acc: u64 = 0;
