@@ -208,29 +208,12 @@ fn string(s: &[u8], huffman: Huffman, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::decoder::tests::{C3, C4, C5, C6, RESPONSES, hex};
     use super::super::decoder::{Decoder, Field};
+    use super::super::rfc7541_examples::{C3, C4, C5, C6, REQUESTS, RESPONSES, hex};
     use super::*;
 
-    /// The C.3 / C.4 requests, as the RFC encodes them: every literal with incremental indexing.
-    const REQUESTS: [&[(&str, &str)]; 3] = [
-        &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")],
-        &[
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":path", "/"),
-            (":authority", "www.example.com"),
-            ("cache-control", "no-cache"),
-        ],
-        &[
-            (":method", "GET"),
-            (":scheme", "https"),
-            (":path", "/index.html"),
-            (":authority", "www.example.com"),
-            ("custom-key", "custom-value"),
-        ],
-    ];
-
+    /// Encodes the lists as the RFC does (every literal with incremental indexing) and compares
+    /// each block with the RFC's.
     fn encode_sequence(
         max_table_size: usize,
         lists: &[&[(&str, &str)]; 3],

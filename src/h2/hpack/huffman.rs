@@ -480,12 +480,8 @@ pub(crate) const CODES: [(u32, u8); 257] = [
 
 #[cfg(test)]
 mod tests {
+    use super::super::rfc7541_examples::hex;
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-    }
 
     fn decoded(src: &[u8]) -> Result<Vec<u8>, HuffmanError> {
         let mut out = Vec::new();

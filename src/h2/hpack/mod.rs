@@ -31,6 +31,8 @@ mod decoder;
 mod encoder;
 pub mod huffman;
 pub mod integer;
+#[cfg(test)]
+mod rfc7541_examples;
 mod table;
 
 pub use decoder::{DecodeError, Decoder, Field, HeaderList, Limits};
