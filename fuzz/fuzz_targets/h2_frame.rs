@@ -46,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(frame.encoded_len(), used);
                 assert_eq!(frame::decode(&again, max), Ok(Some((frame, used))));
                 // The same frame with a larger limit is the same frame.
-                assert_eq!(frame::decode(&rest[..used], ssehub::h2::MAX_FRAME_SIZE_LIMIT), Ok(Some((frame, used))));
+                assert_eq!(
+                    frame::decode(&rest[..used], ssehub::h2::MAX_FRAME_SIZE_LIMIT),
+                    Ok(Some((frame, used)))
+                );
                 rest = &rest[used..];
             }
             Err(FrameError::Stream { frame_len, violation, stream_id }) => {
@@ -114,6 +117,8 @@ fn check_prefixes(frame: &[u8], max: u32, oversize: Option<FrameError>) {
     if frame.len() <= 64 {
         (0..frame.len()).for_each(check);
     } else {
-        [0, 1, HEAD_LEN - 1, HEAD_LEN, HEAD_LEN + 1, frame.len() / 2, frame.len() - 1].into_iter().for_each(check);
+        [0, 1, HEAD_LEN - 1, HEAD_LEN, HEAD_LEN + 1, frame.len() / 2, frame.len() - 1]
+            .into_iter()
+            .for_each(check);
     }
 }

@@ -89,7 +89,8 @@ fn decode(input: &[u8]) {
 fn round_trip(input: RoundTrip) {
     let cap = usize::from(input.cap);
     let mut encoder = Encoder::with_cap(4096, cap);
-    let wide = Limits { max_string_len: usize::MAX, max_header_list_size: usize::MAX, max_fields: usize::MAX };
+    let wide =
+        Limits { max_string_len: usize::MAX, max_header_list_size: usize::MAX, max_fields: usize::MAX };
     let mut decoder = Decoder::with_limits(4096, wide);
     for block in &input.blocks {
         if let Some(size) = block.resize {
@@ -111,7 +112,8 @@ fn round_trip(input: RoundTrip) {
                 1 => Huffman::Never,
                 _ => Huffman::Always,
             };
-            let fields = block.fields.iter().map(|(n, v, c)| (&n[..], &v[..], indexing(*c).unwrap_or(Indexing::No)));
+            let fields =
+                block.fields.iter().map(|(n, v, c)| (&n[..], &v[..], indexing(*c).unwrap_or(Indexing::No)));
             encoder.encode_with(fields, huffman, &mut wire);
         }
         let mut decoded = Vec::new();
