@@ -45,6 +45,7 @@ pub mod backplane;
 pub mod error;
 pub mod event;
 pub mod frame;
+pub mod h2;
 pub mod http;
 pub mod hub;
 pub mod proto;
