@@ -279,3 +279,37 @@ fn key_files_of_the_wrong_kind_stop_the_start() {
     let e = build(JwtConfig::hmac(Algorithm::HS512, secret("hs256.secret")));
     assert_eq!(e.to_string(), "a HS512 secret must be at least 64 bytes");
 }
+
+#[test]
+fn any_signature_bytes_against_public_keys_are_refused_without_a_crash() {
+    let tokens = tokens();
+    for (name, config) in
+        [("rs256_good", Rs256), ("es256_good", Es256), ("eddsa_good", EdDsa), ("es256_jwks_kid", Jwks)]
+    {
+        let v = verifier(config);
+        let signed = tokens[name].rsplit_once('.').unwrap().0;
+        for len in [1, 2, 3, 32, 63, 64, 65, 255, 256, 257, 1024] {
+            let signature = "A".repeat(len);
+            let got = v.verify(&format!("{signed}.{signature}"), NOW).unwrap_err();
+            assert!(
+                matches!(got, Refusal::BadToken(Signature | Malformed)),
+                "{name} with a {len}-character signature: {got:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_verifier_is_shared_between_threads() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Verifier>();
+    let v = std::sync::Arc::new(verifier(Jwks));
+    let token = tokens()["eddsa_jwks_kid"].clone();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (v, token) = (v.clone(), token.clone());
+            std::thread::spawn(move || v.verify(&token, NOW).is_ok())
+        })
+        .collect();
+    assert!(threads.into_iter().all(|t| t.join().unwrap()));
+}
