@@ -40,6 +40,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "jwt")]
+pub mod auth;
 #[cfg(feature = "redis")]
 pub mod backplane;
 pub mod error;
