@@ -147,8 +147,8 @@ fn unknown_http_versions_are_505_and_a_missing_version_is_400() {
 }
 
 #[test]
-fn http2_preface_is_505() {
-    let server = plain();
+fn http2_preface_is_505_with_http2_off() {
+    let server = builder().http2(false).bind("127.0.0.1:0").unwrap();
     let addr = server.local_addr();
     refused(addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505);
     // The preface followed by an HTTP/2 SETTINGS frame, as a prior-knowledge h2 client sends it.
@@ -156,6 +156,19 @@ fn http2_preface_is_505() {
     h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
     refused(addr, &h2, 505);
     assert_healthy(addr);
+    server.shutdown();
+}
+
+#[test]
+fn http2_preface_after_a_request_is_505() {
+    let server = plain();
+    let addr = server.local_addr();
+    let mut conn = Conn::connect(addr);
+    conn.send(b"GET /nothing HTTP/1.1\r\nHost: t\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let (head, _) = conn.read_response();
+    assert_eq!(head.status, 404);
+    let (head, _) = conn.read_response();
+    assert_eq!(head.status, 505, "only a connection's first bytes can be the preface");
     server.shutdown();
 }
 

@@ -63,6 +63,7 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ssehub::Event;
+use ssehub::h2::PREFACE;
 use ssehub::http::request::{Limits, parse_head};
 use ssehub::http::response::{Framing, LAST_CHUNK, Response, write_stream_head};
 use ssehub::proto::Frame;
@@ -196,6 +197,10 @@ const CANNED: &[&[u8]] = &[
     b"GET /sse HTTP/1.1\r\nHo",
     b"POST /p HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
     b"body",
+    // The HTTP/2 preface, whole and in halves: only as a connection's first bytes is it HTTP/2.
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"PRI * HTTP/2.0\r\n",
+    b"\r\nSM\r\n\r\n",
 ];
 
 /// What `continue_body` queues.
@@ -385,6 +390,8 @@ struct Model {
     tail: usize,
     /// The pending request's `Expect: 100-continue` was reported.
     expect_reported: bool,
+    /// The input was found to be HTTP/1 (so the preface no longer means HTTP/2).
+    began: bool,
     /// The last write that made progress, or when the queue went from empty to not.
     progress: Instant,
     /// When something was last queued.
@@ -571,7 +578,17 @@ impl Model {
         if self.phase != Phase::Head || self.input.is_empty() || self.pending() >= self.max() {
             return Input::NeedMore;
         }
-        match parse_head(&self.input, &self.limits) {
+        if !self.began {
+            if self.input.starts_with(PREFACE) {
+                return Input::Http2;
+            }
+            if PREFACE.starts_with(&self.input) {
+                return Input::NeedMore;
+            }
+        }
+        let parsed = parse_head(&self.input, &self.limits);
+        self.began |= !matches!(parsed, Ok(None));
+        match parsed {
             Ok(None) => Input::NeedMore,
             Ok(Some(head)) => {
                 let total = head.head_len + head.body_len;
@@ -953,6 +970,7 @@ fuzz_target!(|plan: Plan| {
         closing_level: 0,
         tail: 0,
         expect_reported: false,
+        began: false,
         progress: t0,
         last_queued: t0,
         linger: false,
@@ -983,6 +1001,11 @@ fuzz_target!(|plan: Plan| {
                     match got {
                         // Also what a deferred request leaves: `Waiting` takes no more.
                         Input::NeedMore => break,
+                        // The HTTP/2 side takes the input from here: the model is done.
+                        Input::Http2 => {
+                            assert_eq!(conn.take_input(), model.input, "the input handed over");
+                            return;
+                        }
                         Input::Refused(_) => {
                             assert!(queued < model.max(), "a refusal queued with {queued} queued");
                             break;

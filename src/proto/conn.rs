@@ -49,6 +49,7 @@ use std::io::{self, IoSlice, Write};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use crate::h2::PREFACE;
 use crate::http::request::{Limits, Request, parse_head};
 use crate::http::response::{Framing, LAST_CHUNK, Response};
 use crate::proto::queue::{Frame, OutQueue, Overflow, QueuePool};
@@ -87,6 +88,10 @@ pub enum Input {
     Expect(Request),
     /// The input is refused: the answer is queued and the connection is closing.
     Refused(u16),
+    /// The connection opened with the HTTP/2 preface (RFC 9113 §3.3, "prior knowledge"): the
+    /// driver hands the input ([`Conn::take_input`], preface included) to an HTTP/2
+    /// connection, or refuses it with `505` when HTTP/2 is off.
+    Http2,
 }
 
 /// What [`Conn::handle_timeout`] did.
@@ -170,6 +175,9 @@ pub struct Conn {
     answered: bool,
     /// The pending request's `Expect: 100-continue` was reported (it is reported once).
     expect_reported: bool,
+    /// Input was found to be HTTP/1 (a request, an expectation, a refusal): the HTTP/2
+    /// preface can no longer start it.
+    began: bool,
     /// Once written, the answer that closes the connection is followed by a linger.
     linger: bool,
     /// The FIN is due (the driver has not been told yet).
@@ -198,6 +206,7 @@ impl Conn {
             last_queued: now,
             answered: false,
             expect_reported: false,
+            began: false,
             linger: false,
             fin: false,
             drained: false,
@@ -291,7 +300,21 @@ impl Conn {
         if self.phase != Phase::Head || input.is_empty() || !self.wants_read() {
             return Input::NeedMore;
         }
-        match parse_head(input, limits) {
+        if !self.began {
+            // Only a connection's first bytes can be the preface; later, `PRI` is a 505.
+            if input.starts_with(PREFACE) {
+                return Input::Http2;
+            }
+            if PREFACE.starts_with(input) {
+                return Input::NeedMore;
+            }
+        }
+        let parsed = parse_head(input, limits);
+        if !matches!(parsed, Ok(None)) {
+            self.began = true;
+        }
+        let input = &self.inbuf[self.consumed..];
+        match parsed {
             Ok(None) => Input::NeedMore,
             Ok(Some(head)) => {
                 let total = head.head_len + head.body_len;
@@ -318,6 +341,16 @@ impl Conn {
                 Input::Refused(status)
             }
         }
+    }
+
+    /// Gives up the input not yet taken by a request (what follows [`Input::Http2`]) and
+    /// closes: the connection's socket now belongs to another protocol.
+    pub fn take_input(&mut self) -> Vec<u8> {
+        let mut input = std::mem::take(&mut self.inbuf);
+        input.drain(..self.consumed);
+        self.consumed = 0;
+        self.abort();
+        input
     }
 
     /// Tells a client that waits (see [`Input::Expect`]) to send its request body.
@@ -711,6 +744,39 @@ mod tests {
         flush_all(&mut c, &mut w);
         assert!(w.out.starts_with(b"HTTP/1.1 505 HTTP Version Not Supported\r\n"));
         assert_eq!(c.phase(), Phase::Lingering, "the answer written, the input drained a while");
+    }
+
+    #[test]
+    fn the_preface_first_is_http2_with_prior_knowledge() {
+        let now = Instant::now();
+        let limits = Limits::default();
+        let mut c = Conn::new(settings(1 << 20), now);
+        for b in PREFACE[..23].iter() {
+            c.received(&[*b], now);
+            assert_eq!(c.poll_request(&limits, now), Input::NeedMore, "a prefix waits");
+        }
+        c.received(b"\nrest", now);
+        assert_eq!(c.poll_request(&limits, now), Input::Http2);
+        let mut input = PREFACE.to_vec();
+        input.extend_from_slice(b"rest");
+        assert_eq!(c.take_input(), input, "the preface and what followed, for the HTTP/2 side");
+        assert_eq!(c.phase(), Phase::Closed);
+        assert!(!c.wants_write());
+    }
+
+    #[test]
+    fn the_preface_after_a_request_is_505() {
+        let now = Instant::now();
+        let limits = Limits::default();
+        let mut c = Conn::new(settings(1 << 20), now);
+        c.received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", now);
+        assert!(matches!(c.poll_request(&limits, now), Input::Request(_)));
+        c.respond(&Response::new(204), Framing { keep_alive: true, head_only: false }, now);
+        c.received(PREFACE, now);
+        assert_eq!(c.poll_request(&limits, now), Input::Refused(505));
+        let mut c = Conn::new(settings(1 << 20), now);
+        c.received(b"PRI * HTTP/1.1\r\n\r\n", now);
+        assert_eq!(c.poll_request(&limits, now), Input::Refused(400), "no Host: parsed as HTTP/1.1");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 
 pub mod coalesce;
 pub mod conn;
+pub mod protocol;
 pub mod queue;
 #[cfg(feature = "tls")]
 pub mod tls;
 
 pub use conn::{Conn, Input, Phase};
+pub use protocol::{Endpoint, Protocol};
 pub use queue::{Frame, OutQueue, Overflow, QueuePool};

@@ -99,7 +99,7 @@ impl TlsConfig {
     /// A configuration from a PEM certificate chain (the server's certificate first) and a PEM
     /// private key (PKCS#8, PKCS#1 RSA or SEC1 EC: RSA, ECDSA or Ed25519).
     ///
-    /// ALPN offers `http/1.1`.
+    /// ALPN offers `h2` then `http/1.1` (see [`TlsConfig::without_h2`]).
     pub fn from_pem(chain: &[u8], key: &[u8]) -> Result<TlsConfig, TlsError> {
         let certified = certified_key(chain, key)?;
         let resolver = Arc::new(Rotating(RwLock::new(Arc::new(certified))));
@@ -109,8 +109,21 @@ impl TlsConfig {
             .map_err(TlsError::Rustls)?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(TlsConfig { config: Arc::new(config), resolver })
+    }
+
+    /// The same configuration (and certificate: a reload of either reloads both) with ALPN
+    /// offering `http/1.1` alone, for a server with HTTP/2 off.
+    pub fn without_h2(&self) -> TlsConfig {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        TlsConfig { config: Arc::new(config), resolver: self.resolver.clone() }
+    }
+
+    /// Whether ALPN offers `h2`.
+    pub fn offers_h2(&self) -> bool {
+        self.config.alpn_protocols.iter().any(|p| p == b"h2")
     }
 
     /// Reads [`TlsConfig::from_pem`]'s two files.
@@ -434,12 +447,21 @@ mod tests {
 
     impl Pair {
         fn new() -> Pair {
+            Pair::with(false)
+        }
+
+        /// A pair whose server offers `http/1.1` alone when `http1_only`.
+        fn with(http1_only: bool) -> Pair {
             let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-            let server = Tls::new(
-                &TlsConfig::from_pem(cert.cert.pem().as_bytes(), cert.signing_key.serialize_pem().as_bytes())
-                    .unwrap(),
-            )
-            .unwrap();
+            let mut config =
+                TlsConfig::from_pem(cert.cert.pem().as_bytes(), cert.signing_key.serialize_pem().as_bytes())
+                    .unwrap();
+            assert!(config.offers_h2());
+            if http1_only {
+                config = config.without_h2();
+                assert!(!config.offers_h2());
+            }
+            let server = Tls::new(&config).unwrap();
             let mut roots = rustls::RootCertStore::empty();
             roots.add(cert.cert.der().clone()).unwrap();
             let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -486,7 +508,7 @@ mod tests {
         assert!(p.server.handshake_done(), "the handshake completed");
         assert!(!p.server.handshake_done(), "reported once");
         assert_eq!(p.server.version(), Some("TLSv1.3"));
-        assert_eq!(p.server.alpn(), Some(&b"http/1.1"[..]), "h2 is not offered (yet)");
+        assert_eq!(p.server.alpn(), Some(&b"h2"[..]), "h2 first, as the client prefers");
         p.client.writer().write_all(b"GET /sse HTTP/1.1\r\n\r\n").unwrap();
         p.pump();
         assert_eq!(p.got, b"GET /sse HTTP/1.1\r\n\r\n");
@@ -495,6 +517,14 @@ mod tests {
         let mut answer = vec![0; 64];
         let n = p.client.reader().read(&mut answer).unwrap();
         assert_eq!(&answer[..n], b"HTTP/1.1 200 OK\r\n\r\n");
+    }
+
+    #[test]
+    fn without_h2_alpn_agrees_on_http11() {
+        let mut p = Pair::with(true);
+        p.pump();
+        assert!(p.server.handshake_done());
+        assert_eq!(p.server.alpn(), Some(&b"http/1.1"[..]));
     }
 
     #[test]

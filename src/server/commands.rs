@@ -18,8 +18,7 @@ use std::time::Instant;
 
 use super::handle::{JoinError, Unavailable};
 use super::slots::Key;
-use super::worker::{Live, Worker};
-use super::{Shared, WorkerCounters};
+use super::worker::{Worker, deliver};
 use crate::http::{Framing, answer};
 use crate::hub::{Resume, Target};
 use crate::proto::Frame;
@@ -106,26 +105,26 @@ impl Worker {
         for command in commands.drain(..) {
             match command {
                 Command::Send(key, frame) => {
-                    if let Some(live) = self.slots.get(key).filter(|l| l.client.is_some()) {
-                        deliver(live, frame, now, &shared, stats);
+                    if self.slots.get(key).is_some()
+                        && deliver(&mut self.slots, key.slot, None, frame, now, &shared, stats)
+                    {
                         self.dirty.push(key.slot);
                         queued = true;
                     }
                 }
                 Command::Close(key) => {
-                    if let Some(live) = self.slots.get(key).filter(|l| l.client.is_some()) {
-                        live.conn.finish_stream(now);
+                    if self.slots.get(key).is_some_and(|l| l.client.is_some()) {
+                        if let Some(mut e) = self.endpoint(key) {
+                            e.finish_stream(now);
+                        }
                         self.dirty.push(key.slot);
                         queued = true;
                     }
                 }
                 Command::Publish(seq, frame, Target::All, at) => {
                     let mut reached = false;
-                    for (_, live) in self.slots.iter_mut() {
-                        if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
-                            deliver(live, frame.clone(), now, &shared, stats);
-                            reached = true;
-                        }
+                    for i in 0..self.slots.len() {
+                        reached |= deliver(&mut self.slots, i, Some(seq), frame.clone(), now, &shared, stats);
                     }
                     if reached {
                         self.published_at.push(at);
@@ -137,9 +136,7 @@ impl Worker {
                     let mut reached = false;
                     for channel in channels.iter() {
                         for &i in self.subs.members(channel) {
-                            let Some(live) = self.slots.at(i) else { continue };
-                            if live.member.as_mut().is_some_and(|m| m.accepts(seq)) {
-                                deliver(live, frame.clone(), now, &shared, stats);
+                            if deliver(&mut self.slots, i, Some(seq), frame.clone(), now, &shared, stats) {
                                 self.dirty.push(i);
                                 reached = true;
                             }
@@ -152,7 +149,7 @@ impl Worker {
                 }
                 // Answers to requests leave at once: coalescing is for fan-out.
                 Command::Published { key, result, framing } => {
-                    if let Some(live) = self.waiting(key).filter(|l| l.pending.is_none()) {
+                    if self.is_waiting(key) && self.slots.get(key).is_some_and(|l| l.pending.is_none()) {
                         let response = match result {
                             Ok(id) => answer::published(&id),
                             Err(why) => {
@@ -160,7 +157,9 @@ impl Worker {
                                 answer::refusal(&why)
                             }
                         };
-                        live.conn.respond(&response, framing, now);
+                        if let Some(mut e) = self.endpoint(key) {
+                            e.respond(&response, framing, now);
+                        }
                         self.serve(key.slot, now);
                     }
                 }
@@ -176,22 +175,5 @@ impl Worker {
         if queued && (self.coalescer.queued(now) || self.shutdown_deadline.is_some()) {
             self.flush_pending(now);
         }
-    }
-
-    /// The connection `key`, if it still waits for a deferred answer.
-    pub(super) fn waiting(&mut self, key: Key) -> Option<&mut Live> {
-        self.slots.get(key).filter(|l| l.conn.phase() == crate::proto::Phase::Waiting)
-    }
-}
-
-/// Queues a frame on a stream at `now`; a stream past its queue bound is closed and counted.
-pub(super) fn deliver(live: &mut Live, frame: Frame, now: Instant, shared: &Shared, stats: &WorkerCounters) {
-    stats.events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if live.conn.would_overflow(&frame) {
-        // Only what the socket cannot take counts against the bound: write before judging.
-        live.write(now, shared, stats);
-    }
-    if live.conn.push(frame, now).is_err() {
-        Shared::count(&shared.counters.slow_dropped);
     }
 }

@@ -1,7 +1,7 @@
 //! What a worker does with each request: the routing decision ([`route`]) carried out.
 //!
 //! ```text
-//! Conn::poll_request ─► Request ─► route ─┬─ Fallback ──► the application's handler ─► respond
+//! Conn::poll_request | h2 poll_event ─► Request ─► route ─┬─ Fallback ──► the application's handler ─► respond
 //!                                         ├─ Metrics ───► the server's counters ─────► respond
 //!                                         ├─ Publish ───► hub::publish::check ─► Hub (or Redis, deferred)
 //!                                         ├─ Respond ───► the refusal route chose ───► respond
@@ -19,36 +19,98 @@ use std::time::Instant;
 
 use super::handle::{ClientInner, Join, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
-use super::worker::{Live, PendingStream, Worker};
+use super::worker::{Link, Live, PendingStream, Worker};
 use super::{Client, Rejection, Shared};
-use crate::http::request::{Request, Version};
-use crate::http::response::write_stream_head;
+use crate::h2::conn as h2;
+use crate::http::request::Request;
 use crate::http::route::{Decision, route};
 use crate::http::{Framing, Response, answer};
 use crate::hub::fanout::{Member, Replaying};
 use crate::hub::{Resume, Then, publish, requested_channels, validate_channels};
-use crate::proto::Input;
+use crate::proto::{Input, Protocol};
 
 /// Most replay bytes taken from the hub at once (under its lock) once a stream's first replay
 /// is written, per stream.
 pub(crate) const REPLAY_BATCH: usize = 64 * 1024;
 
 impl Worker {
-    /// Answers the complete requests connection `i` has received; `true` if it took any.
+    /// Answers the complete requests socket `i` has received; `true` if it took any.
     pub(super) fn take_requests(&mut self, i: usize, now: Instant) -> bool {
         let mut took = false;
         loop {
-            let Some(live) = self.slots.at(i) else { return took };
-            match live.conn.poll_request(&self.shared.config.limits, now) {
+            let Some(sock) = self.slots.at(i).and_then(Live::socket) else { return took };
+            let input = match &mut sock.proto {
+                Protocol::Http1(conn) => conn.poll_request(&self.shared.config.limits, now),
+                Protocol::Http2(_) => return self.take_streams(i, now) || took,
+            };
+            match input {
                 Input::NeedMore => return took,
                 Input::Refused(_) => {
                     self.shared.reject(Rejection::Malformed);
                     return true;
                 }
-                Input::Request(request) => self.handle_request(i, request, now),
+                Input::Http2 => match &self.h2 {
+                    Some((config, _)) => {
+                        sock.proto.upgrade(config.clone(), self.pool.clone(), now);
+                        self.shared.counters.h2_connections.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        self.shared.reject(Rejection::Malformed);
+                        let off = Response::error(505, "HTTP/2 is off: use HTTP/1.1");
+                        if let Some(conn) = sock.proto.http1() {
+                            conn.respond(&off, Framing::CLOSE, now);
+                        }
+                    }
+                },
+                Input::Request(request) => {
+                    let key = self.slots.key_at(i).expect("occupied");
+                    self.handle_request(key, request, now)
+                }
                 Input::Expect(request) => self.handle_expect(i, &request, now),
             }
             took = true;
+        }
+    }
+
+    /// Takes what HTTP/2 socket `i` has for us: requests on new streams (each gets a slot of
+    /// its own and is answered as an HTTP/1.1 request is), streams that ended, refusals to
+    /// count. `true` if there was anything.
+    fn take_streams(&mut self, i: usize, now: Instant) -> bool {
+        let Some(parent) = self.slots.key_at(i) else { return false };
+        let mut took = false;
+        loop {
+            let Some(live) = self.slots.at(i) else { return took };
+            let admin = live.admin;
+            let Some(h2) = live.socket().and_then(|s| s.proto.http2()) else { return took };
+            let Some(event) = h2.poll_event(now) else { return took };
+            took = true;
+            match event {
+                h2::Event::Request { stream, request } => {
+                    let link = Link::Stream { parent, id: stream };
+                    let live = Live::new(link, admin);
+                    let key = self.slots.insert(live);
+                    if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
+                        sock.streams.push((stream, key));
+                    }
+                    self.handle_request(key, request, now);
+                }
+                h2::Event::Closed { stream } => {
+                    let key = self
+                        .slots
+                        .get(parent)
+                        .and_then(Live::socket)
+                        .and_then(|s| s.streams.iter().find(|(id, _)| *id == stream).map(|(_, k)| *k));
+                    if let Some(key) = key {
+                        self.finalize(key.slot);
+                    }
+                }
+                h2::Event::Refused(why) => {
+                    let counters = &self.shared.counters;
+                    if let Some(at) = h2::Refusal::ALL.iter().position(|r| *r == why) {
+                        counters.h2_refusals[at].fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
         }
     }
 
@@ -57,10 +119,11 @@ impl Worker {
     fn handle_expect(&mut self, i: usize, req: &Request, now: Instant) {
         let shared = self.shared.clone();
         let config = &shared.config;
+        let Some(key) = self.slots.key_at(i) else { return };
         if self.slots.at(i).is_some_and(|l| l.admin) {
             // The metrics listener takes no bodies it would read: answered as any other request.
-            if let Some(live) = self.slots.at(i) {
-                live.conn.continue_body(now);
+            if let Some(mut e) = self.endpoint(key) {
+                e.continue_body(now);
             }
             return;
         }
@@ -74,30 +137,34 @@ impl Worker {
             }
             Decision::Fallback | Decision::Metrics => None,
         };
-        let Some(live) = self.slots.at(i) else { return };
+        let Some(mut e) = self.endpoint(key) else { return };
         match refusal {
-            None => live.conn.continue_body(now),
+            None => e.continue_body(now),
             Some((why, response)) => {
                 shared.reject(why);
-                live.conn.respond(&response, Framing::of(req).closing(), now);
+                e.respond(&response, Framing::of(req).closing(), now);
             }
         }
     }
 
-    fn handle_request(&mut self, i: usize, req: Request, now: Instant) {
+    /// Answers the request in slot `key` (an HTTP/1.1 connection, or an HTTP/2 stream).
+    fn handle_request(&mut self, key: Key, req: Request, now: Instant) {
         let shared = self.shared.clone();
         let config = &shared.config;
         let framing = Framing::of(&req);
-        let Some(key) = self.slots.key_at(i) else { return };
         let Some(live) = self.slots.get(key) else { return };
+        let respond = |w: &mut Worker, response: &Response, framing: Framing| {
+            if let Some(mut e) = w.endpoint(key) {
+                e.respond(response, framing, now);
+            }
+        };
         if live.admin {
             // The metrics listener: the metrics at their path, nothing else (not even the
             // application's fallback: this port is for operators).
             let metrics = shared.metrics_path.as_deref() == Some(req.path.as_str())
                 && matches!(req.method.as_str(), "GET" | "HEAD");
             let response = if metrics { metrics_answer(&shared) } else { Response::not_found() };
-            live.conn.respond(&response, framing, now);
-            return;
+            return respond(self, &response, framing);
         }
         match route(&req, &config.route) {
             Decision::Fallback => {
@@ -107,7 +174,7 @@ impl Worker {
                     }
                     None => Response::not_found(),
                 };
-                live.conn.respond(&response, framing, now);
+                respond(self, &response, framing);
             }
             Decision::Publish => {
                 let token = config.publish_token.as_deref().unwrap_or_default();
@@ -122,7 +189,9 @@ impl Worker {
                         Some(backplane) => match p.event.validate() {
                             Err(e) => answer::refusal(&publish::PublishRefusal::Event(e)),
                             Ok(()) => {
-                                live.conn.defer(WAIT, now);
+                                if let Some(mut e) = self.endpoint(key) {
+                                    e.defer(WAIT, now);
+                                }
                                 let id = ConnId { worker: self.index, key };
                                 if backplane.publish_http(id, p.target, p.event, framing) {
                                     return;
@@ -139,27 +208,28 @@ impl Worker {
                         },
                     },
                 };
-                live.conn.respond(&response, framing, now);
+                respond(self, &response, framing);
             }
-            Decision::Metrics => live.conn.respond(&metrics_answer(&shared), framing, now),
+            Decision::Metrics => respond(self, &metrics_answer(&shared), framing),
             Decision::Respond { response, close } => {
                 shared.reject(Rejection::Route);
                 let framing = if close { framing.closing() } else { framing };
-                live.conn.respond(&response, framing, now);
+                respond(self, &response, framing);
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
                 Ok(channels) => self.open_stream(key, req, headers, channels, now),
                 Err((why, response)) => {
                     shared.reject(why);
-                    live.conn.respond(&response, framing, now);
+                    respond(self, &response, framing);
                 }
             },
         }
     }
 
-    /// Turns connection `key` into a stream on `channels`: head, `:ok`, any replay, then live.
+    /// Turns the request in slot `key` into a stream on `channels`: head, `:ok`, any replay,
+    /// then live.
     ///
-    /// With a backplane, the local logs answer when they can; otherwise the connection waits
+    /// With a backplane, the local logs answer when they can; otherwise the request waits
     /// for the read thread, which answers with `Command::Joined`.
     fn open_stream(
         &mut self,
@@ -190,14 +260,14 @@ impl Worker {
         if let Some(resume) = resume {
             return self.start_stream(key, &req, headers, channels, resume, now);
         }
-        let Some(live) = self.slots.get(key) else { return };
         let backplane = shared.backplane.as_ref().expect("a backplane");
-        live.conn.defer(WAIT, now);
         let id = ConnId { worker: self.index, key };
+        let Some(mut e) = self.endpoint(key) else { return };
+        e.defer(WAIT, now);
         let join = Join { id, channels, last_event_id, deadline: now + WAIT };
         if !backplane.join(join) {
-            live.conn.respond(&answer::refusal(&Unavailable::ShutDown), Framing::CLOSE, now);
-        } else {
+            e.respond(&answer::refusal(&Unavailable::ShutDown), Framing::CLOSE, now);
+        } else if let Some(live) = self.slots.get(key) {
             live.pending = Some(Box::new(PendingStream { req, headers }));
         }
     }
@@ -210,7 +280,8 @@ impl Worker {
         resume: Result<Resume, super::handle::JoinError>,
         now: Instant,
     ) {
-        let pending = self.waiting(key).and_then(|live| live.pending.take());
+        let pending =
+            if self.is_waiting(key) { self.slots.get(key).and_then(|l| l.pending.take()) } else { None };
         match (pending, resume) {
             (Some(p), Ok(resume)) => {
                 self.start_stream(key, &p.req, p.headers, channels, resume, now);
@@ -218,8 +289,9 @@ impl Worker {
             }
             (Some(p), Err(refusal)) => {
                 self.shared.reject(Rejection::Unavailable);
-                let live = self.slots.get(key).expect("waiting");
-                live.conn.respond(&answer::refusal(&refusal), Framing::of(&p.req).closing(), now);
+                if let Some(mut e) = self.endpoint(key) {
+                    e.respond(&answer::refusal(&refusal), Framing::of(&p.req).closing(), now);
+                }
                 self.serve(key.slot, now);
             }
             // Gone, or answered 503 already: give back the subscription counted for it.
@@ -228,7 +300,7 @@ impl Worker {
         }
     }
 
-    /// Starts the stream on connection `key`, with `resume` (replay and seam) decided.
+    /// Starts the stream in slot `key`, with `resume` (replay and seam) decided.
     fn start_stream(
         &mut self,
         key: Key,
@@ -239,18 +311,21 @@ impl Worker {
         now: Instant,
     ) {
         let shared = self.shared.clone();
-        let Some(live) = self.slots.get(key) else { return };
         let mut first = self.first_frames.clone();
         first.extend(resume.gap);
         first.extend(resume.frames);
-        let chunked = req.version == Version::Http11;
         headers.extend(shared.config.headers.iter().cloned());
-        let mut head = Vec::with_capacity(256);
-        write_stream_head(&mut head, chunked, req.keep_alive(), &headers);
-        live.conn.start_stream(head, chunked, &first, now);
-        // Unacknowledged data past this time fails the socket: a peer that vanished without a
-        // FIN is found by the next keep-alive comment instead of after the kernel's ~15 minutes.
-        let _ = socket2::SockRef::from(&live.sock).set_tcp_user_timeout(Some(shared.config.send_timeout));
+        let Some(mut e) = self.endpoint(key) else { return };
+        e.start_stream(req, &headers, &first, now);
+        if resume.then == Then::End {
+            e.finish_stream(now);
+        }
+        if let Some(sock) = self.socket(key.slot) {
+            // Unacknowledged data past this time fails the socket: a peer that vanished without
+            // a FIN is found by the next keep-alive comment instead of after the kernel's ~15
+            // minutes.
+            let _ = socket2::SockRef::from(&sock.sock).set_tcp_user_timeout(Some(shared.config.send_timeout));
+        }
         self.subs.join(key.slot, &channels);
         // Most streams take the default channel: they share one list instead of one each.
         let channels: Arc<[Arc<str>]> =
@@ -260,16 +335,14 @@ impl Worker {
             let last_id = resume.last_id.or_else(|| req.last_event_id().map(Arc::from));
             member.replay = Some(Box::new(Replaying { last_id }));
         }
-        live.member = Some(member);
-        if resume.then == Then::End {
-            live.conn.finish_stream(now);
-        }
         let inner = Arc::new(ClientInner {
             id: shared.next_client_id.fetch_add(1, Ordering::Relaxed),
             conn: ConnId { worker: self.index, key },
             closed: AtomicBool::new(false),
             shared: shared.clone(),
         });
+        let Some(live) = self.slots.get(key) else { return };
+        live.member = Some(member);
         live.client = Some(inner.clone());
         shared.counters.streams.fetch_add(1, Ordering::Relaxed);
         shared.counters.workers[self.index].streams.fetch_add(1, Ordering::Relaxed);
@@ -278,35 +351,69 @@ impl Worker {
         if let Some(on_connect) = &shared.callbacks.on_connect {
             let client = Client { inner };
             if catch(&shared, || on_connect(client, req)).is_none() {
-                if let Some(live) = self.slots.get(key) {
-                    live.conn.abort();
+                if let Some(mut e) = self.endpoint(key) {
+                    e.abort(now);
                 }
             }
         }
     }
-}
 
-/// Queues the next replay batch on a stream whose replay goes on in batches, once its queue is
-/// written out; `true` if something was queued (so there is more to write).
-pub(super) fn refill(live: &mut Live, shared: &Shared, now: Instant) -> bool {
-    let Some(member) = live.member.as_mut() else { return false };
-    let Some(replay) = member.replay.as_mut() else { return false };
-    let room = live.conn.replay_room().min(REPLAY_BATCH);
-    if room == 0 {
-        return false;
+    /// Whether the request in slot `key` waits for a deferred answer.
+    pub(super) fn is_waiting(&mut self, key: Key) -> bool {
+        self.endpoint(key).is_some_and(|e| e.is_waiting())
     }
-    let last_id = replay.last_id.as_deref().unwrap_or_default();
-    let batch = shared.lock_hub().replay(&member.channels, member.last_seq, last_id, room, now);
-    member.last_seq = batch.seq;
-    if batch.last_id.is_some() {
-        replay.last_id = batch.last_id;
+
+    /// Queues the next replay batch on the streams of socket `i` whose replay goes on in
+    /// batches, once their queues are written out; `true` if something was queued (so there
+    /// is more to write).
+    pub(super) fn refill(&mut self, i: usize, now: Instant) -> bool {
+        let Some(sock) = self.slots.at(i).and_then(Live::socket) else { return false };
+        if sock.streams.is_empty() {
+            let Some(key) = self.slots.key_at(i) else { return false };
+            return self.refill_stream(key, now);
+        }
+        let mut more = false;
+        let mut at = 0;
+        while let Some(&(_, key)) = self.slots.at(i).and_then(Live::socket).and_then(|s| s.streams.get(at)) {
+            more |= self.refill_stream(key, now);
+            at += 1;
+        }
+        more
     }
-    if batch.then == Then::Live {
-        member.replay = None;
+
+    /// [`Worker::refill`] for the stream in slot `key`.
+    fn refill_stream(&mut self, key: Key, now: Instant) -> bool {
+        let Some(member) = self.slots.get(key).and_then(|l| l.member.as_ref()) else { return false };
+        let Some(replay) = member.replay.as_ref() else { return false };
+        let (channels, last_seq, last_id) =
+            (member.channels.clone(), member.last_seq, replay.last_id.clone());
+        let room = self.endpoint(key).map_or(0, |e| e.replay_room()).min(REPLAY_BATCH);
+        if room == 0 {
+            return false;
+        }
+        let batch = self.shared.lock_hub().replay(
+            &channels,
+            last_seq,
+            last_id.as_deref().unwrap_or_default(),
+            room,
+            now,
+        );
+        let Some(member) = self.slots.get(key).and_then(|l| l.member.as_mut()) else { return false };
+        member.last_seq = batch.seq;
+        if let Some(replay) = member.replay.as_mut() {
+            if batch.last_id.is_some() {
+                replay.last_id = batch.last_id;
+            }
+        }
+        if batch.then == Then::Live {
+            member.replay = None;
+        }
+        let more = !batch.frames.is_empty();
+        if let Some(mut e) = self.endpoint(key) {
+            e.push_replay(batch.frames, now);
+        }
+        more
     }
-    let more = !batch.frames.is_empty();
-    live.conn.push_replay(batch.frames, now);
-    more
 }
 
 /// The accept check and the channel choice for a stream request; a refusal comes with its

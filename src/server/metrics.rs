@@ -145,6 +145,9 @@ pub(crate) fn render(shared: &Shared) -> String {
     if shared.tls.is_some() {
         tls_metrics(&mut out, &s.tls);
     }
+    if shared.config.http2 {
+        h2_metrics(&mut out, s);
+    }
     let per_worker: [Series; 5] = [
         ("ssehub_worker_up", "gauge", "Whether the worker's event loop runs (1) or stopped (0).", |w| {
             w.running.load(Relaxed).into()
@@ -171,6 +174,25 @@ pub(crate) fn render(shared: &Shared) -> String {
     out
 }
 
+/// HTTP/2: open connections, refusals by reason.
+fn h2_metrics(out: &mut String, s: &super::Counters) {
+    let name = "ssehub_h2_connections";
+    let _ = write!(
+        out,
+        "# HELP {name} Open HTTP/2 connections.\n# TYPE {name} gauge\n{name} {}\n",
+        s.h2_connections.load(Relaxed)
+    );
+    let name = "ssehub_h2_refusals_total";
+    let _ = write!(
+        out,
+        "# HELP {name} HTTP/2 streams reset and connections ended by the server, by reason.\n\
+         # TYPE {name} counter\n"
+    );
+    for (why, count) in crate::h2::conn::Refusal::ALL.iter().zip(&s.h2_refusals) {
+        let _ = writeln!(out, "{name}{{reason=\"{}\"}} {}", why.as_str(), count.load(Relaxed));
+    }
+}
+
 /// TLS: handshakes, failures by reason, open connections by version and by ALPN protocol.
 #[cfg(feature = "tls")]
 fn tls_metrics(out: &mut String, t: &super::tls::TlsCounters) {
@@ -192,6 +214,7 @@ fn tls_metrics(out: &mut String, t: &super::tls::TlsCounters) {
     let name = "ssehub_tls_alpn_connections";
     let _ = write!(out, "# HELP {name} Open TLS connections, by ALPN protocol.\n# TYPE {name} gauge\n");
     let _ = writeln!(out, "{name}{{protocol=\"http/1.1\"}} {}", t.alpn_http11.load(Relaxed));
+    let _ = writeln!(out, "{name}{{protocol=\"h2\"}} {}", t.alpn_h2.load(Relaxed));
 }
 
 /// The standard `process_*` series, those `/proc` can give.

@@ -132,6 +132,17 @@ pub struct Config {
     /// handshake's time.
     #[cfg(feature = "tls")]
     pub max_tls_handshakes: usize,
+    /// Speak HTTP/2 (see [`crate::h2`]): on the plain port to clients that open with its
+    /// preface (prior knowledge: `curl --http2-prior-knowledge`, h2load, proxies), and over TLS
+    /// to those that ask for `h2` by ALPN (browsers). Default on; off, the preface gets `505`
+    /// and ALPN offers `http/1.1` alone.
+    pub http2: bool,
+    /// HTTP/2's `SETTINGS_MAX_CONCURRENT_STREAMS`: streams (event streams and requests) one
+    /// HTTP/2 connection may have open at once; more are refused with `REFUSED_STREAM`.
+    /// Default 100, the browsers' own cap. Streams count against no other limit than this one
+    /// and the queue bounds: a connection is one of [`Config::max_connections`] however many
+    /// streams it carries.
+    pub max_concurrent_streams: u32,
 }
 
 /// Where a node's Redis backplane is. See [`crate::backplane`] (with the `redis` feature).
@@ -205,6 +216,8 @@ impl Default for Config {
             tls: None,
             #[cfg(feature = "tls")]
             max_tls_handshakes: 1024,
+            http2: true,
+            max_concurrent_streams: 100,
         }
     }
 }
@@ -240,6 +253,10 @@ pub(crate) struct Counters {
     pub(crate) publish_latency: metrics::Histogram,
     #[cfg(feature = "tls")]
     pub(crate) tls: tls::TlsCounters,
+    /// Open HTTP/2 connections.
+    pub(crate) h2_connections: AtomicUsize,
+    /// HTTP/2 refusals, by [`crate::h2::conn::Refusal::ALL`] in its order.
+    pub(crate) h2_refusals: [AtomicU64; crate::h2::conn::Refusal::ALL.len()],
 }
 
 /// Why a request (or a connection) was refused: the `reason` label of
@@ -571,6 +588,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Speaks HTTP/2 (on by default) or not (see [`Config::http2`]).
+    pub fn http2(mut self, on: bool) -> Self {
+        self.config.http2 = on;
+        self
+    }
+
+    /// HTTP/2's `SETTINGS_MAX_CONCURRENT_STREAMS` (default 100; see
+    /// [`Config::max_concurrent_streams`]).
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.config.max_concurrent_streams = streams;
+        self
+    }
+
     /// Serves the metrics on their own listener at `addr` instead of the public port (see
     /// [`Config::metrics_addr`]); [`Server::metrics_addr`] says where, once bound.
     pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
@@ -658,7 +688,11 @@ impl ServerBuilder {
         let hub = Arc::new(Mutex::new(Hub::new(config.retention, ids)));
         let per_worker = (config.max_total_queue_bytes / n).max(1);
         #[cfg(feature = "tls")]
-        let tls = config.tls.clone();
+        let tls = match &config.tls {
+            // The ALPN offer follows the HTTP/2 setting; the certificate is the same one.
+            Some(tls) if !config.http2 && tls.offers_h2() => Some(tls.without_h2()),
+            tls => tls.clone(),
+        };
         let shared = Arc::new(Shared {
             config,
             metrics_path,

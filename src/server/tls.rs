@@ -1,10 +1,10 @@
 //! The worker's side of TLS: moving bytes between a socket, its [`Tls`] state and its
-//! [`Conn`](crate::proto::Conn). What TLS decides is in [`crate::proto::tls`]; this file only
+//! [`Protocol`](crate::proto::Protocol) (HTTP/1.1, or HTTP/2 when ALPN agreed on `h2`). What TLS decides is in [`crate::proto::tls`]; this file only
 //! carries bytes and counts.
 //!
 //! ```text
-//! socket ─► received(): Tls::received ─► plaintext ─► Conn::received
-//! write(): Tls::write_to(socket) ◄─ Conn::write_to(Tls::plaintext()) ◄─ the queue
+//! socket ─► received(): Tls::received ─► plaintext ─► Protocol::received
+//! write(): Tls::write_to(socket) ◄─ Protocol::write_to(Tls::plaintext()) ◄─ the queue
 //! ```
 
 use std::io::{self, Write};
@@ -12,7 +12,7 @@ use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::worker::Live;
+use super::worker::Socket;
 use super::{Shared, WorkerCounters};
 use crate::http::{Framing, Response};
 use crate::proto::tls::{Received, Tls, TlsFailure};
@@ -28,6 +28,8 @@ pub(crate) struct TlsCounters {
     pub(crate) open_12: std::sync::atomic::AtomicUsize,
     /// Open TLS connections that agreed on `http/1.1` by ALPN.
     pub(crate) alpn_http11: std::sync::atomic::AtomicUsize,
+    /// Open TLS connections that agreed on `h2` by ALPN.
+    pub(crate) alpn_h2: std::sync::atomic::AtomicUsize,
 }
 
 /// The reasons a handshake fails (the `reason` label of `ssehub_tls_handshake_failures_total`).
@@ -47,7 +49,7 @@ impl TlsCounters {
 /// alert), except plain HTTP, which gets a plain `400`: then `false`, and the caller drops the
 /// TLS layer (the answer goes out as it is).
 pub(super) fn received(
-    live: &mut Live,
+    live: &mut Socket,
     tls: &mut Tls,
     bytes: &[u8],
     plain: &mut Vec<u8>,
@@ -65,9 +67,9 @@ pub(super) fn received(
     }
     match result {
         Ok(received) => {
-            live.conn.received(plain, now);
+            live.proto.received(plain, now);
             if received == Received::Closed {
-                live.conn.peer_closed();
+                live.proto.peer_closed();
             }
         }
         Err(failure) => return fail(live, tls, &failure, shared, now),
@@ -76,44 +78,46 @@ pub(super) fn received(
 }
 
 /// The socket ended.
-pub(super) fn eof(live: &mut Live, tls: &mut Tls, shared: &Shared, now: Instant) {
+pub(super) fn eof(live: &mut Socket, tls: &mut Tls, shared: &Shared, now: Instant) {
     if let Err(failure) = tls.eof() {
         fail(live, tls, &failure, shared, now);
     }
-    live.conn.peer_closed();
+    live.proto.peer_closed();
 }
 
 /// `false` for plain HTTP (see [`received`]).
-fn fail(live: &mut Live, tls: &mut Tls, failure: &TlsFailure, shared: &Shared, now: Instant) -> bool {
+fn fail(live: &mut Socket, tls: &mut Tls, failure: &TlsFailure, shared: &Shared, now: Instant) -> bool {
     shared.counters.tls.failed(failure.reason());
     if let TlsFailure::PlainHttp = failure {
         // The client speaks plain HTTP: it can read a plain answer.
         let wrong = Response::error(400, "this port speaks HTTPS: use an https:// URL");
-        live.conn.respond(&wrong, Framing::CLOSE, now);
+        if let Some(conn) = live.proto.http1() {
+            conn.respond(&wrong, Framing::CLOSE, now);
+        }
         return false;
     }
     let _ = tls.write_to(&mut live.sock);
-    live.conn.abort();
+    live.proto.abort();
     true
 }
 
 /// Writes what a TLS connection has: its records first, then as much of the connection's queue
 /// as the record buffer takes, over again until the socket would block or nothing is left.
-pub(super) fn write(live: &mut Live, tls: &mut Tls, now: Instant, shared: &Shared, stats: &WorkerCounters) {
+pub(super) fn write(live: &mut Socket, tls: &mut Tls, now: Instant, shared: &Shared, stats: &WorkerCounters) {
     let mut written = 0;
     loop {
         match tls.write_to(&mut live.sock) {
             Ok(n) => written += n,
             Err(_) => {
                 Shared::count(&shared.counters.peer_errors);
-                live.conn.abort();
+                live.proto.abort();
                 break;
             }
         }
-        if tls.wants_write() || !live.conn.wants_write() {
+        if tls.wants_write() || !live.proto.wants_write() {
             break; // the socket is full, or nothing more to encrypt
         }
-        match live.conn.write_to(&mut tls.plaintext(), now) {
+        match live.proto.write_to(&mut tls.plaintext(), now) {
             Ok(0) => break,
             Ok(_) => {}
             Err(_) => break, // the connection closed itself
@@ -123,13 +127,13 @@ pub(super) fn write(live: &mut Live, tls: &mut Tls, now: Instant, shared: &Share
 }
 
 /// Ends the session before the socket's FIN: a `close_notify`, written if the socket takes it.
-pub(super) fn close(live: &mut Live, tls: &mut Tls) {
+pub(super) fn close(live: &mut Socket, tls: &mut Tls) {
     tls.close();
     let _ = tls.write_to(&mut live.sock);
 }
 
 /// Shuts the sending side after the `close_notify`.
-pub(super) fn fin(live: &mut Live, tls: &mut Tls) -> io::Result<()> {
+pub(super) fn fin(live: &mut Socket, tls: &mut Tls) -> io::Result<()> {
     close(live, tls);
     live.sock.flush()?;
     live.sock.shutdown(Shutdown::Write)
@@ -157,7 +161,9 @@ fn open_gauge(c: &TlsCounters, tls: &Tls, delta: isize) {
         Some("TLSv1.2") => add(&c.open_12),
         _ => {}
     }
-    if tls.alpn() == Some(b"http/1.1") {
-        add(&c.alpn_http11);
+    match tls.alpn() {
+        Some(b"http/1.1") => add(&c.alpn_http11),
+        Some(b"h2") => add(&c.alpn_h2),
+        _ => {}
     }
 }

@@ -27,14 +27,16 @@ use super::commands::Command;
 use super::deadlines::Deadlines;
 use super::descriptors::{self, Spare};
 use super::handle::ClientInner;
+use super::slots::Key;
 use super::slots::Slots;
 use super::{Rejection, Shared, WorkerCounters};
+use crate::h2::conn as h2;
 use crate::http::{Framing, Request, Response};
 use crate::hub::DEFAULT_CHANNEL;
 use crate::hub::fanout::{Member, Subscriptions};
 use crate::proto::coalesce::Coalescer;
 use crate::proto::conn::{Settings, Timeout};
-use crate::proto::{Conn, Frame, Phase, QueuePool};
+use crate::proto::{Conn, Endpoint, Frame, Protocol, QueuePool};
 
 pub(crate) const WAKER: Token = Token(0);
 const LISTENER: Token = Token(1);
@@ -49,24 +51,42 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a connection closed after an error answer keeps reading (and dropping) input.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// One connection of the worker.
+/// One entry of the worker's slot table: a socket with the HTTP/1.1 request or stream it
+/// carries, or one stream of an HTTP/2 socket. An HTTP/2 stream has a slot of its own so that
+/// handles ([`ConnId`](super::slots::ConnId)), subscriptions and fan-out address it exactly as
+/// they address an HTTP/1.1 stream; only its bytes go through its socket's slot.
 pub(crate) struct Live {
-    pub(super) sock: TcpStream,
-    pub(super) conn: Conn,
+    pub(super) link: Link,
     /// The application's handle, while the connection streams.
     pub(super) client: Option<Arc<ClientInner>>,
     /// Channels and the last publish delivered, while the connection streams.
     pub(super) member: Option<Member>,
     /// A stream request waiting for the backplane's read thread (see `Command::Joined`).
     pub(super) pending: Option<Box<PendingStream>>,
-    /// The deadline filed for the connection in the worker's heap.
+    /// The deadline filed for the socket in the worker's heap.
     filed: Option<Instant>,
     /// Accepted on the metrics listener: answers metrics, nothing else, and is not counted
     /// against the connection limit.
     pub(super) admin: bool,
-    /// The TLS layer between the socket and `conn`, on a TLS listener.
+}
+
+/// What a slot holds.
+pub(crate) enum Link {
+    /// A socket, and (HTTP/1.1) its request or stream.
+    Socket(Socket),
+    /// Stream `id` of the HTTP/2 socket in slot `parent`.
+    Stream { parent: Key, id: u32 },
+}
+
+/// A socket and the protocol state over it.
+pub(crate) struct Socket {
+    pub(super) sock: TcpStream,
+    pub(super) proto: Protocol,
+    /// The TLS layer between the socket and `proto`, on a TLS listener.
     #[cfg(feature = "tls")]
     pub(super) tls: Option<Box<crate::proto::tls::Tls>>,
+    /// HTTP/2: the slots of the streams that have one, by stream id.
+    pub(super) streams: Vec<(u32, Key)>,
 }
 
 /// What starting a deferred stream needs once the backplane has answered.
@@ -76,6 +96,30 @@ pub(super) struct PendingStream {
 }
 
 impl Live {
+    /// A slot's content before any request: no stream, nothing pending.
+    pub(super) fn new(link: Link, admin: bool) -> Live {
+        Live { link, client: None, member: None, pending: None, filed: None, admin }
+    }
+
+    /// The socket, when this slot holds one.
+    pub(super) fn socket(&mut self) -> Option<&mut Socket> {
+        match &mut self.link {
+            Link::Socket(s) => Some(s),
+            Link::Stream { .. } => None,
+        }
+    }
+}
+
+impl Socket {
+    /// Where the request of this socket (`id` `None`) or of its HTTP/2 stream `id` is answered.
+    pub(super) fn endpoint(&mut self, id: Option<u32>) -> Option<Endpoint<'_>> {
+        match (&mut self.proto, id) {
+            (Protocol::Http1(c), None) => Some(Endpoint::Http1(c)),
+            (Protocol::Http2(c), Some(id)) => Some(Endpoint::Http2(c, id)),
+            _ => None,
+        }
+    }
+
     /// Shuts the socket's sending side (after a TLS `close_notify`).
     fn fin(&mut self) -> io::Result<()> {
         #[cfg(feature = "tls")]
@@ -87,7 +131,7 @@ impl Live {
         self.sock.shutdown(Shutdown::Write)
     }
 
-    /// Writes what is queued; errors close the connection (the `Conn` sees to it) and count.
+    /// Writes what is queued; errors close the connection (the protocol sees to it) and count.
     pub(super) fn write(&mut self, now: Instant, shared: &Shared, stats: &WorkerCounters) {
         #[cfg(feature = "tls")]
         if let Some(mut tls) = self.tls.take() {
@@ -95,16 +139,62 @@ impl Live {
             self.tls = Some(tls);
             return;
         }
-        if !self.conn.wants_write() {
+        if !self.proto.wants_write() {
             return;
         }
-        match self.conn.write_to(&mut self.sock, now) {
+        match self.proto.write_to(&mut self.sock, now) {
             Ok(n) => {
                 stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(_) => Shared::count(&shared.counters.peer_errors),
         }
     }
+}
+
+/// The slot of the socket that carries slot `i`'s bytes, and the HTTP/2 stream id if `i` is
+/// a stream.
+pub(super) fn carrier(slots: &mut Slots<Live>, i: usize) -> Option<(usize, Option<u32>)> {
+    match slots.at(i)?.link {
+        Link::Socket(_) => Some((i, None)),
+        Link::Stream { parent, id } => slots.get(parent).map(|_| (parent.slot, Some(id))),
+    }
+}
+
+/// Where the request in slot `key` is answered (its socket's `Conn`, or its HTTP/2 stream).
+pub(super) fn endpoint(slots: &mut Slots<Live>, key: Key) -> Option<Endpoint<'_>> {
+    slots.get(key)?;
+    let (at, id) = carrier(slots, key.slot)?;
+    slots.at(at)?.socket()?.endpoint(id)
+}
+
+/// Queues a frame on the stream in slot `i` at `now`, if it streams and (for a publish, `seq`)
+/// has not had it; a stream past its queue bound is closed and counted. `true` if queued.
+pub(super) fn deliver(
+    slots: &mut Slots<Live>,
+    i: usize,
+    seq: Option<u64>,
+    frame: Frame,
+    now: Instant,
+    shared: &Shared,
+    stats: &WorkerCounters,
+) -> bool {
+    let Some(live) = slots.at(i) else { return false };
+    match seq {
+        Some(seq) if !live.member.as_mut().is_some_and(|m| m.accepts(seq)) => return false,
+        None if live.client.is_none() => return false,
+        _ => {}
+    }
+    let Some((at, id)) = carrier(slots, i) else { return false };
+    let Some(sock) = slots.at(at).and_then(Live::socket) else { return false };
+    stats.events.fetch_add(1, Ordering::Relaxed);
+    if sock.endpoint(id).is_some_and(|e| e.would_overflow(&frame)) {
+        // Only what the socket cannot take counts against the bound: write before judging.
+        sock.write(now, shared, stats);
+    }
+    if sock.endpoint(id).is_some_and(|mut e| e.push(frame, now).is_err()) {
+        Shared::count(&shared.counters.slow_dropped);
+    }
+    true
 }
 
 pub(crate) struct Worker {
@@ -128,11 +218,14 @@ pub(crate) struct Worker {
     deadlines: Deadlines,
     pub(super) subs: Subscriptions,
     /// The bytes queued by all of this worker's connections, and their bound.
-    pool: QueuePool,
+    pub(super) pool: QueuePool,
     settings: Arc<Settings>,
     /// The same for TLS connections: their queue bound less what rustls buffers.
     #[cfg(feature = "tls")]
     tls_settings: Arc<Settings>,
+    /// HTTP/2 connections' bounds (with `settings`), and those of HTTP/2 over TLS; `None`
+    /// when HTTP/2 is off.
+    pub(super) h2: Option<(Arc<h2::Config>, Arc<h2::Config>)>,
     /// TLS handshakes this worker may have under way at once.
     #[cfg(feature = "tls")]
     max_handshakes: usize,
@@ -181,6 +274,18 @@ impl Worker {
             max_queue_bytes: settings.max_queue_bytes.saturating_sub(crate::proto::tls::TLS_BUFFER).max(1024),
             ..*settings
         });
+        let h2_config = |settings: &Settings| {
+            Arc::new(h2::Config {
+                max_concurrent_streams: config.max_concurrent_streams,
+                limits: config.limits,
+                settings: *settings,
+                ..h2::Config::default()
+            })
+        };
+        #[cfg(feature = "tls")]
+        let h2 = config.http2.then(|| (h2_config(&settings), h2_config(&tls_settings)));
+        #[cfg(not(feature = "tls"))]
+        let h2 = config.http2.then(|| (h2_config(&settings), h2_config(&settings)));
         #[cfg(feature = "tls")]
         let max_handshakes = (config.max_tls_handshakes / config.workers.max(1)).max(1);
         let now = Instant::now();
@@ -206,6 +311,7 @@ impl Worker {
             settings,
             #[cfg(feature = "tls")]
             tls_settings,
+            h2,
             #[cfg(feature = "tls")]
             max_handshakes,
             #[cfg(feature = "tls")]
@@ -247,8 +353,8 @@ impl Worker {
                     Token(t) => {
                         let i = t - FIRST_CONN;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            if let Some(live) = self.slots.at(i) {
-                                live.conn.readable();
+                            if let Some(sock) = self.slots.at(i).and_then(Live::socket) {
+                                sock.proto.readable();
                             }
                         }
                         self.serve(i, now);
@@ -416,24 +522,21 @@ impl Worker {
         #[cfg(not(feature = "tls"))]
         let settings = self.settings.clone();
         let conn = Conn::shared(settings, self.pool.clone(), now);
-        let live = Live {
+        let socket = Socket {
             sock,
-            conn,
-            client: None,
-            member: None,
-            pending: None,
-            filed: None,
-            admin,
+            proto: Protocol::Http1(conn),
             #[cfg(feature = "tls")]
             tls,
+            streams: Vec::new(),
         };
+        let live = Live::new(Link::Socket(socket), admin);
         let key = self.slots.insert(live);
-        let live = self.slots.get(key).expect("just inserted");
+        let sock = self.slots.get(key).and_then(Live::socket).expect("just inserted");
         let token = Token(FIRST_CONN + key.slot);
         if self
             .poll
             .registry()
-            .register(&mut live.sock, token, Interest::READABLE | Interest::WRITABLE)
+            .register(&mut sock.sock, token, Interest::READABLE | Interest::WRITABLE)
             .is_err()
         {
             self.slots.remove(key.slot);
@@ -444,15 +547,27 @@ impl Worker {
         self.serve(key.slot, now);
     }
 
-    /// Does everything connection `i` can do now: reads what it sent (answering requests as they
-    /// complete), writes what is queued, and goes on while the written queue lets more requests
-    /// through or reading must resume by itself; then settles it.
+    /// The socket of slot `i` (itself, or the HTTP/2 connection a stream belongs to).
+    pub(super) fn socket(&mut self, i: usize) -> Option<&mut Socket> {
+        let (at, _) = carrier(&mut self.slots, i)?;
+        self.slots.at(at)?.socket()
+    }
+
+    /// Where the request in slot `key` is answered.
+    pub(super) fn endpoint(&mut self, key: Key) -> Option<Endpoint<'_>> {
+        endpoint(&mut self.slots, key)
+    }
+
+    /// Does everything the socket of slot `i` can do now: reads what it sent (answering
+    /// requests as they complete), writes what is queued, and goes on while the written queue
+    /// lets more requests through or reading must resume by itself; then settles it.
     pub(super) fn serve(&mut self, i: usize, now: Instant) {
+        let Some((i, _)) = carrier(&mut self.slots, i) else { return };
         loop {
             self.read_some(i, now);
             self.pump(i, now);
-            match self.slots.at(i) {
-                Some(live) if live.conn.resume_read() => continue,
+            match self.socket(i) {
+                Some(sock) if sock.proto.resume_read() => continue,
                 _ => break,
             }
         }
@@ -465,27 +580,31 @@ impl Worker {
         let mut buf = std::mem::take(&mut self.read_buf);
         #[cfg(feature = "tls")]
         let mut plain = std::mem::take(&mut self.plain_buf);
-        while let Some(live) = self.slots.at(i) {
-            if !live.conn.wants_read() {
+        while let Some(sock) = self.slots.at(i).and_then(Live::socket) {
+            if !sock.proto.wants_read() {
                 break;
             }
-            match live.sock.read(&mut buf) {
+            match sock.sock.read(&mut buf) {
                 Ok(0) => {
+                    // Nothing more will come: reading waits for readiness (which an ended
+                    // socket never gives again), so a closing connection that cannot write yet
+                    // does not read the end over and over.
+                    sock.proto.read_would_block();
                     #[cfg(feature = "tls")]
-                    if let Some(mut tls) = live.tls.take() {
-                        super::tls::eof(live, &mut tls, &self.shared, now);
-                        live.tls = Some(tls);
+                    if let Some(mut tls) = sock.tls.take() {
+                        super::tls::eof(sock, &mut tls, &self.shared, now);
+                        sock.tls = Some(tls);
                         break;
                     }
-                    live.conn.peer_closed();
+                    sock.proto.peer_closed();
                     break;
                 }
                 Ok(n) => {
                     #[cfg(feature = "tls")]
-                    if let Some(mut tls) = live.tls.take() {
+                    if let Some(mut tls) = sock.tls.take() {
                         let worker = &self.shared.counters.workers[self.index];
                         if super::tls::received(
-                            live,
+                            sock,
                             &mut tls,
                             &buf[..n],
                             &mut plain,
@@ -493,29 +612,36 @@ impl Worker {
                             worker,
                             now,
                         ) {
-                            live.tls = Some(tls);
+                            if tls.alpn() == Some(b"h2") {
+                                if let Some((_, config)) = &self.h2 {
+                                    // Agreed by ALPN: HTTP/2 from the first byte after the handshake.
+                                    sock.proto.upgrade(config.clone(), self.pool.clone(), now);
+                                    self.shared.counters.h2_connections.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            sock.tls = Some(tls);
                         } else {
                             super::tls::forget(&tls, &self.shared, worker);
                         }
                     } else {
-                        live.conn.received(&buf[..n], now);
+                        sock.proto.received(&buf[..n], now);
                     }
                     #[cfg(not(feature = "tls"))]
-                    live.conn.received(&buf[..n], now);
-                    if live.conn.phase() == Phase::Head {
+                    sock.proto.received(&buf[..n], now);
+                    if sock.proto.has_requests() {
                         self.pump(i, now);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    live.conn.read_would_block();
+                    sock.proto.read_would_block();
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    if live.conn.phase() != Phase::Lingering {
+                    if !sock.proto.is_lingering() {
                         Shared::count(&self.shared.counters.peer_errors);
                     }
-                    live.conn.abort();
+                    sock.proto.abort();
                     break;
                 }
             }
@@ -538,31 +664,32 @@ impl Worker {
         }
     }
 
-    /// Writes what is queued on connection `i` (taking the next replay batch whenever a
-    /// replaying stream's queue empties).
+    /// Writes what is queued on socket `i` (taking the next replay batch whenever a replaying
+    /// stream's queue empties).
     fn write_out(&mut self, i: usize, now: Instant) {
         let shared = self.shared.clone();
         let stats = &shared.counters.workers[self.index];
-        while let Some(live) = self.slots.at(i) {
-            live.write(now, &shared, stats);
-            if live.conn.poll_fin() && live.fin().is_err() {
-                live.conn.abort();
+        while let Some(sock) = self.slots.at(i).and_then(Live::socket) {
+            sock.write(now, &shared, stats);
+            if sock.proto.poll_fin() && sock.fin().is_err() {
+                sock.proto.abort();
             }
-            if !super::dispatch::refill(live, &shared, now) {
+            if !self.refill(i, now) {
                 break;
             }
         }
     }
 
-    /// Drops a connection that is done, or files its next deadline.
+    /// Drops a socket that is done, or files its next deadline.
     pub(super) fn settle(&mut self, i: usize, _now: Instant) {
         let Some(key) = self.slots.key_at(i) else { return };
         let Some(live) = self.slots.get(key) else { return };
-        if live.conn.phase() == Phase::Closed {
+        let Link::Socket(sock) = &live.link else { return };
+        if sock.proto.is_closed() {
             self.finalize(i);
             return;
         }
-        let next = live.conn.poll_timeout();
+        let next = sock.proto.poll_timeout();
         self.deadlines.file(key, next, &mut live.filed);
     }
 
@@ -575,46 +702,87 @@ impl Worker {
             }
             live.filed = None;
             let streaming = live.client.is_some();
+            let stats = &self.shared.counters;
+            let Some(sock) = live.socket() else { continue };
             #[cfg(feature = "tls")]
-            if live.tls.as_ref().is_some_and(|t| t.is_handshaking())
-                && live.conn.poll_timeout().is_some_and(|d| d <= now)
+            if sock.tls.as_ref().is_some_and(|t| t.is_handshaking())
+                && sock.proto.poll_timeout().is_some_and(|d| d <= now)
             {
                 // The head timeout bounds the handshake too: no 408 can reach a client that has
                 // no TLS session yet.
-                self.shared.counters.tls.failed("timeout");
-                live.conn.abort();
+                stats.tls.failed("timeout");
+                sock.proto.abort();
                 self.serve(key.slot, now);
                 continue;
             }
-            match live.conn.handle_timeout(now) {
-                Some(Timeout::KeepAlive) => {
-                    self.shared.counters.workers[self.index].events.fetch_add(1, Ordering::Relaxed);
+            match &mut sock.proto {
+                Protocol::Http1(conn) => match conn.handle_timeout(now) {
+                    Some(Timeout::KeepAlive) => {
+                        stats.workers[self.index].events.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Timeout::Stalled) if streaming => Shared::count(&stats.slow_dropped),
+                    Some(Timeout::Stalled) => Shared::count(&stats.peer_errors),
+                    Some(Timeout::RequestTimeout) => self.shared.reject(Rejection::Timeout),
+                    Some(Timeout::NoAnswer) => self.shared.reject(Rejection::Unavailable),
+                    _ => {}
+                },
+                Protocol::Http2(conn) => {
+                    let did = conn.handle_timeout(now);
+                    stats.workers[self.index].events.fetch_add(did.keep_alives.into(), Ordering::Relaxed);
+                    for _ in 0..did.no_answers {
+                        self.shared.reject(Rejection::Unavailable);
+                    }
+                    stats.slow_dropped.fetch_add(did.stalled_streams.into(), Ordering::Relaxed);
+                    if did.stalled {
+                        let open = conn.open_streams() > 0;
+                        Shared::count(if open { &stats.slow_dropped } else { &stats.peer_errors });
+                    }
+                    if did.late {
+                        self.shared.reject(Rejection::Timeout);
+                    }
                 }
-                Some(Timeout::Stalled) if streaming => Shared::count(&self.shared.counters.slow_dropped),
-                Some(Timeout::Stalled) => Shared::count(&self.shared.counters.peer_errors),
-                Some(Timeout::RequestTimeout) => self.shared.reject(Rejection::Timeout),
-                Some(Timeout::NoAnswer) => self.shared.reject(Rejection::Unavailable),
-                _ => {}
             }
             self.serve(key.slot, now);
         }
     }
 
-    /// Takes connection `i` out of the worker: deregisters and closes its socket, gives back its
-    /// subscriptions, and tells the application a stream ended.
+    /// Takes slot `i` out of the worker: a socket is deregistered and closed (with the streams
+    /// it carries); a stream gives back its subscriptions and tells the application it ended.
     pub(super) fn finalize(&mut self, i: usize) {
         let Some(mut live) = self.slots.remove(i) else { return };
-        #[cfg(feature = "tls")]
-        if let Some(mut tls) = live.tls.take() {
-            // A session that was made ends with its close_notify; one that never was, quietly.
-            if !tls.is_handshaking() {
-                super::tls::close(&mut live, &mut tls);
+        match &mut live.link {
+            Link::Socket(sock) => {
+                for (_, key) in std::mem::take(&mut sock.streams) {
+                    if self.slots.get(key).is_some() {
+                        self.finalize(key.slot);
+                    }
+                }
+                if let Protocol::Http2(_) = sock.proto {
+                    self.shared.counters.h2_connections.fetch_sub(1, Ordering::Relaxed);
+                }
+                #[cfg(feature = "tls")]
+                if let Some(mut tls) = sock.tls.take() {
+                    // A session that was made ends with its close_notify; one that never was, quietly.
+                    if !tls.is_handshaking() {
+                        super::tls::close(sock, &mut tls);
+                    }
+                    super::tls::forget(&tls, &self.shared, &self.shared.counters.workers[self.index]);
+                }
+                let _ = self.poll.registry().deregister(&mut sock.sock);
+                self.forget(live.admin);
             }
-            super::tls::forget(&tls, &self.shared, &self.shared.counters.workers[self.index]);
+            Link::Stream { parent, id } => {
+                let (parent, id) = (*parent, *id);
+                if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
+                    sock.streams.retain(|&(s, _)| s != id);
+                    if let Some(h2) = sock.proto.http2() {
+                        // Gone from our side (a panicking callback, say): the peer is told.
+                        h2.reset_stream(id, crate::h2::ErrorCode::Cancel, Instant::now());
+                    }
+                }
+            }
         }
-        let _ = self.poll.registry().deregister(&mut live.sock);
-        drop(live.sock);
-        self.forget(live.admin);
+        drop(live.link);
         let stats = &self.shared.counters;
         if let Some(member) = live.member.take() {
             self.subs.leave(i, &member.channels);
@@ -648,7 +816,9 @@ impl Worker {
         if std::mem::take(&mut self.flush_everyone) {
             self.dirty.clear();
             for i in 0..self.slots.len() {
-                self.serve(i, now);
+                if self.slots.at(i).is_some_and(|l| matches!(l.link, Link::Socket(_))) {
+                    self.serve(i, now);
+                }
             }
         } else {
             let mut dirty = std::mem::take(&mut self.dirty);
@@ -674,7 +844,9 @@ impl Worker {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         for (_, live) in self.slots.iter_mut() {
-            live.conn.shutdown(now);
+            if let Some(sock) = live.socket() {
+                sock.proto.shutdown(now);
+            }
         }
         self.flush_everyone = true;
     }

@@ -89,6 +89,12 @@ pub struct Args {
     #[arg(long, default_value_t = 16_384, value_name = "N", allow_negative_numbers = true)]
     #[arg(value_parser = units::count)]
     pub max_connections: usize,
+    /// Speak HTTP/1.1 only: the HTTP/2 preface gets 505 and TLS offers no h2 by ALPN.
+    #[arg(long)]
+    pub no_http2: bool,
+    /// HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_concurrent_streams: u32,
     /// Time a client has to send its request head, then 408 (10s, 500ms; a bare number is seconds).
     #[arg(long, default_value = "10s", value_name = "DURATION", allow_hyphen_values = true)]
     #[arg(value_parser = units::seconds_nonzero)]
@@ -223,6 +229,8 @@ pub fn run(args: Args) -> Result<(), String> {
             c.max_queue_bytes = args.max_queue_bytes;
             c.max_total_queue_bytes = args.max_total_queue_bytes;
             c.max_connections = args.max_connections;
+            c.http2 = !args.no_http2;
+            c.max_concurrent_streams = args.max_concurrent_streams;
             c.header_timeout = args.header_timeout;
             c.idle_timeout = args.idle_timeout;
             c.coalesce = args.coalesce_ms;

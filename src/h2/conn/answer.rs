@@ -115,10 +115,13 @@ impl Connection {
         s.last_queued = now;
     }
 
-    /// Room in stream `stream`'s queue, once it is empty (a replay batch waits for that).
+    /// Room in stream `stream`'s queue, once it is empty (a replay batch waits for that): its
+    /// bound or what its pool has left, whichever is less.
     pub fn replay_room(&self, stream: u32) -> usize {
         match self.streams.iter().find(|s| s.id == stream) {
-            Some(s) if s.out.is_empty() && s.local == Local::Streaming => s.out.limit(),
+            Some(s) if s.out.is_empty() && s.local == Local::Streaming => {
+                s.out.limit().min(s.out.pool().room())
+            }
             _ => 0,
         }
     }

@@ -478,8 +478,11 @@ impl Connection {
 
     /// Whether there is something to write.
     pub fn wants_write(&self) -> bool {
-        self.phase != Phase::Closed
-            && (self.out.backlog() > 0 || self.streams.iter().any(|s| s.has_output() && self.can_send(s)))
+        // A closing connection is written even with nothing queued: the write settles it
+        // (FIN and linger, or closed).
+        self.phase == Phase::Closing
+            || self.phase != Phase::Closed
+                && (self.out.backlog() > 0 || self.streams.iter().any(|s| s.has_output() && self.can_send(s)))
     }
 
     /// Writes what can be sent, round after round, until it is all written or `w` would block.

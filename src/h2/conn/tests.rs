@@ -779,3 +779,21 @@ fn a_client_reset_reports_the_stream_closed() {
     assert_eq!(events(&mut c, t0), [Event::Closed { stream: 1 }]);
     assert!(c.push(1, event("gone"), t0).is_ok(), "quietly nothing");
 }
+
+#[test]
+fn a_peer_that_leaves_mid_stream_closes_the_connection_through_a_write() {
+    // Found against curl: the peer's FIN with nothing queued left the connection Closing for
+    // ever, since a driver writes only when there is something to write.
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    client.read(&mut c, t0);
+    c.peer_closed();
+    assert_eq!(events(&mut c, t0), [Event::Closed { stream: 1 }]);
+    assert!(c.wants_write(), "the driver is told to write, which settles the close");
+    c.write_to(&mut Vec::new(), t0).unwrap();
+    assert_eq!(c.phase(), Phase::Closed);
+    assert!(!c.wants_read());
+}
