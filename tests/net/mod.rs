@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod h2;
+
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
