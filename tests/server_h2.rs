@@ -152,3 +152,32 @@ fn shutdown_sends_goaway_and_ends_the_streams() {
     assert_eq!(goaway, Some((1, ErrorCode::NoError)));
     assert!(ended, "the stream ended with END_STREAM");
 }
+
+#[test]
+fn a_first_line_that_is_not_http1_gets_goaway() {
+    // What h2spec 3.5/2 sends: not HTTP/1 (its third word is no HTTP version), so a client that
+    // meant HTTP/2 and got the preface wrong: GOAWAY PROTOCOL_ERROR, then the connection closes.
+    let server = builder().bind("127.0.0.1:0").unwrap();
+    let mut conn = net::Conn::connect(server.local_addr());
+    conn.send(b"INVALID CONNECTION PREFACE\r\n\r\n");
+    let (bytes, stop) = conn.read_to_end(TIMEOUT);
+    assert_eq!(stop, net::Stop::Eof, "closed after the GOAWAY");
+    // Our SETTINGS (the server preface goes first), then the GOAWAY.
+    let mut at = 0;
+    let mut goaway = None;
+    while let Some((f, used)) = ssehub::h2::frame::decode(&bytes[at..], 16_384).expect("frames") {
+        if let ssehub::h2::frame::Frame::GoAway(g) = f {
+            goaway = Some(g.code);
+        }
+        at += used;
+    }
+    assert_eq!(at, bytes.len(), "whole frames only");
+    assert_eq!(goaway, Some(ErrorCode::ProtocolError));
+    // With HTTP/2 off it is HTTP/1's to refuse.
+    let off = builder().http2(false).bind("127.0.0.1:0").unwrap();
+    let mut conn = net::Conn::connect(off.local_addr());
+    conn.send(b"INVALID CONNECTION PREFACE\r\n\r\n");
+    assert_eq!(conn.read_response().0.status, 505);
+    server.shutdown();
+    off.shutdown();
+}

@@ -201,7 +201,29 @@ const CANNED: &[&[u8]] = &[
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     b"PRI * HTTP/2.0\r\n",
     b"\r\nSM\r\n\r\n",
+    // Not HTTP/1 at all (h2spec's invalid preface): HTTP/2's to refuse.
+    b"INVALID CONNECTION PREFACE\r\n\r\n",
 ];
+
+/// The model's reading of a first line that cannot be HTTP/1 (see `Input::Http2`): three
+/// non-empty words, the third not `HTTP/`-something (nor, before the line ends, able to become it).
+fn not_http1(input: &[u8]) -> bool {
+    let end = input.iter().position(|&b| b == b'\n');
+    let mut line = &input[..end.unwrap_or(input.len())];
+    if end.is_some() && line.last() == Some(&b'\r') {
+        line = &line[..line.len() - 1];
+    }
+    let words: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    if words.len() != 3 || words.iter().any(|w| w.is_empty()) {
+        return false;
+    }
+    let version = words[2].to_ascii_uppercase();
+    if end.is_some() {
+        !version.starts_with(b"HTTP/")
+    } else {
+        !b"HTTP/".starts_with(&version[..version.len().min(5)])
+    }
+}
 
 /// What `continue_body` queues.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -579,7 +601,7 @@ impl Model {
             return Input::NeedMore;
         }
         if !self.began {
-            if self.input.starts_with(PREFACE) {
+            if self.input.starts_with(PREFACE) || not_http1(&self.input) {
                 return Input::Http2;
             }
             if PREFACE.starts_with(&self.input) {

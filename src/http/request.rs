@@ -11,7 +11,7 @@
 //! |---|---|
 //! | head larger than [`Limits::max_head_bytes`], more headers than [`Limits::max_headers`] | 431 |
 //! | malformed request line or header (bare LF inside a line, bad token, bad header name) | 400 |
-//! | a version other than HTTP/1.0 or HTTP/1.1 (the HTTP/2 preface included) | 505 |
+//! | a version other than HTTP/1.0 or HTTP/1.1 (the HTTP/2 preface included, when the connection does not take HTTP/2: see [`crate::proto::Input::Http2`]) | 505 |
 //! | a target that is not origin-, absolute- or asterisk-form; bad percent-encoding; non-UTF-8 path | 400 |
 //! | HTTP/1.1 without exactly one `Host` | 400 |
 //! | several `Content-Length` values that disagree, or one that is not a decimal number | 400 |

@@ -88,9 +88,12 @@ pub enum Input {
     Expect(Request),
     /// The input is refused: the answer is queued and the connection is closing.
     Refused(u16),
-    /// The connection opened with the HTTP/2 preface (RFC 9113 §3.3, "prior knowledge"): the
-    /// driver hands the input ([`Conn::take_input`], preface included) to an HTTP/2
-    /// connection, or refuses it with `505` when HTTP/2 is off.
+    /// The connection opened with the HTTP/2 preface (RFC 9113 §3.3, "prior knowledge"), or
+    /// with a first line that is not HTTP/1 at all (three words, the last not `HTTP/...`: a
+    /// client that means HTTP/2 and got the preface wrong, which the HTTP/2 side answers with
+    /// `GOAWAY` `PROTOCOL_ERROR`, RFC 9113 §3.4). The driver hands the input
+    /// ([`Conn::take_input`]) to an HTTP/2 connection, or calls [`Conn::no_http2`] when HTTP/2
+    /// is off and polls again (then it is read as HTTP/1: `505` for the preface).
     Http2,
 }
 
@@ -302,7 +305,7 @@ impl Conn {
         }
         if !self.began {
             // Only a connection's first bytes can be the preface; later, `PRI` is a 505.
-            if input.starts_with(PREFACE) {
+            if input.starts_with(PREFACE) || not_http1(input) {
                 return Input::Http2;
             }
             if PREFACE.starts_with(input) {
@@ -341,6 +344,12 @@ impl Conn {
                 Input::Refused(status)
             }
         }
+    }
+
+    /// HTTP/2 is off: the input is read as HTTP/1 whatever it starts with (the preface is then
+    /// a `505`, like any other version).
+    pub fn no_http2(&mut self) {
+        self.began = true;
     }
 
     /// Gives up the input not yet taken by a request (what follows [`Input::Http2`]) and
@@ -619,6 +628,26 @@ impl Conn {
     }
 }
 
+/// Whether the first line of `input` cannot be an HTTP/1 request line: three words, the last of
+/// which does not begin with `HTTP/` (any case), or, while the line is still coming, already
+/// cannot. A line with another `HTTP/` version is HTTP/1's to refuse (`505`); one with fewer or
+/// more words is malformed HTTP/1 (`400`).
+fn not_http1(input: &[u8]) -> bool {
+    let (line, whole) = match memchr::memchr(b'\n', input) {
+        Some(end) => (input[..end].strip_suffix(b"\r").unwrap_or(&input[..end]), true),
+        None => (input, false),
+    };
+    let mut words = line.split(|&b| b == b' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(m), Some(t), Some(v), None) if !m.is_empty() && !t.is_empty() && !v.is_empty() => {
+            let n = v.len().min(5);
+            let could_be = v[..n].eq_ignore_ascii_case(&b"HTTP/"[..n]);
+            !could_be || (whole && n < 5)
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -762,6 +791,34 @@ mod tests {
         assert_eq!(c.take_input(), input, "the preface and what followed, for the HTTP/2 side");
         assert_eq!(c.phase(), Phase::Closed);
         assert!(!c.wants_write());
+    }
+
+    #[test]
+    fn a_first_line_that_is_not_http1_goes_to_http2() {
+        let now = Instant::now();
+        let limits = Limits::default();
+        let poll = |input: &[u8]| {
+            let mut c = Conn::new(settings(1 << 20), now);
+            c.received(input, now);
+            c.poll_request(&limits, now)
+        };
+        // h2spec 3.5/2's invalid preface: the HTTP/2 side answers it with GOAWAY.
+        assert_eq!(poll(b"INVALID CONNECTION PREFACE\r\n\r\n"), Input::Http2);
+        assert_eq!(poll(b"INVALID CONNECTION P"), Input::Http2, "cannot become HTTP/1 any more");
+        assert_eq!(poll(b"GET / HT"), Input::NeedMore, "may still become HTTP/1.1");
+        assert_eq!(poll(b"GET / HT\r\n\r\n"), Input::Http2);
+        // Still HTTP/1's to refuse: another version, a missing version, binary garbage.
+        assert_eq!(poll(b"GET / HTTP/3.0\r\n\r\n"), Input::Refused(505));
+        assert_eq!(poll(b"GET / http/1.1\r\n\r\n"), Input::Refused(505));
+        assert_eq!(poll(b"GET /sse\r\n\r\n"), Input::Refused(400));
+        assert_eq!(poll(b"\x00\x01garbage\r\n\r\n"), Input::Refused(400));
+        assert_eq!(poll(b"GET  / HTTP/1.1\r\n\r\n"), Input::Refused(400), "an empty word is HTTP/1's");
+        // HTTP/2 off: the preface is HTTP/1, a 505.
+        let mut c = Conn::new(settings(1 << 20), now);
+        c.received(PREFACE, now);
+        assert_eq!(c.poll_request(&limits, now), Input::Http2);
+        c.no_http2();
+        assert_eq!(c.poll_request(&limits, now), Input::Refused(505));
     }
 
     #[test]

@@ -54,11 +54,10 @@ impl Worker {
                         sock.proto.upgrade(config.clone(), self.pool.clone(), now);
                         self.shared.counters.h2_connections.fetch_add(1, Ordering::Relaxed);
                     }
+                    // Read as HTTP/1 then: the preface is a 505 like any other version.
                     None => {
-                        self.shared.reject(Rejection::Malformed);
-                        let off = Response::error(505, "HTTP/2 is off: use HTTP/1.1");
                         if let Some(conn) = sock.proto.http1() {
-                            conn.respond(&off, Framing::CLOSE, now);
+                            conn.no_http2();
                         }
                     }
                 },
