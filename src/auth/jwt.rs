@@ -58,7 +58,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken as jwt;
 use serde_json::{Map, Value};
 
-use super::grant::{Claims, Grant};
+use super::claims::Claims;
+use super::grant::Grant;
 use super::refusal::{BadToken, Refusal};
 
 /// Longest token accepted, in bytes (the request head limit is 8 KiB too).

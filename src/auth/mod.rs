@@ -7,6 +7,10 @@
 //! Refusal ─► status() 401 │ 403, reason() "expired", json() {"error":"expired"}
 //! ```
 //!
+//! Patterns, grants, refusals and token sources build without any cargo feature (they are the
+//! vocabulary of every authorization decision); verifying JWTs ([`jwt`],
+//! [`claims`]) needs the `jwt` feature (on by default).
+//!
 //! Everything here is pure: text and values in, values out. The time is an argument, key files
 //! are read by the caller ([`read_key_file`]) and handed over as bytes, and the hub never sees a
 //! token, only the decision.
@@ -35,13 +39,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "jwt")]
+pub mod claims;
 pub mod grant;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod pattern;
 pub mod refusal;
 pub mod source;
 
-pub use grant::{Claims, Grant, authorize_stream};
+#[cfg(feature = "jwt")]
+pub use claims::Claims;
+pub use grant::{Grant, authorize_stream};
+#[cfg(feature = "jwt")]
 pub use jwt::{
     Algorithm, AuthConfigError, DEFAULT_LEEWAY, JwtConfig, KeyConfig, MAX_TOKEN_LEN, Verifier, read_key_file,
 };

@@ -124,7 +124,10 @@ impl Refusal {
     pub fn json(&self) -> String {
         match self {
             Refusal::Forbidden { channel } => {
-                format!(r#"{{"error":"forbidden","channel":{}}}"#, serde_json::Value::from(channel.as_str()))
+                let mut body = String::from(r#"{"error":"forbidden","channel":"#);
+                crate::http::json::push_string(&mut body, channel);
+                body.push('}');
+                body
             }
             other => format!(r#"{{"error":"{}"}}"#, other.reason()),
         }
@@ -197,8 +200,7 @@ mod tests {
         assert_eq!(Refusal::NoToken.www_authenticate(), "Bearer");
         let r = Refusal::Forbidden { channel: "a\"b\n".into() };
         assert_eq!(r.status(), 403);
-        let body: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
-        assert_eq!(body, serde_json::json!({"error": "forbidden", "channel": "a\"b\n"}));
+        assert_eq!(r.json(), r#"{"error":"forbidden","channel":"a\"b\n"}"#);
         assert_eq!(r.to_string(), r#"the token does not grant channel "a\"b\n""#);
     }
 }
