@@ -57,4 +57,4 @@ pub use jwt::{
 };
 pub use pattern::{ChannelPattern, MAX_PATTERN_LEN, MAX_PATTERNS, PatternError, Patterns};
 pub use refusal::{BadToken, Refusal};
-pub use source::{DEFAULT_COOKIE, QUERY_PARAM, token_from};
+pub use source::{DEFAULT_COOKIE, QUERY_PARAM, bearer, token_from};
