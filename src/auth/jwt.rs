@@ -380,6 +380,8 @@ pub enum AuthConfigError {
     },
     /// A key file over [`MAX_KEY_FILE`] bytes.
     FileTooLarge(PathBuf),
+    /// A cookie name that is not an HTTP token (see [`crate::auth::source::is_cookie_name`]).
+    BadCookieName(String),
 }
 
 impl fmt::Display for AuthConfigError {
@@ -411,6 +413,10 @@ impl fmt::Display for AuthConfigError {
             AuthConfigError::FileTooLarge(path) => {
                 write!(f, "{} is larger than {MAX_KEY_FILE} bytes: not a key file", path.display())
             }
+            AuthConfigError::BadCookieName(name) => write!(
+                f,
+                "{name:?} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~, no spaces or separators)"
+            ),
         }
     }
 }

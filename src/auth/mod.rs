@@ -45,6 +45,7 @@ pub mod grant;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod pattern;
+pub mod policy;
 pub mod refusal;
 pub mod source;
 
@@ -56,5 +57,8 @@ pub use jwt::{
     Algorithm, AuthConfigError, DEFAULT_LEEWAY, JwtConfig, KeyConfig, MAX_TOKEN_LEN, Verifier, read_key_file,
 };
 pub use pattern::{ChannelPattern, MAX_PATTERN_LEN, MAX_PATTERNS, PatternError, Patterns};
-pub use refusal::{BadToken, Refusal};
+#[cfg(feature = "jwt")]
+pub use policy::JwtPolicy;
+pub use policy::{Access, Policy};
+pub use refusal::{BadToken, Refusal, RefusalKind};
 pub use source::{DEFAULT_COOKIE, QUERY_PARAM, bearer, token_from};

@@ -144,6 +144,54 @@ impl Refusal {
     }
 }
 
+/// The four families refusals are counted in (the `reason` label of
+/// `ssehub_streams_refused_total`): no token, a bad one, an expired one, a channel not granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RefusalKind {
+    /// [`Refusal::NoToken`].
+    NoToken,
+    /// [`Refusal::BadToken`] other than expired.
+    BadToken,
+    /// [`BadToken::Expired`].
+    Expired,
+    /// [`Refusal::Forbidden`].
+    Forbidden,
+}
+
+impl RefusalKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [RefusalKind; 4] =
+        [RefusalKind::NoToken, RefusalKind::BadToken, RefusalKind::Expired, RefusalKind::Forbidden];
+
+    /// The label: `no_token`, `bad_token`, `expired`, `forbidden`.
+    pub fn label(self) -> &'static str {
+        match self {
+            RefusalKind::NoToken => "no_token",
+            RefusalKind::BadToken => "bad_token",
+            RefusalKind::Expired => "expired",
+            RefusalKind::Forbidden => "forbidden",
+        }
+    }
+}
+
+impl Refusal {
+    /// The family it is counted in.
+    ///
+    /// ```
+    /// use ssehub::auth::{BadToken, Refusal, RefusalKind};
+    /// assert_eq!(Refusal::BadToken(BadToken::Expired).kind(), RefusalKind::Expired);
+    /// assert_eq!(Refusal::BadToken(BadToken::Signature).kind().label(), "bad_token");
+    /// ```
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Refusal::NoToken => RefusalKind::NoToken,
+            Refusal::BadToken(BadToken::Expired) => RefusalKind::Expired,
+            Refusal::BadToken(_) => RefusalKind::BadToken,
+            Refusal::Forbidden { .. } => RefusalKind::Forbidden,
+        }
+    }
+}
+
 impl From<BadToken> for Refusal {
     fn from(kind: BadToken) -> Refusal {
         Refusal::BadToken(kind)

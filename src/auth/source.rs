@@ -57,6 +57,17 @@ pub fn token_from<'r>(req: &'r Request, cookie_name: &str) -> Option<Cow<'r, str
         .map(|(_, v)| Cow::Owned(v))
 }
 
+/// Whether `name` may name a cookie (RFC 6265 §4.1.1: an RFC 2616 token, 1 or more visible
+/// ASCII characters other than the separators `()<>@,;:\"/[]?={}`).
+///
+/// ```
+/// assert!(ssehub::auth::source::is_cookie_name("ssehub_token"));
+/// assert!(!ssehub::auth::source::is_cookie_name("a=b") && !ssehub::auth::source::is_cookie_name(""));
+/// ```
+pub fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
 /// The `Authorization: Bearer` token, if it is UTF-8 (a JWT is ASCII).
 pub fn bearer(req: &Request) -> Option<&str> {
     req.bearer_token().and_then(|t| std::str::from_utf8(t).ok())
