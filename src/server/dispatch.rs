@@ -5,7 +5,7 @@
 //!                                         ├─ Metrics ───► the server's counters ─────► respond
 //!                                         ├─ Publish ───► hub::publish::check ─► Hub (or Redis, deferred)
 //!                                         ├─ Respond ───► the refusal route chose ───► respond
-//!                                         └─ Stream ────► verify, channels, Hub::resume ─► start_stream
+//!                                         └─ Stream ────► verify, channels, policy, Hub::resume ─► start_stream
 //!                                                         (or, with a backplane, deferred: Join)
 //! ```
 //!
@@ -15,12 +15,13 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::handle::{ClientInner, Join, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
 use super::worker::{Live, PendingStream, Worker};
 use super::{Client, Rejection, Shared};
+use crate::auth::Access;
 use crate::http::request::{Request, Version};
 use crate::http::response::write_stream_head;
 use crate::http::route::{Decision, route};
@@ -148,7 +149,7 @@ impl Worker {
                 live.conn.respond(&response, framing, now);
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
-                Ok(channels) => self.open_stream(key, req, headers, channels, now),
+                Ok((channels, access)) => self.open_stream(key, req, headers, channels, access, now),
                 Err((why, response)) => {
                     shared.reject(why);
                     live.conn.respond(&response, framing, now);
@@ -167,6 +168,7 @@ impl Worker {
         req: Request,
         headers: Vec<(String, String)>,
         channels: Vec<Arc<str>>,
+        access: Access,
         now: Instant,
     ) {
         let shared = self.shared.clone();
@@ -188,7 +190,7 @@ impl Worker {
             }
         };
         if let Some(resume) = resume {
-            return self.start_stream(key, &req, headers, channels, resume, now);
+            return self.start_stream(key, &req, headers, channels, access, resume, now);
         }
         let Some(live) = self.slots.get(key) else { return };
         let backplane = shared.backplane.as_ref().expect("a backplane");
@@ -198,7 +200,7 @@ impl Worker {
         if !backplane.join(join) {
             live.conn.respond(&answer::refusal(&Unavailable::ShutDown), Framing::CLOSE, now);
         } else {
-            live.pending = Some(Box::new(PendingStream { req, headers }));
+            live.pending = Some(Box::new(PendingStream { req, headers, access }));
         }
     }
 
@@ -213,7 +215,8 @@ impl Worker {
         let pending = self.waiting(key).and_then(|live| live.pending.take());
         match (pending, resume) {
             (Some(p), Ok(resume)) => {
-                self.start_stream(key, &p.req, p.headers, channels, resume, now);
+                let p = *p;
+                self.start_stream(key, &p.req, p.headers, channels, p.access, resume, now);
                 self.serve(key.slot, now); // reading was paused while it waited
             }
             (Some(p), Err(refusal)) => {
@@ -228,13 +231,16 @@ impl Worker {
         }
     }
 
-    /// Starts the stream on connection `key`, with `resume` (replay and seam) decided.
+    /// Starts the stream on connection `key`, with `resume` (replay and seam) decided; it ends
+    /// when `access` does.
+    #[allow(clippy::too_many_arguments)]
     fn start_stream(
         &mut self,
         key: Key,
         req: &Request,
         mut headers: Vec<(String, String)>,
         channels: Vec<Arc<str>>,
+        access: Access,
         resume: Resume,
         now: Instant,
     ) {
@@ -248,6 +254,9 @@ impl Worker {
         let mut head = Vec::with_capacity(256);
         write_stream_head(&mut head, chunked, req.keep_alive(), &headers);
         live.conn.start_stream(head, chunked, &first, now);
+        if let Some(end) = access.ends_at(since_epoch(), now) {
+            live.conn.end_stream_at(end);
+        }
         // Unacknowledged data past this time fails the socket: a peer that vanished without a
         // FIN is found by the next keep-alive comment instead of after the kernel's ~15 minutes.
         let _ = socket2::SockRef::from(&live.sock).set_tcp_user_timeout(Some(shared.config.send_timeout));
@@ -256,6 +265,7 @@ impl Worker {
         let channels: Arc<[Arc<str>]> =
             if *channels == *self.default_channels { self.default_channels.clone() } else { channels.into() };
         let mut member = Member::new(channels, resume.seq);
+        member.subject = access.subject;
         if resume.then == Then::More {
             let last_id = resume.last_id.or_else(|| req.last_event_id().map(Arc::from));
             member.replay = Some(Box::new(Replaying { last_id }));
@@ -309,9 +319,12 @@ pub(super) fn refill(live: &mut Live, shared: &Shared, now: Instant) -> bool {
     more
 }
 
-/// The accept check and the channel choice for a stream request; a refusal comes with its
-/// reason.
-fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, (Rejection, Response)> {
+/// A stream request's channels and access, or why not and the answer.
+type Checked = Result<(Vec<Arc<str>>, Access), (Rejection, Response)>;
+
+/// The accept check, the channel choice and the policy for a stream request; a refusal comes
+/// with its reason.
+fn check_stream(shared: &Shared, req: &Request) -> Checked {
     let verify = |r| (Rejection::Verify, r);
     if let Some(check) = &shared.callbacks.verify {
         catch(shared, || check(req))
@@ -326,7 +339,21 @@ fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, (Reject
         ),
         None => requested_channels(req),
     };
-    channels.map_err(|e| (Rejection::Channels, answer::refusal(&e)))
+    let channels = channels.map_err(|e| (Rejection::Channels, answer::refusal(&e)))?;
+    let Some(policy) = &shared.callbacks.policy else { return Ok((channels, Access::default())) };
+    match catch(shared, || policy.stream(req, &channels, since_epoch().as_secs())) {
+        Some(Ok(access)) => Ok((channels, access)),
+        Some(Err(refusal)) => {
+            Shared::count(&shared.counters.streams_refused[refusal.kind() as usize]);
+            Err(verify(answer::refusal(&refusal)))
+        }
+        None => Err(verify(Response::error(500, "the authorization policy failed"))),
+    }
+}
+
+/// The wall clock's time since the Unix epoch (tokens' times are on it).
+fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// The metrics, as an answer.

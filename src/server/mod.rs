@@ -55,6 +55,7 @@ use std::time::Duration;
 use commands::{Command, Mailbox};
 pub use handle::{Broadcaster, Client, PublishError, SendError, Unavailable};
 
+use crate::auth::{Policy, RefusalKind};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::route::{Cors, PathPattern, RouteConfig};
@@ -219,6 +220,8 @@ struct Callbacks {
     on_connect: Option<Box<OnConnect>>,
     verify: Option<Box<Verify>>,
     subscribe: Option<Box<Subscribe>>,
+    /// Who may read and write which channels (after `verify` and `subscribe`).
+    policy: Option<Box<dyn Policy>>,
     fallback: Option<Box<Fallback>>,
     on_disconnect: Option<Box<OnDisconnect>>,
 }
@@ -233,6 +236,10 @@ pub(crate) struct Counters {
     /// By [`Rejection`], in its order.
     pub(crate) rejected: [AtomicU64; Rejection::ALL.len()],
     pub(crate) slow_dropped: AtomicU64,
+    /// Streams the policy refused, by [`RefusalKind`] (in its order).
+    pub(crate) streams_refused: [AtomicU64; RefusalKind::ALL.len()],
+    /// Streams ended because their access expired.
+    pub(crate) streams_expired: AtomicU64,
     pub(crate) peer_errors: AtomicU64,
     pub(crate) callback_panics: AtomicU64,
     pub(crate) workers: Vec<WorkerCounters>,
@@ -338,6 +345,12 @@ pub struct Stats {
     /// Streams closed because their queue passed its bound (or the total queue bound), or made
     /// no progress for `send_timeout`.
     pub slow_dropped: u64,
+    /// Streams the [policy](ServerBuilder::policy) refused, by reason (the `reason` label of
+    /// `ssehub_streams_refused_total`): `no_token`, `bad_token`, `expired`, `forbidden`. Also
+    /// counted in `rejected` (as `verify`).
+    pub streams_refused: Vec<(&'static str, u64)>,
+    /// Streams ended when their token expired (`ssehub_streams_expired_total`).
+    pub streams_expired: u64,
     /// Connections closed by a socket error: a reset, or a peer that acknowledged nothing for
     /// `send_timeout` (the kernel's `TCP_USER_TIMEOUT`; how a client that vanished without a FIN
     /// is found once a keep-alive comment goes unanswered).
@@ -379,6 +392,11 @@ impl Counters {
                 .map(|r| (r.label(), load(&self.rejected[*r as usize])))
                 .collect(),
             slow_dropped: load(&self.slow_dropped),
+            streams_refused: RefusalKind::ALL
+                .iter()
+                .map(|k| (k.label(), load(&self.streams_refused[*k as usize])))
+                .collect(),
+            streams_expired: load(&self.streams_expired),
             peer_errors: load(&self.peer_errors),
             callback_panics: load(&self.callback_panics),
             workers: self
@@ -552,6 +570,28 @@ impl ServerBuilder {
         f: impl Fn(&Request) -> Result<Vec<String>, Response> + Send + Sync + 'static,
     ) -> Self {
         self.callbacks.subscribe = Some(Box::new(f));
+        self
+    }
+
+    /// Decides who may read and write which channels: a ready-made
+    /// [`JwtPolicy`](crate::auth::JwtPolicy) (feature `jwt`) or the application's own
+    /// [`Policy`]. It is asked for every stream once its channels are chosen (after
+    /// [`ServerBuilder::verify`] and [`ServerBuilder::subscribe`]); a refusal is answered `401` or
+    /// `403` with a JSON reason (`{"error":"no_token"}`) and counted by reason in the metrics, and
+    /// a stream it allows ends when its [`Access`](crate::auth::Access) does. With the publish
+    /// endpoint on, it also decides which channels a request may publish to.
+    ///
+    /// ```no_run
+    /// use ssehub::auth::{Algorithm, JwtConfig, JwtPolicy, Patterns, Verifier};
+    ///
+    /// let verifier = Verifier::from_config(JwtConfig::hmac(Algorithm::HS256, std::fs::read("secret")?))?;
+    /// let server = ssehub::Server::builder()
+    ///     .policy(JwtPolicy::new(verifier).public(Patterns::parse(["news"])?))
+    ///     .bind("127.0.0.1:8080")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
+        self.callbacks.policy = Some(Box::new(policy));
         self
     }
 
@@ -746,6 +786,7 @@ impl Server {
                 on_connect: None,
                 verify: None,
                 subscribe: None,
+                policy: None,
                 fallback: None,
                 on_disconnect: None,
             },
@@ -853,6 +894,7 @@ impl fmt::Debug for ServerBuilder {
             .field("on_connect", &c.on_connect.is_some())
             .field("verify", &c.verify.is_some())
             .field("subscribe", &c.subscribe.is_some())
+            .field("policy", &c.policy.is_some())
             .field("fallback", &c.fallback.is_some())
             .field("on_disconnect", &c.on_disconnect.is_some())
             .finish()

@@ -73,6 +73,7 @@ pub(crate) struct Live {
 pub(super) struct PendingStream {
     pub(super) req: Request,
     pub(super) headers: Vec<(String, String)>,
+    pub(super) access: crate::auth::Access,
 }
 
 impl Live {
@@ -593,6 +594,7 @@ impl Worker {
                 Some(Timeout::Stalled) if streaming => Shared::count(&self.shared.counters.slow_dropped),
                 Some(Timeout::Stalled) => Shared::count(&self.shared.counters.peer_errors),
                 Some(Timeout::RequestTimeout) => self.shared.reject(Rejection::Timeout),
+                Some(Timeout::Ended) => Shared::count(&self.shared.counters.streams_expired),
                 Some(Timeout::NoAnswer) => self.shared.reject(Rejection::Unavailable),
                 _ => {}
             }
