@@ -15,12 +15,12 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::handle::{ClientInner, Join, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
 use super::worker::{Live, PendingStream, Worker};
-use super::{Client, Rejection, Shared};
+use super::{Client, Rejection, Shared, since_epoch};
 use crate::auth::Access;
 use crate::http::request::{Request, Version};
 use crate::http::response::write_stream_head;
@@ -66,7 +66,8 @@ impl Worker {
             return;
         }
         let refusal = match route(req, &config.route) {
-            Decision::Publish => publish::authorize(req, config.publish_token.as_deref().unwrap_or_default())
+            Decision::Publish => catch(&shared, || publish::authorize(req, &shared.publishers()))
+                .unwrap_or(Err(publish::PublishRefusal::PolicyFailed))
                 .err()
                 .map(|r| (Rejection::Publish, answer::refusal(&r))),
             Decision::Respond { response, .. } => Some((Rejection::Route, response)),
@@ -111,8 +112,8 @@ impl Worker {
                 live.conn.respond(&response, framing, now);
             }
             Decision::Publish => {
-                let token = config.publish_token.as_deref().unwrap_or_default();
-                let response = match publish::check(&req, token) {
+                let checked = catch(&shared, || publish::check(&req, &shared.publishers()));
+                let response = match checked.unwrap_or(Err(publish::PublishRefusal::PolicyFailed)) {
                     Err(refusal) => {
                         shared.reject(Rejection::Publish);
                         answer::refusal(&refusal)
@@ -349,11 +350,6 @@ fn check_stream(shared: &Shared, req: &Request) -> Checked {
         }
         None => Err(verify(Response::error(500, "the authorization policy failed"))),
     }
-}
-
-/// The wall clock's time since the Unix epoch (tokens' times are on it).
-fn since_epoch() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// The metrics, as an answer.

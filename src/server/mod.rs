@@ -627,6 +627,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Enables `POST path` for publishing over HTTP with no shared token: the
+    /// [policy](ServerBuilder::policy) decides, per channel (with a [`JwtPolicy`](crate::auth::JwtPolicy),
+    /// the `publish` claims of the bearer token). Without a policy every publish is refused.
+    pub fn publish_path(mut self, path: &str) -> Self {
+        self.config.route.publish = Some(path.to_owned());
+        self
+    }
+
     /// Shares channels with every node that uses the same Redis (and namespace): publishes go
     /// to Redis Streams and come back to every node's clients, with the stream entry ids as
     /// event ids. [`ServerBuilder::bind`] fails when Redis cannot be reached. See
@@ -936,6 +944,15 @@ impl Shared {
         Shared::count(&self.counters.rejected[why as usize]);
     }
 
+    /// Who may publish, now: the shared token and the policy.
+    pub(crate) fn publishers(&self) -> crate::hub::publish::Publishers<'_> {
+        crate::hub::publish::Publishers {
+            token: self.config.publish_token.as_deref(),
+            policy: self.callbacks.policy.as_deref(),
+            now: since_epoch().as_secs(),
+        }
+    }
+
     fn lock_hub(&self) -> MutexGuard<'_, Hub> {
         lock(&self.hub)
     }
@@ -995,6 +1012,11 @@ impl Fanout {
 
 fn lock(hub: &Mutex<Hub>) -> MutexGuard<'_, Hub> {
     hub.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The wall clock's time since the Unix epoch (tokens' times are on it).
+pub(crate) fn since_epoch() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Hands a publish to every worker. Callers hold the hub's lock, so that every worker sees
