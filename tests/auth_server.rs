@@ -342,6 +342,12 @@ fn serve_with_a_jwt_secret() {
     assert_eq!(head.header("access-control-allow-origin"), Some("https://app.example"));
     assert_eq!(head.header("access-control-allow-credentials"), Some("true"));
     let mut listener = Stream::from_head(conn, head);
+    // A refusal carries the CORS headers too: the page may read why.
+    let mut conn = Conn::connect(addr);
+    conn.send(&get("/sse?channel=room-1", origin));
+    let (head, body) = conn.read_response();
+    assert_eq!((head.status, body.as_slice()), (401, br#"{"error":"no_token"}"#.as_slice()));
+    assert_eq!(head.header("access-control-allow-origin"), Some("https://app.example"));
     let mut conn = Conn::connect(addr);
     assert_eq!(post(&mut conn, "/publish?channel=room-1", Some(&token), b"hi").0, 201);
     assert_eq!(post(&mut conn, "/publish?channel=news", Some(&token), b"hi").0, 403);

@@ -107,6 +107,7 @@ mod jwt_policy {
     use crate::auth::refusal::Refusal;
     use crate::auth::source::{self, DEFAULT_COOKIE, is_cookie_name, token_from};
     use crate::http::Request;
+    use crate::hub::presence::PRESENCE_PREFIX;
 
     /// The ready-made [`Policy`]: JSON Web Tokens checked by a [`Verifier`].
     ///
@@ -114,7 +115,8 @@ mod jwt_policy {
     ///   carries is not even read). Otherwise the token comes from `Authorization: Bearer`, the
     ///   cookie (default [`DEFAULT_COOKIE`]) or `?access_token=` ([`token_from`]), and every
     ///   channel not public must match one of its `subscribe` patterns. The stream ends when
-    ///   the token does (`exp` plus the leeway).
+    ///   the token does (`exp` plus the leeway). The companion channel of presence events
+    ///   `$presence/NAME` is granted as `NAME` is.
     /// - **Publishing and presence.** The token's `publish` patterns, from `Authorization:
     ///   Bearer` only: never a cookie, which a browser would attach to a forged cross-site
     ///   `POST`, nor the query.
@@ -177,8 +179,12 @@ mod jwt_policy {
     impl Policy for JwtPolicy {
         fn stream(&self, req: &Request, channels: &[Arc<str>], now: u64) -> Result<Access, Refusal> {
             let token = token_from(req, &self.cookie);
-            let grant =
-                authorize_stream(channels, &self.public, token.as_deref(), |t| self.verifier.verify(t, now))?;
+            // A companion channel of presence events is readable by whoever may read its channel.
+            let channels: Vec<&str> =
+                channels.iter().map(|c| c.strip_prefix(PRESENCE_PREFIX).unwrap_or(c)).collect();
+            let grant = authorize_stream(&channels, &self.public, token.as_deref(), |t| {
+                self.verifier.verify(t, now)
+            })?;
             Ok(match grant {
                 None => Access::default(),
                 Some(grant) => Access { subject: grant.subject.map(Arc::from), expires: grant.expires },
@@ -251,6 +257,8 @@ mod tests {
             )
         };
         assert_eq!(with(&["lobby"]), Err(Refusal::Forbidden { channel: "lobby".into() }));
+        assert!(with(&["$presence/room-1"]).is_ok(), "presence events: as the channel");
+        assert_eq!(with(&["$presence/lobby"]), Err(Refusal::Forbidden { channel: "lobby".into() }));
         // Public channels only: anonymous, and a bad token is not looked at.
         let bad = req("GET /sse HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer x.y.z");
         assert_eq!(p.stream(&bad, &ch(&["news"]), NOW), Ok(Access::default()));

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 
-use crate::auth::{Policy, Refusal as AuthRefusal};
+use crate::auth::{Patterns, Policy, Refusal as AuthRefusal};
 use crate::error::EncodeError;
 use crate::event::Event;
 use crate::http::Request;
@@ -154,14 +154,7 @@ pub fn check(req: &Request, who: &Publishers<'_>) -> Result<PublishRequest, Publ
 /// in constant time); otherwise the policy's patterns must hold every channel. Without a
 /// policy, or without any bearer and no policy: [`PublishRefusal::Unauthorized`].
 pub fn authorize(req: &Request, who: &Publishers<'_>) -> Result<Vec<Arc<str>>, PublishRefusal> {
-    let presented = req.bearer_token().unwrap_or_default();
-    let shared =
-        who.token.is_some_and(|t| !presented.is_empty() && bool::from(presented.ct_eq(t.as_bytes())));
-    let allowed = match who.policy {
-        _ if shared => None,
-        None => return Err(PublishRefusal::Unauthorized),
-        Some(policy) => Some(policy.publisher(req, who.now).map_err(PublishRefusal::Auth)?),
-    };
+    let allowed = publisher(req, who)?;
     let channels = requested_channels(req).map_err(PublishRefusal::Channel)?;
     if let Some(patterns) = allowed
         && let Some(c) = channels.iter().find(|c| !patterns.matches(c))
@@ -169,6 +162,19 @@ pub fn authorize(req: &Request, who: &Publishers<'_>) -> Result<Vec<Arc<str>>, P
         return Err(PublishRefusal::Auth(AuthRefusal::Forbidden { channel: c.to_string() }));
     }
     Ok(channels)
+}
+
+/// Which channels `req` may publish to (and see the presence of): `None` for every channel
+/// (the shared token), else the policy's patterns.
+pub fn publisher(req: &Request, who: &Publishers<'_>) -> Result<Option<Patterns>, PublishRefusal> {
+    let presented = req.bearer_token().unwrap_or_default();
+    let shared =
+        who.token.is_some_and(|t| !presented.is_empty() && bool::from(presented.ct_eq(t.as_bytes())));
+    match who.policy {
+        _ if shared => Ok(None),
+        None => Err(PublishRefusal::Unauthorized),
+        Some(policy) => Ok(Some(policy.publisher(req, who.now).map_err(PublishRefusal::Auth)?)),
+    }
 }
 
 #[cfg(test)]

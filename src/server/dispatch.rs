@@ -74,7 +74,7 @@ impl Worker {
             Decision::Stream { .. } => {
                 Some((Rejection::Route, Response::error(400, "the stream path takes no request body")))
             }
-            Decision::Fallback | Decision::Metrics => None,
+            Decision::Fallback | Decision::Metrics | Decision::Presence { .. } => None,
         };
         let Some(live) = self.slots.at(i) else { return };
         match refusal {
@@ -144,6 +144,9 @@ impl Worker {
                 live.conn.respond(&response, framing, now);
             }
             Decision::Metrics => live.conn.respond(&metrics_answer(&shared), framing, now),
+            Decision::Presence { channel } => {
+                live.conn.respond(&super::presence::answer(&shared, &req, channel.as_deref()), framing, now)
+            }
             Decision::Respond { response, close } => {
                 shared.reject(Rejection::Route);
                 let framing = if close { framing.closing() } else { framing };
@@ -151,8 +154,10 @@ impl Worker {
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
                 Ok((channels, access)) => self.open_stream(key, req, headers, channels, access, now),
-                Err((why, response)) => {
+                Err((why, mut response)) => {
                     shared.reject(why);
+                    // The CORS headers too: a cross-origin client may read why (401, 403...).
+                    response.headers.extend(headers);
                     live.conn.respond(&response, framing, now);
                 }
             },
@@ -267,6 +272,7 @@ impl Worker {
             if *channels == *self.default_channels { self.default_channels.clone() } else { channels.into() };
         let mut member = Member::new(channels, resume.seq);
         member.subject = access.subject;
+        shared.presence.join(&member.channels, member.subject.as_ref());
         if resume.then == Then::More {
             let last_id = resume.last_id.or_else(|| req.last_event_id().map(Arc::from));
             member.replay = Some(Box::new(Replaying { last_id }));

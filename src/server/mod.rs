@@ -38,6 +38,7 @@ mod descriptors;
 mod dispatch;
 mod handle;
 mod metrics;
+mod presence;
 mod process;
 mod slots;
 #[cfg(feature = "tls")]
@@ -117,6 +118,8 @@ pub struct Config {
     pub coalesce: Duration,
     /// The bearer token of the publish endpoint (see [`ServerBuilder::publish_endpoint`]).
     pub publish_token: Option<String>,
+    /// Publish join and leave events on `$presence/NAME` (see [`ServerBuilder::presence_events`]).
+    pub presence_events: bool,
     /// Share channels with other nodes through Redis Streams (see [`crate::backplane`]);
     /// default none (this node alone).
     pub redis: Option<RedisConfig>,
@@ -183,6 +186,7 @@ impl Default for Config {
                 cors: None,
                 metrics: None,
                 publish: None,
+                presence: None,
             },
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -200,6 +204,7 @@ impl Default for Config {
             assign_ids: true,
             coalesce: Duration::from_millis(13),
             publish_token: None,
+            presence_events: false,
             redis: None,
             metrics_addr: None,
             #[cfg(feature = "tls")]
@@ -429,6 +434,8 @@ pub(crate) struct Shared {
     hub: Arc<Mutex<Hub>>,
     /// The Redis backplane, when channels are shared with other nodes.
     backplane: Option<backplane::Backplane>,
+    /// Who is on which channel.
+    presence: presence::Presence,
     counters: Counters,
     /// [`Config::max_connections`], or fewer when the descriptors allow fewer.
     max_connections: usize,
@@ -635,6 +642,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Answers `GET path` (every channel with subscribers) and `GET path/NAME` (one channel)
+    /// with JSON: `{"channel":"room-1","subscribers":2,"sub":["alice","bob"]}` (`sub`: the
+    /// subjects of the streams opened with a token). Only for holders of the publish token, or
+    /// of a token the [policy](ServerBuilder::policy) lets publish there (`GET path` lists only
+    /// those channels). With Redis the counts are every node's (see
+    /// [`crate::hub::presence`]).
+    pub fn presence(mut self, path: &str) -> Self {
+        self.config.route.presence = Some(path.to_owned());
+        self
+    }
+
+    /// Publishes `event: join` / `event: leave` with `{"sub":"alice"}` on the companion
+    /// channel `$presence/NAME` when a subject's first stream on `NAME` starts and its last one
+    /// ends (a leave held back a few seconds, so that a reconnect is neither). See
+    /// [`crate::hub::presence`].
+    pub fn presence_events(mut self, on: bool) -> Self {
+        self.config.presence_events = on;
+        self
+    }
+
     /// Shares channels with every node that uses the same Redis (and namespace): publishes go
     /// to Redis Streams and come back to every node's clients, with the stream entry ids as
     /// event ids. [`ServerBuilder::bind`] fails when Redis cannot be reached. See
@@ -707,7 +734,9 @@ impl ServerBuilder {
         let per_worker = (config.max_total_queue_bytes / n).max(1);
         #[cfg(feature = "tls")]
         let tls = config.tls.clone();
+        let presence = presence::Presence::new(config.presence_events);
         let shared = Arc::new(Shared {
+            presence,
             config,
             metrics_path,
             #[cfg(feature = "tls")]
@@ -727,6 +756,7 @@ impl ServerBuilder {
         if let Some(backplane) = &shared.backplane {
             backplane.start(shared.fanout()).map_err(ServerError::Io)?;
         }
+        presence::start(&shared).map_err(ServerError::Io)?;
         let (mut listener, mut admin_listener) = (Some(listener), admin_listener);
         let mut threads = Vec::with_capacity(n);
         for (index, poll) in polls.into_iter().enumerate() {
@@ -931,6 +961,7 @@ impl ShutdownHandle {
         if let Some(backplane) = &self.shared.backplane {
             backplane.stop();
         }
+        self.shared.presence.stop();
     }
 }
 

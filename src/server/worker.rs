@@ -620,6 +620,7 @@ impl Worker {
         let stats = &self.shared.counters;
         if let Some(member) = live.member.take() {
             self.subs.leave(i, &member.channels);
+            self.shared.presence.leave(&member.channels, member.subject.as_ref());
             if self.shared.backplane.is_some() {
                 self.shared.lock_hub().unsubscribe(&member.channels, Instant::now());
             }

@@ -183,6 +183,11 @@ pub struct Args {
     /// Serve the metrics on a listener of their own at ADDR (and not on the public port).
     #[arg(long, value_name = "ADDR", value_parser = units::listen_addr)]
     pub metrics_addr: Option<String>,
+    /// Publish `event: join` / `event: leave` (data `{"sub":...}`) on `$presence/NAME` when a
+    /// token's subject comes to or leaves channel NAME (a leave held back 3 s: a reconnect is
+    /// neither).
+    #[arg(long)]
+    pub presence_events: bool,
     #[command(flatten)]
     pub auth: crate::jwt::JwtArgs,
 }
@@ -257,6 +262,10 @@ pub fn run(args: Args) -> Result<(), String> {
         // With a JWT key, tokens with `publish` claims may publish.
         None if policy.is_some() => builder = builder.publish_path(&args.publish_path),
         None => {}
+    }
+    if publish_token.is_some() || policy.is_some() {
+        // Presence, for those who may publish: `GET /channels`, `GET /channels/NAME`.
+        builder = builder.presence("/channels").presence_events(args.presence_events);
     }
     let credentials = policy.is_some();
     if let Some(policy) = policy {
