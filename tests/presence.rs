@@ -123,6 +123,7 @@ fn counts_subjects_and_who_may_see_them() {
 }
 
 /// `ssehub serve` on `redis` with presence events; its address.
+#[cfg(feature = "redis")]
 fn node(redis: &redis_server::RedisServer) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::BufRead as _;
     let secret = std::str::from_utf8(SECRET).unwrap();
@@ -138,6 +139,7 @@ fn node(redis: &redis_server::RedisServer) -> (std::process::Child, std::net::So
     (child, addr.parse().unwrap())
 }
 
+#[cfg(feature = "redis")]
 #[test]
 #[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn across_two_nodes_on_redis() {
