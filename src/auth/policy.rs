@@ -10,7 +10,7 @@
 //! ```
 //!
 //! [`JwtPolicy`] (feature `jwt`) is the ready-made one: JWTs from a header, a cookie or the
-//! query ([`token_from`]), channels declared public readable without one. An application with
+//! query ([`token_from`](crate::auth::token_from)), channels declared public readable without one. An application with
 //! its own rules implements the trait; the server treats both alike (the `verify` and
 //! `subscribe` hooks run before it, as they always did).
 //!
