@@ -40,7 +40,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(feature = "jwt")]
 pub mod auth;
 #[cfg(feature = "redis")]
 pub mod backplane;

@@ -278,10 +278,11 @@ fn a_stream_whose_queue_makes_no_progress_is_closed_after_the_send_timeout() {
     let stuck = Stream::open(addr, "/sse", "");
     assert!(wait_until(TIMEOUT, || hub.client_count() == 1));
     let big = "x".repeat(256 * 1024);
+    // Before the first send: the send timeout cannot start sooner, however slow the sends are.
+    let started = Instant::now();
     for _ in 0..32 {
         hub.send(big.as_str()).unwrap(); // 8 MiB: far more than the socket buffers take
     }
-    let started = Instant::now();
     assert!(wait_until(TIMEOUT, || hub.client_count() == 0), "the stuck stream is closed");
     assert!(started.elapsed() >= Duration::from_millis(500), "not before the send timeout");
     // Either the worker's stall check closes it (counted as a slow client) or, first, the

@@ -406,7 +406,7 @@ fn refused_heads() {
     let cases: [(&[u8], u16); 5] = [
         (b"GET / HTTP/1.1\r\n\r\n", 400),             // no Host
         (b"GE(T / HTTP/1.1\r\nHost: t\r\n\r\n", 400), // bad method
-        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),   // HTTP/2 preface
+        (b"GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505), // a version past HTTP/1.1 (the HTTP/2 preface is HTTP/2: tests/server_h2.rs)
         (b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411), // no chunked bodies
         (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n", 413),            // too large
     ];

@@ -123,6 +123,8 @@ enum Op {
     ReadDry,
     /// The server shuts down.
     Shutdown,
+    /// `end_stream_at(now + ms)` (a stream whose token expires): only a stream takes it.
+    EndStreamAt(u16),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -524,7 +526,11 @@ impl Model {
         let stall = (self.pending() > 0).then(|| self.progress + self.settings.send_timeout);
         let own = match self.phase {
             Phase::Head | Phase::Waiting | Phase::Lingering => self.deadline,
-            Phase::Streaming => self.settings.keep_alive.map(|k| self.last_queued + k),
+            Phase::Streaming => match (self.settings.keep_alive.map(|k| self.last_queued + k), self.deadline)
+            {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             Phase::Closing | Phase::Closed => None,
         };
         match (stall, own) {
@@ -825,6 +831,10 @@ fn handle_timeout(conn: &mut Conn, model: &mut Model) {
             model.timeout_answer(503, len);
             Some(Timeout::NoAnswer)
         }
+        Phase::Streaming if due(model.deadline) => {
+            model.finish_stream();
+            Some(Timeout::Ended)
+        }
         Phase::Streaming if due(model.settings.keep_alive.map(|k| model.last_queued + k)) => {
             let comment = Frame::comment("");
             let bytes = view(&comment, model.chunked).to_vec();
@@ -1094,6 +1104,13 @@ fuzz_target!(|plan: Plan| {
             Op::FinishStream => {
                 conn.finish_stream(model.now);
                 model.finish_stream();
+            }
+            Op::EndStreamAt(ms) => {
+                let at = model.now + Duration::from_millis(u64::from(*ms));
+                conn.end_stream_at(at);
+                if model.phase == Phase::Streaming {
+                    model.deadline = Some(at);
+                }
             }
             Op::Close => {
                 conn.close();

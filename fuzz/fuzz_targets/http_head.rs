@@ -202,6 +202,7 @@ fn configs() -> Vec<RouteConfig> {
         cors,
         metrics: metrics.map(Into::into),
         publish: publish.map(Into::into),
+        presence: publish.map(|_| "/channels".into()),
     };
     vec![
         cfg("/sse", None, None, None),
@@ -238,7 +239,7 @@ fn check_route(input: &[u8], head: &Head) {
         let on_path = !publish && !metrics && req.path != "*" && cfg.pattern.matches(&req.path);
         let origin_checked = cfg.cors.is_some() && req.header("origin").is_some();
         match &decision {
-            Decision::Publish | Decision::Metrics => {}
+            Decision::Publish | Decision::Metrics | Decision::Presence { .. } => {}
             Decision::Fallback => assert!(!on_path, "{what}: fallback on the stream path"),
             Decision::Stream { headers } => {
                 assert!(on_path && req.method == "GET" && req.body.is_empty(), "{what}: {decision:?}");

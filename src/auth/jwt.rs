@@ -58,7 +58,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken as jwt;
 use serde_json::{Map, Value};
 
-use super::grant::{Claims, Grant};
+use super::claims::Claims;
+use super::grant::Grant;
 use super::refusal::{BadToken, Refusal};
 
 /// Longest token accepted, in bytes (the request head limit is 8 KiB too).
@@ -379,6 +380,8 @@ pub enum AuthConfigError {
     },
     /// A key file over [`MAX_KEY_FILE`] bytes.
     FileTooLarge(PathBuf),
+    /// A cookie name that is not an HTTP token (see [`crate::auth::source::is_cookie_name`]).
+    BadCookieName(String),
 }
 
 impl fmt::Display for AuthConfigError {
@@ -410,6 +413,10 @@ impl fmt::Display for AuthConfigError {
             AuthConfigError::FileTooLarge(path) => {
                 write!(f, "{} is larger than {MAX_KEY_FILE} bytes: not a key file", path.display())
             }
+            AuthConfigError::BadCookieName(name) => write!(
+                f,
+                "{name:?} is not a cookie name (letters, digits and !#$%&'*+-.^_`|~, no spaces or separators)"
+            ),
         }
     }
 }

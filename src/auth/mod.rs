@@ -7,6 +7,10 @@
 //! Refusal ─► status() 401 │ 403, reason() "expired", json() {"error":"expired"}
 //! ```
 //!
+//! Patterns, grants, refusals and token sources build without any cargo feature (they are the
+//! vocabulary of every authorization decision); verifying JWTs ([`jwt`],
+//! [`claims`]) needs the `jwt` feature (on by default).
+//!
 //! Everything here is pure: text and values in, values out. The time is an argument, key files
 //! are read by the caller ([`read_key_file`]) and handed over as bytes, and the hub never sees a
 //! token, only the decision.
@@ -35,16 +39,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "jwt")]
+pub mod claims;
 pub mod grant;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod pattern;
+pub mod policy;
 pub mod refusal;
 pub mod source;
 
-pub use grant::{Claims, Grant, authorize_stream};
+#[cfg(feature = "jwt")]
+pub use claims::Claims;
+pub use grant::{Grant, authorize_stream};
+#[cfg(feature = "jwt")]
 pub use jwt::{
     Algorithm, AuthConfigError, DEFAULT_LEEWAY, JwtConfig, KeyConfig, MAX_TOKEN_LEN, Verifier, read_key_file,
 };
 pub use pattern::{ChannelPattern, MAX_PATTERN_LEN, MAX_PATTERNS, PatternError, Patterns};
-pub use refusal::{BadToken, Refusal};
-pub use source::{DEFAULT_COOKIE, QUERY_PARAM, token_from};
+#[cfg(feature = "jwt")]
+pub use policy::JwtPolicy;
+pub use policy::{Access, Policy};
+pub use refusal::{BadToken, Refusal, RefusalKind};
+pub use source::{DEFAULT_COOKIE, QUERY_PARAM, bearer, token_from};

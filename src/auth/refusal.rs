@@ -124,7 +124,10 @@ impl Refusal {
     pub fn json(&self) -> String {
         match self {
             Refusal::Forbidden { channel } => {
-                format!(r#"{{"error":"forbidden","channel":{}}}"#, serde_json::Value::from(channel.as_str()))
+                let mut body = String::from(r#"{"error":"forbidden","channel":"#);
+                crate::http::json::push_string(&mut body, channel);
+                body.push('}');
+                body
             }
             other => format!(r#"{{"error":"{}"}}"#, other.reason()),
         }
@@ -137,6 +140,54 @@ impl Refusal {
             Refusal::NoToken => "Bearer",
             Refusal::BadToken(_) => r#"Bearer error="invalid_token""#,
             Refusal::Forbidden { .. } => r#"Bearer error="insufficient_scope""#,
+        }
+    }
+}
+
+/// The four families refusals are counted in (the `reason` label of
+/// `ssehub_streams_refused_total`): no token, a bad one, an expired one, a channel not granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RefusalKind {
+    /// [`Refusal::NoToken`].
+    NoToken,
+    /// [`Refusal::BadToken`] other than expired.
+    BadToken,
+    /// [`BadToken::Expired`].
+    Expired,
+    /// [`Refusal::Forbidden`].
+    Forbidden,
+}
+
+impl RefusalKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [RefusalKind; 4] =
+        [RefusalKind::NoToken, RefusalKind::BadToken, RefusalKind::Expired, RefusalKind::Forbidden];
+
+    /// The label: `no_token`, `bad_token`, `expired`, `forbidden`.
+    pub fn label(self) -> &'static str {
+        match self {
+            RefusalKind::NoToken => "no_token",
+            RefusalKind::BadToken => "bad_token",
+            RefusalKind::Expired => "expired",
+            RefusalKind::Forbidden => "forbidden",
+        }
+    }
+}
+
+impl Refusal {
+    /// The family it is counted in.
+    ///
+    /// ```
+    /// use ssehub::auth::{BadToken, Refusal, RefusalKind};
+    /// assert_eq!(Refusal::BadToken(BadToken::Expired).kind(), RefusalKind::Expired);
+    /// assert_eq!(Refusal::BadToken(BadToken::Signature).kind().label(), "bad_token");
+    /// ```
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Refusal::NoToken => RefusalKind::NoToken,
+            Refusal::BadToken(BadToken::Expired) => RefusalKind::Expired,
+            Refusal::BadToken(_) => RefusalKind::BadToken,
+            Refusal::Forbidden { .. } => RefusalKind::Forbidden,
         }
     }
 }
@@ -197,8 +248,7 @@ mod tests {
         assert_eq!(Refusal::NoToken.www_authenticate(), "Bearer");
         let r = Refusal::Forbidden { channel: "a\"b\n".into() };
         assert_eq!(r.status(), 403);
-        let body: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
-        assert_eq!(body, serde_json::json!({"error": "forbidden", "channel": "a\"b\n"}));
+        assert_eq!(r.json(), r#"{"error":"forbidden","channel":"a\"b\n"}"#);
         assert_eq!(r.to_string(), r#"the token does not grant channel "a\"b\n""#);
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Three places, looked at in this order; the first that holds a non-empty token wins:
 //!
-//! 1. `Authorization: Bearer <token>` (RFC 6750 §2.1). The scheme is case-insensitive
-//!    (RFC 9110 §11.1), one or more spaces follow it. Another scheme (`Basic ...`) is not ours
-//!    and is passed over.
+//! 1. `Authorization: Bearer <token>` (RFC 6750 §2.1), as [`Request::bearer_token`] reads it
+//!    (the one parser of that header, which the publish token's check uses too): the scheme is
+//!    case-insensitive (RFC 9110 §11.1), one or more spaces follow it. Another scheme
+//!    (`Basic ...`) is not ours and is passed over.
 //! 2. A cookie, by default [`DEFAULT_COOKIE`]: every `Cookie` header field is read (HTTP/2 may
 //!    split cookies over several) as `; `-separated `name=value` pairs (RFC 6265 §5.4, §4.2.1);
 //!    names compare exactly; a value in double quotes is taken without them; the first pair
@@ -44,7 +45,7 @@ pub const QUERY_PARAM: &str = "access_token";
 /// assert_eq!(token_from(&r, DEFAULT_COOKIE).as_deref(), Some("ghi"));
 /// ```
 pub fn token_from<'r>(req: &'r Request, cookie_name: &str) -> Option<Cow<'r, str>> {
-    if let Some(token) = req.header("authorization").and_then(bearer) {
+    if let Some(token) = bearer(req) {
         return Some(Cow::Borrowed(token));
     }
     if let Some(token) = cookie(req, cookie_name) {
@@ -56,14 +57,20 @@ pub fn token_from<'r>(req: &'r Request, cookie_name: &str) -> Option<Cow<'r, str
         .map(|(_, v)| Cow::Owned(v))
 }
 
-/// The token of an `Authorization` value with the Bearer scheme.
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = rest.trim_matches(' ');
-    (!token.is_empty()).then_some(token)
+/// Whether `name` may name a cookie (RFC 6265 §4.1.1: an RFC 2616 token, 1 or more visible
+/// ASCII characters other than the separators `()<>@,;:\"/[]?={}`).
+///
+/// ```
+/// assert!(ssehub::auth::source::is_cookie_name("ssehub_token"));
+/// assert!(!ssehub::auth::source::is_cookie_name("a=b") && !ssehub::auth::source::is_cookie_name(""));
+/// ```
+pub fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// The `Authorization: Bearer` token, if it is UTF-8 (a JWT is ASCII).
+pub fn bearer(req: &Request) -> Option<&str> {
+    req.bearer_token().and_then(|t| std::str::from_utf8(t).ok())
 }
 
 /// The first non-empty value of cookie `name` in any `Cookie` field.
@@ -110,6 +117,12 @@ mod tests {
         assert_eq!(token("/ HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer "), None);
         assert_eq!(token("/ HTTP/1.1\r\nHost: h\r\nAuthorization: Bearera.b.c"), None);
         assert_eq!(token("/ HTTP/1.1\r\nHost: h\r\nAuthorization: Beare a.b.c"), None);
+        // The same parser as the publish token's: what one accepts, so does the other.
+        let raw =
+            b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer \xffx\r\nCookie: ssehub_token=c\r\n\r\n";
+        let req = parse_head(raw, &Limits::default()).unwrap().unwrap().request;
+        assert_eq!(req.bearer_token(), Some(&b"\xffx"[..]));
+        assert_eq!(token_from(&req, DEFAULT_COOKIE).as_deref(), Some("c"), "not UTF-8: passed over");
     }
 
     #[test]

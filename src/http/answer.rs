@@ -5,7 +5,9 @@
 //! backplane's `JoinRefusal`, ...) and which status it deserves. None of them builds a
 //! [`Response`]; this module does, the same way for all of them: the status, the refusal's own
 //! headers (`WWW-Authenticate`, `Allow`, `Retry-After`), and a one-line text body
-//! `<status> <reason>: <what was wrong>`.
+//! `<status> <reason>: <what was wrong>`, unless the refusal has a body of its own: an
+//! authorization refusal ([`crate::auth::Refusal`]) answers with its short JSON reason,
+//! `{"error":"no_token"}`, for clients to read.
 //!
 //! ```
 //! use ssehub::http::answer;
@@ -28,11 +30,21 @@ pub trait Refusal: fmt::Display {
     fn headers(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+
+    /// A body of its own, with its `Content-Type`, instead of the text line.
+    fn body(&self) -> Option<(&'static str, String)> {
+        None
+    }
 }
 
 /// The answer to `refusal`.
 pub fn refusal(refusal: &dyn Refusal) -> Response {
-    let mut response = Response::error(refusal.status(), &refusal.to_string());
+    let mut response = match refusal.body() {
+        Some((content_type, body)) => {
+            Response::new(refusal.status()).header("Content-Type", content_type).body(body)
+        }
+        None => Response::error(refusal.status(), &refusal.to_string()),
+    };
     for (name, value) in refusal.headers() {
         response = response.header(name, value);
     }
@@ -49,6 +61,30 @@ pub fn published(id: &str) -> Response {
     crate::http::json::push_string(&mut body, id);
     body.push('}');
     Response::new(201).header("Content-Type", "application/json").body(body)
+}
+
+/// `401` or `403` with `WWW-Authenticate: Bearer ...` (RFC 6750 §3) and the JSON reason.
+///
+/// ```
+/// use ssehub::auth::Refusal;
+/// use ssehub::http::answer;
+/// let r = answer::refusal(&Refusal::Forbidden { channel: "room-9".into() });
+/// assert_eq!((r.status, r.body.as_slice()), (403, &br#"{"error":"forbidden","channel":"room-9"}"#[..]));
+/// assert!(r.headers.contains(&("WWW-Authenticate".into(), r#"Bearer error="insufficient_scope""#.into())));
+/// assert!(r.headers.contains(&("Content-Type".into(), "application/json".into())));
+/// ```
+impl Refusal for crate::auth::Refusal {
+    fn status(&self) -> u16 {
+        crate::auth::Refusal::status(self)
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![("WWW-Authenticate", self.www_authenticate().to_owned())]
+    }
+
+    fn body(&self) -> Option<(&'static str, String)> {
+        Some(("application/json", self.json()))
+    }
 }
 
 impl Refusal for crate::error::EncodeError {

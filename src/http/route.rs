@@ -154,6 +154,12 @@ pub enum Decision {
     Metrics,
     /// The publish endpoint's path (any method: see [`crate::hub::publish`]).
     Publish,
+    /// The presence path (`/channels`, any method): all channels (`channel: None`), or one
+    /// (`/channels/NAME`, the name percent-decoded; not UTF-8 or empty: `Some("")`).
+    Presence {
+        /// The channel asked about, if one.
+        channel: Option<String>,
+    },
 }
 
 /// The routing configuration.
@@ -167,12 +173,26 @@ pub struct RouteConfig {
     pub metrics: Option<String>,
     /// Where publishers `POST` events, if the endpoint is enabled.
     pub publish: Option<String>,
+    /// Where presence is answered (`GET /channels`, `GET /channels/NAME`), if anywhere.
+    pub presence: Option<String>,
 }
 
 /// Decides what `head` becomes. Pure: see the [module docs](self) for the table.
 pub fn route(req: &Request, cfg: &RouteConfig) -> Decision {
     if cfg.publish.as_deref() == Some(req.path.as_str()) {
         return Decision::Publish;
+    }
+    if let Some(base) = cfg.presence.as_deref() {
+        match req.path.strip_prefix(base) {
+            Some("") => return Decision::Presence { channel: None },
+            Some(rest) if rest.starts_with('/') => {
+                let name = percent_encoding::percent_decode_str(&rest[1..]).decode_utf8();
+                return Decision::Presence {
+                    channel: Some(name.map(|n| n.into_owned()).unwrap_or_default()),
+                };
+            }
+            _ => {}
+        }
     }
     if cfg.metrics.as_deref() == Some(req.path.as_str()) && matches!(req.method.as_str(), "GET" | "HEAD") {
         return Decision::Metrics;
@@ -240,6 +260,7 @@ mod tests {
             cors,
             metrics: Some("/metrics".into()),
             publish: None,
+            presence: Some("/channels".into()),
         }
     }
 
@@ -250,7 +271,24 @@ mod tests {
             Decision::Fallback => 0,
             Decision::Metrics => 1,
             Decision::Publish => 2,
+            Decision::Presence { .. } => 3,
         }
+    }
+
+    #[test]
+    fn the_presence_path_and_a_channel_under_it() {
+        let c = cfg("/sse", None);
+        let presence = |path: &str| decide(&format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n"), &c);
+        assert_eq!(presence("/channels"), Decision::Presence { channel: None });
+        assert_eq!(presence("/channels/room-1"), Decision::Presence { channel: Some("room-1".into()) });
+        assert_eq!(
+            presence("/channels/user%2F42%2Finbox"),
+            Decision::Presence { channel: Some("user/42/inbox".into()) }
+        );
+        assert_eq!(presence("/channels/"), Decision::Presence { channel: Some(String::new()) });
+        assert_eq!(presence("/channelsx"), Decision::Fallback);
+        let off = RouteConfig { presence: None, ..c.clone() };
+        assert_eq!(decide("GET /channels HTTP/1.1\r\nHost: h\r\n\r\n", &off), Decision::Fallback);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Member {
     /// While a replay in batches is under way (live publishes wait in the logs): the id of the
     /// last event it delivered. Boxed: most streams never replay in batches.
     pub replay: Option<Box<Replaying>>,
+    /// Who opened it (a token's `sub`, see [`crate::auth::Access`]), for presence.
+    pub subject: Option<Arc<str>>,
 }
 
 /// A replay in batches under way (see [`super::Hub::replay`]).
@@ -32,7 +34,7 @@ pub struct Replaying {
 impl Member {
     /// A member whose replay (or subscription time) covered publishes up to `seq`.
     pub fn new(channels: Arc<[Arc<str>]>, seq: u64) -> Member {
-        Member { channels, last_seq: seq, replay: None }
+        Member { channels, last_seq: seq, replay: None, subject: None }
     }
 
     /// Whether the publish numbered `seq` is new to this stream; if so it is now delivered.

@@ -52,6 +52,7 @@ pub(crate) mod follow;
 pub mod ids;
 pub mod log;
 pub mod logs;
+pub mod presence;
 pub mod publish;
 
 use std::sync::Arc;

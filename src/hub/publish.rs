@@ -10,20 +10,30 @@
 //! | request | answer |
 //! |---|---|
 //! | no `Authorization: Bearer`, or the wrong token (compared in constant time) | `401` with `WWW-Authenticate: Bearer` |
+//! | with a [`Policy`] (JWTs): a bearer that is not the shared token and the policy refuses | `401`, JSON reason (`{"error":"expired"}`) |
+//! | with a [`Policy`]: a channel outside the token's `publish` patterns (a subscribe-only token publishes nowhere) | `403`, `{"error":"forbidden","channel":...}` |
 //! | a method other than `POST` | `405`, `Allow: POST` |
 //! | a body that is not UTF-8 | `400` |
 //! | an `event` with CR or LF, a bad channel list | `400` |
 //! | a body over the request body limit | `413` (from the request parser) |
 //!
-//! No `channel` parameter publishes to [`DEFAULT_CHANNEL`].
+//! No `channel` parameter publishes to [`DEFAULT_CHANNEL`](crate::hub::DEFAULT_CHANNEL).
+//!
+//! Who may publish is a [`Publishers`] value: the shared token, when one is set, allows every
+//! channel; otherwise a [`Policy`] (the JWT one reads the `publish` claims) says which channels
+//! the request may publish to, and every channel asked for must be one of them.
+
+use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 
+use crate::auth::{Patterns, Policy, Refusal as AuthRefusal};
 use crate::error::EncodeError;
 use crate::event::Event;
 use crate::http::Request;
 use crate::http::answer::Refusal;
-use crate::hub::{ChannelError, DEFAULT_CHANNEL, Target, validate_channels};
+
+use crate::hub::{ChannelError, Target, requested_channels};
 
 /// What a valid publish request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,8 +46,29 @@ pub struct PublishRequest {
     pub event: Event,
 }
 
+/// Who may publish: the shared token, a policy, both or neither (then nobody).
+#[derive(Clone, Copy, Default)]
+pub struct Publishers<'a> {
+    /// The shared bearer token (`--publish-token`): it may publish to every channel.
+    pub token: Option<&'a str>,
+    /// Decides for other bearers, per channel ([`Policy::publisher`]).
+    pub policy: Option<&'a dyn Policy>,
+    /// Seconds since the Unix epoch (tokens' times are on it).
+    pub now: u64,
+}
+
+impl std::fmt::Debug for Publishers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publishers")
+            .field("token", &self.token.map(|_| "<redacted>"))
+            .field("policy", &self.policy.is_some())
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
 /// Why a publish request is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublishRefusal {
     /// No `Authorization: Bearer`, or not the token: `401` with `WWW-Authenticate: Bearer`.
@@ -52,6 +83,10 @@ pub enum PublishRefusal {
     Channel(ChannelError),
     /// The event cannot be encoded (a line break in its type): `400`.
     Event(EncodeError),
+    /// The policy refused the bearer (`401`) or a channel (`403`), answered with its JSON reason.
+    Auth(AuthRefusal),
+    /// The policy failed (it panicked): `500`.
+    PolicyFailed,
 }
 
 impl std::fmt::Display for PublishRefusal {
@@ -63,6 +98,8 @@ impl std::fmt::Display for PublishRefusal {
             PublishRefusal::EventNotUtf8 => f.write_str("event types must be UTF-8"),
             PublishRefusal::Channel(e) => e.fmt(f),
             PublishRefusal::Event(e) => e.fmt(f),
+            PublishRefusal::Auth(r) => r.fmt(f),
+            PublishRefusal::PolicyFailed => f.write_str("the authorization policy failed"),
         }
     }
 }
@@ -74,6 +111,8 @@ impl Refusal for PublishRefusal {
         match self {
             PublishRefusal::Unauthorized => 401,
             PublishRefusal::Method => 405,
+            PublishRefusal::Auth(r) => r.status(),
+            PublishRefusal::PolicyFailed => 500,
             _ => 400,
         }
     }
@@ -82,22 +121,26 @@ impl Refusal for PublishRefusal {
         match self {
             PublishRefusal::Unauthorized => vec![("WWW-Authenticate", "Bearer".into())],
             PublishRefusal::Method => vec![("Allow", "POST".into())],
+            PublishRefusal::Auth(r) => r.headers(),
             _ => Vec::new(),
+        }
+    }
+
+    fn body(&self) -> Option<(&'static str, String)> {
+        match self {
+            PublishRefusal::Auth(r) => r.body(),
+            _ => None,
         }
     }
 }
 
-/// Checks a request to the publish endpoint against `token`.
-pub fn check(req: &Request, token: &str) -> Result<PublishRequest, PublishRefusal> {
-    authorize(req, token)?;
+/// Checks a request to the publish endpoint against who may publish.
+pub fn check(req: &Request, who: &Publishers<'_>) -> Result<PublishRequest, PublishRefusal> {
+    let channels = authorize(req, who)?;
     if req.method != "POST" {
         return Err(PublishRefusal::Method);
     }
     let data = std::str::from_utf8(&req.body).map_err(|_| PublishRefusal::BodyNotUtf8)?;
-    let channels = req.query_values("channel").map_err(|_| PublishRefusal::Channel(ChannelError::NotUtf8))?;
-    let channels =
-        validate_channels(if channels.is_empty() { vec![DEFAULT_CHANNEL.to_owned()] } else { channels })
-            .map_err(PublishRefusal::Channel)?;
     let mut event = Event::new(data);
     if let Some(t) = req.query_values("event").map_err(|_| PublishRefusal::EventNotUtf8)?.into_iter().next() {
         event = event.event(t);
@@ -105,21 +148,41 @@ pub fn check(req: &Request, token: &str) -> Result<PublishRequest, PublishRefusa
     Ok(PublishRequest { target: Target::Channels(channels.into()), event })
 }
 
-/// The token check alone, answerable from the request head before its body arrives (for
-/// `Expect: 100-continue`): refused unless the request carries `Authorization: Bearer <token>`
-/// (the scheme in any case, RFC 9110 §11.1), compared in constant time.
-pub fn authorize(req: &Request, token: &str) -> Result<(), PublishRefusal> {
-    let presented = req.bearer_token().unwrap_or_default();
-    if presented.is_empty() || !bool::from(presented.ct_eq(token.as_bytes())) {
-        return Err(PublishRefusal::Unauthorized);
+/// The authorization check alone, answerable from the request head before its body arrives
+/// (for `Expect: 100-continue`); the channels asked for if allowed. Allowed with
+/// `Authorization: Bearer <the shared token>` (the scheme in any case, RFC 9110 §11.1, compared
+/// in constant time); otherwise the policy's patterns must hold every channel. Without a
+/// policy, or without any bearer and no policy: [`PublishRefusal::Unauthorized`].
+pub fn authorize(req: &Request, who: &Publishers<'_>) -> Result<Vec<Arc<str>>, PublishRefusal> {
+    let allowed = publisher(req, who)?;
+    let channels = requested_channels(req).map_err(PublishRefusal::Channel)?;
+    if let Some(patterns) = allowed
+        && let Some(c) = channels.iter().find(|c| !patterns.matches(c))
+    {
+        return Err(PublishRefusal::Auth(AuthRefusal::Forbidden { channel: c.to_string() }));
     }
-    Ok(())
+    Ok(channels)
+}
+
+/// Which channels `req` may publish to (and see the presence of): `None` for every channel
+/// (the shared token), else the policy's patterns.
+pub fn publisher(req: &Request, who: &Publishers<'_>) -> Result<Option<Patterns>, PublishRefusal> {
+    let presented = req.bearer_token().unwrap_or_default();
+    let shared =
+        who.token.is_some_and(|t| !presented.is_empty() && bool::from(presented.ct_eq(t.as_bytes())));
+    match who.policy {
+        _ if shared => Ok(None),
+        None => Err(PublishRefusal::Unauthorized),
+        Some(policy) => Ok(Some(policy.publisher(req, who.now).map_err(PublishRefusal::Auth)?)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::request::{Limits, parse_head};
+
+    const SHARED: Publishers<'static> = Publishers { token: Some("s3cret"), policy: None, now: 0 };
 
     fn request(raw: &[u8]) -> Request {
         let head = parse_head(raw, &Limits::default()).unwrap().unwrap();
@@ -129,7 +192,7 @@ mod tests {
     }
 
     fn status(raw: &[u8]) -> u16 {
-        match check(&request(raw), "s3cret") {
+        match check(&request(raw), &SHARED) {
             // The event's own check is the hub's encoding (once per publish).
             Ok(p) => p.event.validate().map_or(400, |()| 201),
             Err(r) => r.status(),
@@ -139,11 +202,14 @@ mod tests {
     #[test]
     fn a_good_request_names_its_channels_and_event_type() {
         let raw = b"POST /publish?channel=a&channel=b&event=up HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nContent-Length: 5\r\n\r\nhello";
-        let p = check(&request(raw), "s3cret").unwrap();
+        let p = check(&request(raw), &SHARED).unwrap();
         assert_eq!(p.target, Target::channels(["a", "b"]));
         assert_eq!(p.event, Event::new("hello").event("up"));
         let raw = b"POST /publish HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1\r\n\r\nx";
-        assert_eq!(check(&request(raw), "s3cret").unwrap().target, Target::channels([DEFAULT_CHANNEL]));
+        assert_eq!(
+            check(&request(raw), &SHARED).unwrap().target,
+            Target::channels([crate::hub::DEFAULT_CHANNEL])
+        );
     }
 
     #[test]
@@ -195,5 +261,59 @@ mod tests {
             status(format!("POST /publish?channel= HTTP/1.1\r\nHost: h\r\n{auth}\r\n").as_bytes()),
             400
         );
+    }
+
+    /// Bearer `writer` may publish to `room-*`, `reader` nowhere; any other bearer is bad.
+    struct Rooms;
+
+    impl Policy for Rooms {
+        fn stream(
+            &self,
+            _: &Request,
+            _: &[std::sync::Arc<str>],
+            _: u64,
+        ) -> Result<crate::auth::Access, AuthRefusal> {
+            Err(AuthRefusal::NoToken)
+        }
+
+        fn publisher(&self, req: &Request, _now: u64) -> Result<crate::auth::Patterns, AuthRefusal> {
+            match req.bearer_token() {
+                None => Err(AuthRefusal::NoToken),
+                Some(b"writer") => Ok(crate::auth::Patterns::parse(["room-*"]).unwrap()),
+                Some(b"reader") => Ok(crate::auth::Patterns::default()),
+                Some(_) => Err(AuthRefusal::BadToken(crate::auth::BadToken::Signature)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_policy_decides_per_channel_for_bearers_other_than_the_shared_token() {
+        let both = Publishers { token: Some("s3cret"), policy: Some(&Rooms), now: 0 };
+        let policy_only = Publishers { token: None, policy: Some(&Rooms), now: 0 };
+        let answer = |query: &str, bearer: &str, who: &Publishers<'_>| {
+            let raw =
+                format!("POST /publish{query} HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {bearer}\r\n\r\n");
+            match check(&request(raw.as_bytes()), who) {
+                Ok(p) => (201, format!("{:?}", p.target)),
+                Err(r) => (r.status(), crate::http::answer::refusal(&r).body.escape_ascii().to_string()),
+            }
+        };
+        assert_eq!(answer("?channel=room-1", "writer", &both).0, 201);
+        assert_eq!(answer("?channel=room-1&channel=room-2", "writer", &policy_only).0, 201);
+        assert_eq!(answer("?channel=lobby", "s3cret", &both).0, 201, "the shared token: every channel");
+        assert_eq!(answer("?channel=lobby", "s3cret", &policy_only).1, r#"{\"error\":\"bad_signature\"}"#);
+        let forbidden = answer("?channel=room-1&channel=lobby", "writer", &both);
+        assert_eq!(forbidden, (403, r#"{\"error\":\"forbidden\",\"channel\":\"lobby\"}"#.into()));
+        assert_eq!(answer("", "writer", &both).0, 403, "no channel: the default one, not granted");
+        assert_eq!(answer("?channel=room-1", "reader", &both).0, 403, "subscribe-only: publishes nowhere");
+        assert_eq!(answer("?channel=room-1", "nope", &both).0, 401);
+        let raw = b"POST /publish?channel=room-1 HTTP/1.1\r\nHost: h\r\n\r\n";
+        let r = check(&request(raw), &both).unwrap_err();
+        assert_eq!(
+            (r.status(), crate::http::answer::refusal(&r).body),
+            (401, br#"{"error":"no_token"}"#.to_vec())
+        );
+        let none = Publishers::default();
+        assert_eq!(check(&request(raw), &none).unwrap_err(), PublishRefusal::Unauthorized);
     }
 }

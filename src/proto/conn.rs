@@ -33,6 +33,7 @@
 //! | `Head`, idle between kept-alive requests | last answer + `idle_timeout` | close quietly |
 //! | `Waiting` | the `defer` wait | `503` with `Retry-After: 1`, close |
 //! | `Streaming` | last thing queued + `keep_alive` | a keep-alive comment |
+//! | `Streaming`, with an end set ([`Conn::end_stream_at`]: its token expires) | that instant | the stream ends gracefully (its last chunk) |
 //! | any, with something queued | the last write that made progress (or the queue filling) + `send_timeout` | dropped: the peer is gone or stopped reading |
 //! | `Lingering` | the answer written + `linger` | closed |
 //!
@@ -108,6 +109,9 @@ pub enum Timeout {
     NoAnswer,
     /// A stream had nothing queued for `keep_alive`: a keep-alive comment is queued.
     KeepAlive,
+    /// A stream reached the end set by [`Conn::end_stream_at`]: it ends gracefully (the last
+    /// chunk after what is queued), and the client reconnects.
+    Ended,
     /// Queued data made no progress for `send_timeout` (or a keep-alive did not fit the queue):
     /// the queue is dropped and the connection closed.
     Stalled,
@@ -168,7 +172,8 @@ pub struct Conn {
     out: OutQueue,
     settings: Arc<Settings>,
     /// `Head`: when the request head must be complete, or the idle wait ends. `Waiting`: when
-    /// the deferred answer is due. `Lingering`: when the linger ends.
+    /// the deferred answer is due. `Streaming`: when the stream must end, if ever.
+    /// `Lingering`: when the linger ends.
     deadline: Option<Instant>,
     /// The last write that made progress, or when the queue went from empty to not.
     progress: Instant,
@@ -418,6 +423,16 @@ impl Conn {
         self.deadline = None;
     }
 
+    /// Ends the stream at `at` (gracefully, as [`Conn::finish_stream`] does): what a stream
+    /// opened with a token that expires then is given (see [`crate::auth::Access::ends_at`]).
+    /// An instant already past ends it at the next [`Conn::handle_timeout`]. Only a stream has an
+    /// end; a later call moves it.
+    pub fn end_stream_at(&mut self, at: Instant) {
+        if self.phase == Phase::Streaming {
+            self.deadline = Some(at);
+        }
+    }
+
     /// Whether queueing `frame` now would pass the bound (so the driver should write first).
     pub fn would_overflow(&self, frame: &Frame) -> bool {
         self.out.would_overflow(frame)
@@ -544,7 +559,13 @@ impl Conn {
         let stall = (!self.out.is_empty()).then(|| self.progress + self.settings.send_timeout);
         let own = match self.phase {
             Phase::Head | Phase::Waiting | Phase::Lingering => self.deadline,
-            Phase::Streaming => self.settings.keep_alive.map(|k| self.last_queued + k),
+            Phase::Streaming => {
+                let keep_alive = self.settings.keep_alive.map(|k| self.last_queued + k);
+                match (keep_alive, self.deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             Phase::Closing | Phase::Closed => None,
         };
         match (stall, own) {
@@ -582,6 +603,10 @@ impl Conn {
                 let busy = Response::unavailable("the backplane did not answer in time", 1);
                 self.respond(&busy, Framing::CLOSE, now);
                 Some(Timeout::NoAnswer)
+            }
+            Phase::Streaming if due => {
+                self.finish_stream(now);
+                Some(Timeout::Ended)
             }
             Phase::Streaming => {
                 let keep_alive = self.settings.keep_alive?;
@@ -652,29 +677,7 @@ fn not_http1(input: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::event::Event;
-
-    /// A writer that takes at most `cap` bytes per call and then would block once.
-    struct Trickle {
-        out: Vec<u8>,
-        cap: usize,
-        blocked: bool,
-    }
-
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.blocked {
-                self.blocked = false;
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            self.blocked = true;
-            let n = buf.len().min(self.cap);
-            self.out.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::proto::trickle::Trickle;
 
     fn settings(max_queue_bytes: usize) -> Settings {
         Settings { max_queue_bytes, ..Settings::default() }
@@ -1035,6 +1038,36 @@ mod tests {
             "no keep-alive 100 ms after the last one: there was an event"
         );
         assert!(now == 1000);
+    }
+
+    #[test]
+    fn a_stream_with_an_end_ends_there_gracefully_between_keep_alives() {
+        let at = clock();
+        let s = Settings { keep_alive: Some(Duration::from_millis(100)), ..Settings::default() };
+        let mut c = Conn::new(s, at(0));
+        c.end_stream_at(at(10));
+        assert_eq!(c.poll_timeout(), Some(at(10_000)), "not streaming yet: no end, the head timeout");
+        c.start_stream(b"HEAD\r\n\r\n".to_vec(), true, &[Frame::comment("ok")], at(0));
+        let mut w = writer();
+        flush_all(&mut c, &mut w);
+        w.out.clear();
+        c.end_stream_at(at(250));
+        assert_eq!(c.poll_timeout(), Some(at(100)), "the keep-alive comes first");
+        assert_eq!(c.handle_timeout(at(100)), Some(Timeout::KeepAlive));
+        assert_eq!(c.handle_timeout(at(200)), Some(Timeout::KeepAlive));
+        assert_eq!(c.poll_timeout(), Some(at(250)));
+        assert_eq!(c.handle_timeout(at(249)), None);
+        assert_eq!(c.handle_timeout(at(250)), Some(Timeout::Ended));
+        flush_all(&mut c, &mut w);
+        assert_eq!(w.out, b"3\r\n:\n\n\r\n3\r\n:\n\n\r\n0\r\n\r\n", "two keep-alives, then the last chunk");
+        assert_eq!((c.phase(), c.poll_fin()), (Phase::Closed, false));
+        assert_eq!(c.handle_timeout(at(300)), None);
+        // An end already past ends the stream at the next timeout handled.
+        let (mut c, _) = streaming(Settings::default(), &at);
+        c.end_stream_at(at(0));
+        assert_eq!(c.poll_timeout(), Some(at(0)));
+        assert_eq!(c.handle_timeout(at(1)), Some(Timeout::Ended));
+        assert_eq!(c.phase(), Phase::Closed, "close-delimited, nothing queued: closed at once");
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod protocol;
 pub mod queue;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(test)]
+pub(crate) mod trickle;
 
 pub use conn::{Conn, Input, Phase};
 pub use protocol::{Endpoint, Protocol};

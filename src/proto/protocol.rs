@@ -294,6 +294,14 @@ impl Endpoint<'_> {
         }
     }
 
+    /// Ends the event stream at `at` (its authorization expires then), after what is queued.
+    pub fn end_stream_at(&mut self, at: Instant) {
+        match self {
+            Endpoint::Http1(c) => c.end_stream_at(at),
+            Endpoint::Http2(c, id) => c.end_stream_at(*id, at),
+        }
+    }
+
     /// Gives up on the request or stream at once (the HTTP/1.1 connection closes; the
     /// HTTP/2 stream is reset with `CANCEL`).
     pub fn abort(&mut self, now: Instant) {

@@ -5,7 +5,7 @@
 //!                                         ├─ Metrics ───► the server's counters ─────► respond
 //!                                         ├─ Publish ───► hub::publish::check ─► Hub (or Redis, deferred)
 //!                                         ├─ Respond ───► the refusal route chose ───► respond
-//!                                         └─ Stream ────► verify, channels, Hub::resume ─► start_stream
+//!                                         └─ Stream ────► verify, channels, policy, Hub::resume ─► start_stream
 //!                                                         (or, with a backplane, deferred: Join)
 //! ```
 //!
@@ -20,7 +20,8 @@ use std::time::Instant;
 use super::handle::{ClientInner, Join, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
 use super::worker::{Link, Live, PendingStream, Worker};
-use super::{Client, Rejection, Shared};
+use super::{Client, Rejection, Shared, since_epoch};
+use crate::auth::Access;
 use crate::h2::conn as h2;
 use crate::http::request::Request;
 use crate::http::route::{Decision, route};
@@ -127,14 +128,15 @@ impl Worker {
             return;
         }
         let refusal = match route(req, &config.route) {
-            Decision::Publish => publish::authorize(req, config.publish_token.as_deref().unwrap_or_default())
+            Decision::Publish => catch(&shared, || publish::authorize(req, &shared.publishers()))
+                .unwrap_or(Err(publish::PublishRefusal::PolicyFailed))
                 .err()
                 .map(|r| (Rejection::Publish, answer::refusal(&r))),
             Decision::Respond { response, .. } => Some((Rejection::Route, response)),
             Decision::Stream { .. } => {
                 Some((Rejection::Route, Response::error(400, "the stream path takes no request body")))
             }
-            Decision::Fallback | Decision::Metrics => None,
+            Decision::Fallback | Decision::Metrics | Decision::Presence { .. } => None,
         };
         let Some(mut e) = self.endpoint(key) else { return };
         match refusal {
@@ -176,8 +178,8 @@ impl Worker {
                 respond(self, &response, framing);
             }
             Decision::Publish => {
-                let token = config.publish_token.as_deref().unwrap_or_default();
-                let response = match publish::check(&req, token) {
+                let checked = catch(&shared, || publish::check(&req, &shared.publishers()));
+                let response = match checked.unwrap_or(Err(publish::PublishRefusal::PolicyFailed)) {
                     Err(refusal) => {
                         shared.reject(Rejection::Publish);
                         answer::refusal(&refusal)
@@ -210,15 +212,21 @@ impl Worker {
                 respond(self, &response, framing);
             }
             Decision::Metrics => respond(self, &metrics_answer(&shared), framing),
+            Decision::Presence { channel } => {
+                let answer = super::presence::answer(&shared, &req, channel.as_deref());
+                respond(self, &answer, framing)
+            }
             Decision::Respond { response, close } => {
                 shared.reject(Rejection::Route);
                 let framing = if close { framing.closing() } else { framing };
                 respond(self, &response, framing);
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
-                Ok(channels) => self.open_stream(key, req, headers, channels, now),
-                Err((why, response)) => {
+                Ok((channels, access)) => self.open_stream(key, req, headers, channels, access, now),
+                Err((why, mut response)) => {
                     shared.reject(why);
+                    // The CORS headers too: a cross-origin client may read why (401, 403...).
+                    response.headers.extend(headers);
                     respond(self, &response, framing);
                 }
             },
@@ -236,6 +244,7 @@ impl Worker {
         req: Request,
         headers: Vec<(String, String)>,
         channels: Vec<Arc<str>>,
+        access: Access,
         now: Instant,
     ) {
         let shared = self.shared.clone();
@@ -257,7 +266,7 @@ impl Worker {
             }
         };
         if let Some(resume) = resume {
-            return self.start_stream(key, &req, headers, channels, resume, now);
+            return self.start_stream(key, &req, headers, channels, access, resume, now);
         }
         let backplane = shared.backplane.as_ref().expect("a backplane");
         let id = ConnId { worker: self.index, key };
@@ -267,7 +276,7 @@ impl Worker {
         if !backplane.join(join) {
             e.respond(&answer::refusal(&Unavailable::ShutDown), Framing::CLOSE, now);
         } else if let Some(live) = self.slots.get(key) {
-            live.pending = Some(Box::new(PendingStream { req, headers }));
+            live.pending = Some(Box::new(PendingStream { req, headers, access }));
         }
     }
 
@@ -283,7 +292,8 @@ impl Worker {
             if self.is_waiting(key) { self.slots.get(key).and_then(|l| l.pending.take()) } else { None };
         match (pending, resume) {
             (Some(p), Ok(resume)) => {
-                self.start_stream(key, &p.req, p.headers, channels, resume, now);
+                let p = *p;
+                self.start_stream(key, &p.req, p.headers, channels, p.access, resume, now);
                 self.serve(key.slot, now); // reading was paused while it waited
             }
             (Some(p), Err(refusal)) => {
@@ -299,13 +309,16 @@ impl Worker {
         }
     }
 
-    /// Starts the stream in slot `key`, with `resume` (replay and seam) decided.
+    /// Starts the stream in slot `key`, with `resume` (replay and seam) decided; it ends when
+    /// `access` does.
+    #[allow(clippy::too_many_arguments)]
     fn start_stream(
         &mut self,
         key: Key,
         req: &Request,
         mut headers: Vec<(String, String)>,
         channels: Vec<Arc<str>>,
+        access: Access,
         resume: Resume,
         now: Instant,
     ) {
@@ -316,6 +329,9 @@ impl Worker {
         headers.extend(shared.config.headers.iter().cloned());
         let Some(mut e) = self.endpoint(key) else { return };
         e.start_stream(req, &headers, &first, now);
+        if let Some(end) = access.ends_at(since_epoch(), now) {
+            e.end_stream_at(end);
+        }
         if resume.then == Then::End {
             e.finish_stream(now);
         }
@@ -330,6 +346,8 @@ impl Worker {
         let channels: Arc<[Arc<str>]> =
             if *channels == *self.default_channels { self.default_channels.clone() } else { channels.into() };
         let mut member = Member::new(channels, resume.seq);
+        member.subject = access.subject;
+        shared.presence.join(&member.channels, member.subject.as_ref());
         if resume.then == Then::More {
             let last_id = resume.last_id.or_else(|| req.last_event_id().map(Arc::from));
             member.replay = Some(Box::new(Replaying { last_id }));
@@ -415,9 +433,12 @@ impl Worker {
     }
 }
 
-/// The accept check and the channel choice for a stream request; a refusal comes with its
-/// reason.
-fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, (Rejection, Response)> {
+/// A stream request's channels and access, or why not and the answer.
+type Checked = Result<(Vec<Arc<str>>, Access), (Rejection, Response)>;
+
+/// The accept check, the channel choice and the policy for a stream request; a refusal comes
+/// with its reason.
+fn check_stream(shared: &Shared, req: &Request) -> Checked {
     let verify = |r| (Rejection::Verify, r);
     if let Some(check) = &shared.callbacks.verify {
         catch(shared, || check(req))
@@ -432,7 +453,16 @@ fn check_stream(shared: &Shared, req: &Request) -> Result<Vec<Arc<str>>, (Reject
         ),
         None => requested_channels(req),
     };
-    channels.map_err(|e| (Rejection::Channels, answer::refusal(&e)))
+    let channels = channels.map_err(|e| (Rejection::Channels, answer::refusal(&e)))?;
+    let Some(policy) = &shared.callbacks.policy else { return Ok((channels, Access::default())) };
+    match catch(shared, || policy.stream(req, &channels, since_epoch().as_secs())) {
+        Some(Ok(access)) => Ok((channels, access)),
+        Some(Err(refusal)) => {
+            Shared::count(&shared.counters.streams_refused[refusal.kind() as usize]);
+            Err(verify(answer::refusal(&refusal)))
+        }
+        None => Err(verify(Response::error(500, "the authorization policy failed"))),
+    }
 }
 
 /// The metrics, as an answer.

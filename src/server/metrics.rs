@@ -129,6 +129,26 @@ pub(crate) fn render(shared: &Shared) -> String {
         let _ =
             writeln!(out, "{name}{{reason=\"{}\"}} {}", why.label(), s.rejected[why as usize].load(Relaxed));
     }
+    let name = "ssehub_streams_refused_total";
+    let _ = write!(
+        out,
+        "# HELP {name} Streams the authorization policy refused, by reason.\n# TYPE {name} counter\n"
+    );
+    for kind in crate::auth::RefusalKind::ALL {
+        let _ = writeln!(
+            out,
+            "{name}{{reason=\"{}\"}} {}",
+            kind.label(),
+            s.streams_refused[kind as usize].load(Relaxed)
+        );
+    }
+    metric_line(
+        &mut out,
+        "ssehub_streams_expired_total",
+        "counter",
+        "Streams ended because their access (a token) expired.",
+        s.streams_expired.load(Relaxed),
+    );
     s.publish_latency.render(
         &mut out,
         "ssehub_publish_to_write_seconds",
@@ -191,6 +211,10 @@ fn h2_metrics(out: &mut String, s: &super::Counters) {
     for (why, count) in crate::h2::conn::Refusal::ALL.iter().zip(&s.h2_refusals) {
         let _ = writeln!(out, "{name}{{reason=\"{}\"}} {}", why.as_str(), count.load(Relaxed));
     }
+}
+
+fn metric_line(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
 }
 
 /// TLS: handshakes, failures by reason, open connections by version and by ALPN protocol.

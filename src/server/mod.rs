@@ -38,6 +38,7 @@ mod descriptors;
 mod dispatch;
 mod handle;
 mod metrics;
+mod presence;
 mod process;
 mod slots;
 #[cfg(feature = "tls")]
@@ -55,6 +56,7 @@ use std::time::Duration;
 use commands::{Command, Mailbox};
 pub use handle::{Broadcaster, Client, PublishError, SendError, Unavailable};
 
+use crate::auth::{Policy, RefusalKind};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::route::{Cors, PathPattern, RouteConfig};
@@ -116,6 +118,8 @@ pub struct Config {
     pub coalesce: Duration,
     /// The bearer token of the publish endpoint (see [`ServerBuilder::publish_endpoint`]).
     pub publish_token: Option<String>,
+    /// Publish join and leave events on `$presence/NAME` (see [`ServerBuilder::presence_events`]).
+    pub presence_events: bool,
     /// Share channels with other nodes through Redis Streams (see [`crate::backplane`]);
     /// default none (this node alone).
     pub redis: Option<RedisConfig>,
@@ -193,6 +197,7 @@ impl Default for Config {
                 cors: None,
                 metrics: None,
                 publish: None,
+                presence: None,
             },
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -210,6 +215,7 @@ impl Default for Config {
             assign_ids: true,
             coalesce: Duration::from_millis(13),
             publish_token: None,
+            presence_events: false,
             redis: None,
             metrics_addr: None,
             #[cfg(feature = "tls")]
@@ -232,6 +238,8 @@ struct Callbacks {
     on_connect: Option<Box<OnConnect>>,
     verify: Option<Box<Verify>>,
     subscribe: Option<Box<Subscribe>>,
+    /// Who may read and write which channels (after `verify` and `subscribe`).
+    policy: Option<Box<dyn Policy>>,
     fallback: Option<Box<Fallback>>,
     on_disconnect: Option<Box<OnDisconnect>>,
 }
@@ -246,6 +254,10 @@ pub(crate) struct Counters {
     /// By [`Rejection`], in its order.
     pub(crate) rejected: [AtomicU64; Rejection::ALL.len()],
     pub(crate) slow_dropped: AtomicU64,
+    /// Streams the policy refused, by [`RefusalKind`] (in its order).
+    pub(crate) streams_refused: [AtomicU64; RefusalKind::ALL.len()],
+    /// Streams ended because their access expired.
+    pub(crate) streams_expired: AtomicU64,
     pub(crate) peer_errors: AtomicU64,
     pub(crate) callback_panics: AtomicU64,
     pub(crate) workers: Vec<WorkerCounters>,
@@ -355,6 +367,12 @@ pub struct Stats {
     /// Streams closed because their queue passed its bound (or the total queue bound), or made
     /// no progress for `send_timeout`.
     pub slow_dropped: u64,
+    /// Streams the [policy](ServerBuilder::policy) refused, by reason (the `reason` label of
+    /// `ssehub_streams_refused_total`): `no_token`, `bad_token`, `expired`, `forbidden`. Also
+    /// counted in `rejected` (as `verify`).
+    pub streams_refused: Vec<(&'static str, u64)>,
+    /// Streams ended when their token expired (`ssehub_streams_expired_total`).
+    pub streams_expired: u64,
     /// Connections closed by a socket error: a reset, or a peer that acknowledged nothing for
     /// `send_timeout` (the kernel's `TCP_USER_TIMEOUT`; how a client that vanished without a FIN
     /// is found once a keep-alive comment goes unanswered).
@@ -396,6 +414,11 @@ impl Counters {
                 .map(|r| (r.label(), load(&self.rejected[*r as usize])))
                 .collect(),
             slow_dropped: load(&self.slow_dropped),
+            streams_refused: RefusalKind::ALL
+                .iter()
+                .map(|k| (k.label(), load(&self.streams_refused[*k as usize])))
+                .collect(),
+            streams_expired: load(&self.streams_expired),
             peer_errors: load(&self.peer_errors),
             callback_panics: load(&self.callback_panics),
             workers: self
@@ -428,6 +451,8 @@ pub(crate) struct Shared {
     hub: Arc<Mutex<Hub>>,
     /// The Redis backplane, when channels are shared with other nodes.
     backplane: Option<backplane::Backplane>,
+    /// Who is on which channel.
+    presence: presence::Presence,
     counters: Counters,
     /// [`Config::max_connections`], or fewer when the descriptors allow fewer.
     max_connections: usize,
@@ -572,6 +597,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Decides who may read and write which channels: a ready-made
+    /// [`JwtPolicy`](crate::auth::JwtPolicy) (feature `jwt`) or the application's own
+    /// [`Policy`]. It is asked for every stream once its channels are chosen (after
+    /// [`ServerBuilder::verify`] and [`ServerBuilder::subscribe`]); a refusal is answered `401` or
+    /// `403` with a JSON reason (`{"error":"no_token"}`) and counted by reason in the metrics, and
+    /// a stream it allows ends when its [`Access`](crate::auth::Access) does. With the publish
+    /// endpoint on, it also decides which channels a request may publish to.
+    ///
+    /// ```no_run
+    /// use ssehub::auth::{Algorithm, JwtConfig, JwtPolicy, Patterns, Verifier};
+    ///
+    /// let verifier = Verifier::from_config(JwtConfig::hmac(Algorithm::HS256, std::fs::read("secret")?))?;
+    /// let server = ssehub::Server::builder()
+    ///     .policy(JwtPolicy::new(verifier).public(Patterns::parse(["news"])?))
+    ///     .bind("127.0.0.1:8080")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
+        self.callbacks.policy = Some(Box::new(policy));
+        self
+    }
+
     /// Answers `GET path` with the server's metrics in the Prometheus text format
     /// (see [`Server::metrics`]).
     pub fn metrics_path(mut self, path: &str) -> Self {
@@ -614,6 +661,34 @@ impl ServerBuilder {
     pub fn publish_endpoint(mut self, path: &str, token: &str) -> Self {
         self.config.route.publish = Some(path.to_owned());
         self.config.publish_token = Some(token.to_owned());
+        self
+    }
+
+    /// Enables `POST path` for publishing over HTTP with no shared token: the
+    /// [policy](ServerBuilder::policy) decides, per channel (with a [`JwtPolicy`](crate::auth::JwtPolicy),
+    /// the `publish` claims of the bearer token). Without a policy every publish is refused.
+    pub fn publish_path(mut self, path: &str) -> Self {
+        self.config.route.publish = Some(path.to_owned());
+        self
+    }
+
+    /// Answers `GET path` (every channel with subscribers) and `GET path/NAME` (one channel)
+    /// with JSON: `{"channel":"room-1","subscribers":2,"sub":["alice","bob"]}` (`sub`: the
+    /// subjects of the streams opened with a token). Only for holders of the publish token, or
+    /// of a token the [policy](ServerBuilder::policy) lets publish there (`GET path` lists only
+    /// those channels). With Redis the counts are every node's (see
+    /// [`crate::hub::presence`]).
+    pub fn presence(mut self, path: &str) -> Self {
+        self.config.route.presence = Some(path.to_owned());
+        self
+    }
+
+    /// Publishes `event: join` / `event: leave` with `{"sub":"alice"}` on the companion
+    /// channel `$presence/NAME` when a subject's first stream on `NAME` starts and its last one
+    /// ends (a leave held back a few seconds, so that a reconnect is neither). See
+    /// [`crate::hub::presence`].
+    pub fn presence_events(mut self, on: bool) -> Self {
+        self.config.presence_events = on;
         self
     }
 
@@ -693,7 +768,9 @@ impl ServerBuilder {
             Some(tls) if !config.http2 && tls.offers_h2() => Some(tls.without_h2()),
             tls => tls.clone(),
         };
+        let presence = presence::Presence::new(config.presence_events);
         let shared = Arc::new(Shared {
+            presence,
             config,
             metrics_path,
             #[cfg(feature = "tls")]
@@ -713,6 +790,7 @@ impl ServerBuilder {
         if let Some(backplane) = &shared.backplane {
             backplane.start(shared.fanout()).map_err(ServerError::Io)?;
         }
+        presence::start(&shared).map_err(ServerError::Io)?;
         let (mut listener, mut admin_listener) = (Some(listener), admin_listener);
         let mut threads = Vec::with_capacity(n);
         for (index, poll) in polls.into_iter().enumerate() {
@@ -780,6 +858,7 @@ impl Server {
                 on_connect: None,
                 verify: None,
                 subscribe: None,
+                policy: None,
                 fallback: None,
                 on_disconnect: None,
             },
@@ -887,6 +966,7 @@ impl fmt::Debug for ServerBuilder {
             .field("on_connect", &c.on_connect.is_some())
             .field("verify", &c.verify.is_some())
             .field("subscribe", &c.subscribe.is_some())
+            .field("policy", &c.policy.is_some())
             .field("fallback", &c.fallback.is_some())
             .field("on_disconnect", &c.on_disconnect.is_some())
             .finish()
@@ -915,6 +995,7 @@ impl ShutdownHandle {
         if let Some(backplane) = &self.shared.backplane {
             backplane.stop();
         }
+        self.shared.presence.stop();
     }
 }
 
@@ -926,6 +1007,15 @@ impl Shared {
     /// Counts a refusal.
     fn reject(&self, why: Rejection) {
         Shared::count(&self.counters.rejected[why as usize]);
+    }
+
+    /// Who may publish, now: the shared token and the policy.
+    pub(crate) fn publishers(&self) -> crate::hub::publish::Publishers<'_> {
+        crate::hub::publish::Publishers {
+            token: self.config.publish_token.as_deref(),
+            policy: self.callbacks.policy.as_deref(),
+            now: since_epoch().as_secs(),
+        }
     }
 
     fn lock_hub(&self) -> MutexGuard<'_, Hub> {
@@ -987,6 +1077,11 @@ impl Fanout {
 
 fn lock(hub: &Mutex<Hub>) -> MutexGuard<'_, Hub> {
     hub.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The wall clock's time since the Unix epoch (tokens' times are on it).
+pub(crate) fn since_epoch() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Hands a publish to every worker. Callers hold the hub's lock, so that every worker sees

@@ -93,6 +93,7 @@ pub(crate) struct Socket {
 pub(super) struct PendingStream {
     pub(super) req: Request,
     pub(super) headers: Vec<(String, String)>,
+    pub(super) access: crate::auth::Access,
 }
 
 impl Live {
@@ -723,6 +724,7 @@ impl Worker {
                     Some(Timeout::Stalled) if streaming => Shared::count(&stats.slow_dropped),
                     Some(Timeout::Stalled) => Shared::count(&stats.peer_errors),
                     Some(Timeout::RequestTimeout) => self.shared.reject(Rejection::Timeout),
+                    Some(Timeout::Ended) => Shared::count(&stats.streams_expired),
                     Some(Timeout::NoAnswer) => self.shared.reject(Rejection::Unavailable),
                     _ => {}
                 },
@@ -740,6 +742,7 @@ impl Worker {
                     if did.late {
                         self.shared.reject(Rejection::Timeout);
                     }
+                    stats.streams_expired.fetch_add(did.ended.into(), Ordering::Relaxed);
                 }
             }
             self.serve(key.slot, now);
@@ -786,6 +789,7 @@ impl Worker {
         let stats = &self.shared.counters;
         if let Some(member) = live.member.take() {
             self.subs.leave(i, &member.channels);
+            self.shared.presence.leave(&member.channels, member.subject.as_ref());
             if self.shared.backplane.is_some() {
                 self.shared.lock_hub().unsubscribe(&member.channels, Instant::now());
             }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod decode;
+mod jwt;
 mod logger;
 mod serve;
 mod tls;

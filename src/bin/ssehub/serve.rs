@@ -5,6 +5,10 @@
 //!   clock's event before the newest, so the hub's replay hands it the newest at once.
 //! * `POST /publish` — with a publish token (`--publish-token-file FILE`, `SSEHUB_PUBLISH_TOKEN`
 //!   or `--publish-token TOKEN`): publish the body as an event (see README).
+//! * With a JWT key (`--jwt-secret`, `--jwt-key FILE --jwt-alg ALG`, `--jwks FILE`): every
+//!   stream needs a token (`Authorization: Bearer`, the `ssehub_token` cookie or
+//!   `?access_token=`) granting its channels, unless they are public (`--public-channel`);
+//!   `POST /publish` takes tokens with `publish` claims (see README, Authorization).
 //! * `GET /metrics` — the server's counters in the Prometheus text format (`--metrics-path`).
 //! * `GET <path>` (default `/sse`) — the stream: by default the time in milliseconds since the
 //!   UNIX epoch once a second; with `--rate R`, R events a second whose data is the decimal
@@ -185,6 +189,13 @@ pub struct Args {
     /// Serve the metrics on a listener of their own at ADDR (and not on the public port).
     #[arg(long, value_name = "ADDR", value_parser = units::listen_addr)]
     pub metrics_addr: Option<String>,
+    /// Publish `event: join` / `event: leave` (data `{"sub":...}`) on `$presence/NAME` when a
+    /// token's subject comes to or leaves channel NAME (a leave held back 3 s: a reconnect is
+    /// neither).
+    #[arg(long)]
+    pub presence_events: bool,
+    #[command(flatten)]
+    pub auth: crate::jwt::JwtArgs,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -195,6 +206,7 @@ pub fn run(args: Args) -> Result<(), String> {
         return Err(format!("--max-head-bytes must be at least 16, not {}", args.max_head_bytes));
     }
     let publish_token = publish_token(&args)?;
+    let policy = crate::jwt::policy(&args.auth)?;
     let target = if args.channels.is_empty() {
         Target::All
     } else {
@@ -253,8 +265,19 @@ pub fn run(args: Args) -> Result<(), String> {
             }
             _ => Response::not_found(),
         });
-    if let Some(token) = &publish_token {
-        builder = builder.publish_endpoint(&args.publish_path, token);
+    match &publish_token {
+        Some(token) => builder = builder.publish_endpoint(&args.publish_path, token),
+        // With a JWT key, tokens with `publish` claims may publish.
+        None if policy.is_some() => builder = builder.publish_path(&args.publish_path),
+        None => {}
+    }
+    if publish_token.is_some() || policy.is_some() {
+        // Presence, for those who may publish: `GET /channels`, `GET /channels/NAME`.
+        builder = builder.presence("/channels").presence_events(args.presence_events);
+    }
+    let credentials = policy.is_some();
+    if let Some(policy) = policy {
+        builder = builder.policy(policy);
     }
     if let Some(url) = &args.redis {
         if args.redis_namespace.is_empty() || args.redis_namespace.contains(['{', '}']) {
@@ -278,7 +301,9 @@ pub fn run(args: Args) -> Result<(), String> {
         builder = builder.cors(if args.cors_origins.iter().any(|o| o == "*") {
             Cors::any()
         } else {
-            Cors::origins(args.cors_origins.clone())
+            // With tokens, a browser's `EventSource(url, {withCredentials: true})` sends the
+            // cookie: allowed for the origins named (never for `*`, any site).
+            Cors::origins(args.cors_origins.clone()).credentials(credentials)
         });
     }
     if let Some(addr) = &args.metrics_addr {

@@ -135,6 +135,16 @@ impl Connection {
         }
     }
 
+    /// Ends the event stream on `stream` at `at` (its authorization expires then), after what
+    /// is queued; a later call moves the end.
+    pub fn end_stream_at(&mut self, stream: u32, at: Instant) {
+        if let Some(s) = self.stream(stream) {
+            if s.local == Local::Streaming {
+                s.ends_at = Some(at);
+            }
+        }
+    }
+
     /// Stream `stream`'s answer comes later; past `wait`, `503`.
     pub fn defer(&mut self, stream: u32, wait: Duration, now: Instant) {
         if let Some(s) = self.stream(stream) {

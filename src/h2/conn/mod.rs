@@ -254,6 +254,8 @@ pub struct Timeouts {
     pub late: bool,
     /// The linger is over: closed.
     pub lingered: bool,
+    /// Event streams ended at their [`Connection::end_stream_at`].
+    pub ended: u32,
 }
 
 /// The header block being received (a `HEADERS` without `END_HEADERS`, and its `CONTINUATION`s).
@@ -545,7 +547,10 @@ impl Connection {
                 for st in &self.streams {
                     match st.local {
                         Local::Waiting(t) => consider(Some(t)),
-                        Local::Streaming => consider(s.keep_alive.map(|k| st.last_queued + k)),
+                        Local::Streaming => {
+                            consider(s.keep_alive.map(|k| st.last_queued + k));
+                            consider(st.ends_at);
+                        }
                         _ => {}
                     }
                     consider(st.blocked_since.map(|t| t + s.send_timeout));
@@ -606,6 +611,12 @@ impl Connection {
                 self.events.push_back(Event::Refused(Refusal::StalledStream));
                 self.reset(id, ErrorCode::Cancel, now);
                 continue; // the stream is gone: the next one is at `i` now
+            }
+            if st.local == Local::Streaming && st.ends_at.is_some_and(|t| now >= t) {
+                did.ended += 1;
+                st.local = Local::Ending;
+                i += 1;
+                continue;
             }
             let waited_out = matches!(st.local, Local::Waiting(t) if now >= t);
             let quiet = matches!(st.local, Local::Streaming)

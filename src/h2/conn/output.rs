@@ -159,31 +159,7 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Takes at most `cap` bytes a call, then blocks once.
-    struct Trickle {
-        out: Vec<u8>,
-        cap: usize,
-        blocked: bool,
-    }
-
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.write_vectored(&[IoSlice::new(buf)])
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            if std::mem::take(&mut self.blocked) {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            self.blocked = true;
-            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).take(self.cap).collect();
-            self.out.extend_from_slice(&all);
-            Ok(all.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::proto::trickle::Trickle;
 
     #[test]
     fn data_frames_reference_the_queued_bytes() {

@@ -58,6 +58,8 @@ pub(crate) struct Stream {
     pub(crate) incoming: Option<Box<Incoming>>,
     /// The request was handed out ([`super::Event::Request`]): its end is reported too.
     pub(crate) delivered: bool,
+    /// When the event stream ends by itself (its authorization expires), if ever.
+    pub(crate) ends_at: Option<Instant>,
 }
 
 impl Stream {
@@ -81,6 +83,7 @@ impl Stream {
             blocked_since: None,
             incoming: None,
             delivered: false,
+            ends_at: None,
         }
     }
 

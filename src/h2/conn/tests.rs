@@ -797,3 +797,20 @@ fn a_peer_that_leaves_mid_stream_closes_the_connection_through_a_write() {
     assert_eq!(c.phase(), Phase::Closed);
     assert!(!c.wants_read());
 }
+
+#[test]
+fn an_event_stream_ends_at_its_end_and_no_sooner() {
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    client.read(&mut c, t0);
+    let end = t0 + Duration::from_secs(3);
+    c.end_stream_at(1, end);
+    assert_eq!(c.poll_timeout(), Some(end), "sooner than the keep-alive");
+    assert_eq!(c.handle_timeout(end - Duration::from_millis(1)).ended, 0);
+    assert_eq!(c.handle_timeout(end).ended, 1);
+    assert_eq!(client.read(&mut c, end), [Got::Data { stream: 1, data: Vec::new(), end: true }]);
+    assert_eq!(events(&mut c, end), [Event::Closed { stream: 1 }]);
+}

@@ -1,0 +1,287 @@
+//! Presence's shell: the node's counts under a lock (a stream's start and end), one thread that
+//! publishes join and leave events once debounced and, with Redis, sends this node's heartbeat
+//! and reads every other node's, and the answers to `GET /channels[/NAME]`. The decisions are
+//! [`crate::hub::presence`]'s.
+//!
+//! ```text
+//! start_stream ─► Presence::join ─┐                    ┌─► Debounce::poll ─► Shared::publish($presence/NAME)
+//! close ────────► Presence::leave ┴─► Local (counts) ──┤    (every 100 ms, only with events on)
+//!                                                      └─► heartbeat ─► Redis SET PX + ZADD ─► others' ─► Cluster
+//! GET /channels/NAME ─► hub::publish::publisher (may publish there?) ─► Cluster::channel(Local) ─► 200 JSON
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use crate::event::Event;
+use crate::http::answer::{self, Refusal};
+use crate::http::{Request, Response};
+use crate::hub::presence::{Cluster, DEBOUNCE, Debounce, Local, channel_json, channels_json};
+use crate::hub::{Target, publish, validate_channels};
+
+/// How often the thread wakes (events are published at most this late).
+const TICK: Duration = Duration::from_millis(100);
+/// How often a node sends its heartbeat.
+#[cfg(feature = "redis")]
+const BEAT: Duration = Duration::from_secs(1);
+/// How long a heartbeat counts: a node that stops sending stops counting after this.
+#[cfg(feature = "redis")]
+const BEAT_TTL: Duration = Duration::from_secs(3);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// This node's presence.
+pub(crate) struct Presence {
+    state: Mutex<State>,
+    /// Whether join and leave events are published.
+    events: bool,
+    stop: AtomicBool,
+}
+
+struct State {
+    local: Local,
+    cluster: Cluster,
+    debounce: Debounce,
+}
+
+impl Presence {
+    pub(crate) fn new(events: bool) -> Presence {
+        Presence {
+            state: Mutex::new(State {
+                local: Local::default(),
+                cluster: Cluster::default(),
+                debounce: Debounce::new(DEBOUNCE),
+            }),
+            events,
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// A stream started.
+    pub(crate) fn join(&self, channels: &[Arc<str>], subject: Option<&Arc<str>>) {
+        let mut s = lock(&self.state);
+        let first = s.local.join(channels, subject);
+        if let (true, Some(subject)) = (self.events, subject) {
+            s.debounce.joined(first, subject);
+        }
+    }
+
+    /// A stream ended.
+    pub(crate) fn leave(&self, channels: &[Arc<str>], subject: Option<&Arc<str>>) {
+        let mut s = lock(&self.state);
+        let last = s.local.leave(channels, subject);
+        if let (true, Some(subject)) = (self.events, subject) {
+            s.debounce.left(last, subject, Instant::now());
+        }
+    }
+
+    /// Asks the thread to stop.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Starts the presence thread when there is something for it to do (events, or a cluster).
+pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+    #[cfg(feature = "redis")]
+    let beat = match (&shared.config.redis, shared.config.route.presence.is_some()) {
+        (Some(redis), true) => Some(redis_beat::Heartbeat::new(redis)),
+        _ => None,
+    };
+    #[cfg(not(feature = "redis"))]
+    let beat: Option<()> = None;
+    if !shared.presence.events && beat.is_none() {
+        return Ok(());
+    }
+    let weak = Arc::downgrade(shared);
+    std::thread::Builder::new().name("ssehub-presence".into()).spawn(move || run(weak, beat))?;
+    Ok(())
+}
+
+#[cfg(feature = "redis")]
+type Beat = redis_beat::Heartbeat;
+#[cfg(not(feature = "redis"))]
+type Beat = ();
+
+#[cfg_attr(not(feature = "redis"), allow(unused_mut, unused_variables))]
+fn run(weak: Weak<Shared>, mut beat: Option<Beat>) {
+    #[cfg(feature = "redis")]
+    let mut next_beat = Instant::now();
+    loop {
+        std::thread::sleep(TICK);
+        let Some(shared) = weak.upgrade() else { return };
+        let presence = &shared.presence;
+        if presence.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let events = if presence.events { lock(&presence.state).debounce.poll(now) } else { Vec::new() };
+        for e in events {
+            let event = Event::new(e.data()).event(e.change.name());
+            if let Err(err) = shared.publish(&Target::channels([e.companion()]), event) {
+                log::warn!("presence: a {} event on {} was not published: {err}", e.change.name(), e.channel);
+            }
+        }
+        #[cfg(feature = "redis")]
+        if let Some(beat) = &mut beat
+            && now >= next_beat
+        {
+            next_beat = now + BEAT;
+            let text = lock(&presence.state).local.heartbeat();
+            let others = beat.beat(&text, BEAT_TTL);
+            let mut s = lock(&presence.state);
+            match others {
+                Some(others) => s.cluster.replace(others, now + BEAT_TTL),
+                None => s.cluster.expire(now),
+            }
+        }
+    }
+}
+
+/// The answer to `GET /channels` (`channel: None`) or `GET /channels/NAME`.
+pub(crate) fn answer(shared: &Shared, req: &Request, channel: Option<&str>) -> Response {
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return Response::error(405, "presence is read with GET").header("Allow", "GET, HEAD");
+    }
+    let allowed = match super::dispatch::catch(shared, || publish::publisher(req, &shared.publishers())) {
+        None => return Response::error(500, "the authorization policy failed"),
+        Some(Err(refusal)) => return answer::refusal(&refusal),
+        Some(Ok(allowed)) => allowed,
+    };
+    let may = |name: &str| allowed.as_ref().is_none_or(|p| p.matches(name));
+    let now = Instant::now();
+    let s = lock(&shared.presence.state);
+    let body = match channel {
+        Some(name) => {
+            if let Err(e) = validate_channels(vec![name.to_owned()]) {
+                return answer::refusal(&e);
+            }
+            if !may(name) {
+                let refusal = crate::auth::Refusal::Forbidden { channel: name.to_owned() };
+                return answer::refusal(&refusal as &dyn Refusal);
+            }
+            channel_json(name, &s.cluster.channel(&s.local, name, now))
+        }
+        None => {
+            let all = s.cluster.channels(&s.local, now);
+            channels_json(all.iter().filter(|(n, _)| may(n)).map(|(n, p)| (&**n, p)))
+        }
+    };
+    Response::new(200)
+        .header("Content-Type", "application/json")
+        .header("Cache-Control", "no-store")
+        .body(body)
+}
+
+#[cfg(feature = "redis")]
+mod redis_beat {
+    use std::time::Duration;
+
+    use super::super::{RedisConfig, since_epoch};
+
+    /// This node's heartbeat in Redis: `{ns}:presence:NODE` (its text, with an expiry), and the
+    /// set `{ns}:presence:nodes` of nodes by when their heartbeat expires.
+    pub(super) struct Heartbeat {
+        client: Option<redis::Client>,
+        conn: Option<redis::Connection>,
+        node: String,
+        prefix: String,
+        nodes: String,
+        connect_timeout: Duration,
+    }
+
+    impl Heartbeat {
+        pub(super) fn new(config: &RedisConfig) -> Heartbeat {
+            let node = format!("{}-{}", std::process::id(), since_epoch().as_nanos());
+            let prefix = format!("{{{}}}:presence:", config.namespace);
+            Heartbeat {
+                client: redis::Client::open(config.url.as_str()).ok(),
+                conn: None,
+                nodes: format!("{prefix}nodes"),
+                prefix,
+                node,
+                connect_timeout: config.connect_timeout,
+            }
+        }
+
+        /// Sends `text` (valid for `ttl`); the other live nodes' heartbeats, or `None` when
+        /// Redis did not answer (the connection is made again next time).
+        pub(super) fn beat(&mut self, text: &str, ttl: Duration) -> Option<Vec<(String, String)>> {
+            match self.try_beat(text, ttl) {
+                Ok(others) => Some(others),
+                Err(e) => {
+                    log::warn!("presence: heartbeat failed: {e}");
+                    self.conn = None;
+                    None
+                }
+            }
+        }
+
+        fn try_beat(&mut self, text: &str, ttl: Duration) -> redis::RedisResult<Vec<(String, String)>> {
+            if self.conn.is_none() {
+                let Some(client) = &self.client else {
+                    return Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "bad URL")));
+                };
+                let conn = client.get_connection_with_timeout(self.connect_timeout)?;
+                conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+                conn.set_write_timeout(Some(Duration::from_secs(2)))?;
+                self.conn = Some(conn);
+            }
+            let Some(conn) = self.conn.as_mut() else { return Ok(Vec::new()) };
+            let now = since_epoch().as_millis() as u64;
+            let ttl_ms = ttl.as_millis() as u64;
+            let key = format!("{}{}", self.prefix, self.node);
+            let (nodes,): (Vec<String>,) = redis::pipe()
+                .cmd("SET")
+                .arg(&key)
+                .arg(text)
+                .arg("PX")
+                .arg(ttl_ms)
+                .ignore()
+                .cmd("ZADD")
+                .arg(&self.nodes)
+                .arg(now + ttl_ms)
+                .arg(&self.node)
+                .ignore()
+                .cmd("ZREMRANGEBYSCORE")
+                .arg(&self.nodes)
+                .arg("-inf")
+                .arg(now)
+                .ignore()
+                .cmd("ZRANGE")
+                .arg(&self.nodes)
+                .arg(0)
+                .arg(-1)
+                .query(conn)?;
+            let others: Vec<String> = nodes.into_iter().filter(|n| *n != self.node).collect();
+            if others.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys: Vec<String> = others.iter().map(|n| format!("{}{n}", self.prefix)).collect();
+            let texts: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(conn)?;
+            Ok(others.into_iter().zip(texts).filter_map(|(n, t)| Some((n, t?))).collect())
+        }
+    }
+
+    impl Drop for Heartbeat {
+        fn drop(&mut self) {
+            // A node that stops says so: the others stop counting it at once.
+            if let Some(conn) = self.conn.as_mut() {
+                let key = format!("{}{}", self.prefix, self.node);
+                let _: redis::RedisResult<()> = redis::pipe()
+                    .cmd("DEL")
+                    .arg(&key)
+                    .ignore()
+                    .cmd("ZREM")
+                    .arg(&self.nodes)
+                    .arg(&self.node)
+                    .ignore()
+                    .query(conn);
+            }
+        }
+    }
+}
