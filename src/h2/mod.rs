@@ -42,6 +42,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod conn;
 mod error_code;
 pub mod frame;
 pub mod hpack;

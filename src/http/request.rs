@@ -29,6 +29,8 @@ pub enum Version {
     Http10,
     /// HTTP/1.1.
     Http11,
+    /// HTTP/2 (one stream of a connection; see [`crate::h2`]).
+    Http2,
 }
 
 /// Bounds on what a request may hold.
@@ -179,6 +181,8 @@ impl Request {
         match self.version {
             Version::Http11 => !tokens("close"),
             Version::Http10 => tokens("keep-alive"),
+            // The connection outlives every request; `Connection` is not even allowed.
+            Version::Http2 => true,
         }
     }
 }
@@ -250,7 +254,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, Response>
 
 /// A `Content-Length` value: a decimal number (a comma-separated list of equal numbers, as
 /// RFC 9110 §8.6 allows a recipient to accept, is taken as that number).
-fn parse_content_length(value: &[u8]) -> Option<usize> {
+pub(crate) fn parse_content_length(value: &[u8]) -> Option<usize> {
     let mut result = None;
     for part in value.split(|&b| b == b',') {
         let part = part.trim_ascii();
@@ -267,7 +271,7 @@ fn parse_content_length(value: &[u8]) -> Option<usize> {
 }
 
 /// Splits a request target into a decoded path and the raw query.
-fn split_target(target: &str) -> Result<(String, String), Response> {
+pub(crate) fn split_target(target: &str) -> Result<(String, String), Response> {
     let bad = || Response::error(400, "invalid request target");
     if target == "*" {
         return Ok(("*".to_owned(), String::new()));

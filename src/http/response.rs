@@ -132,6 +132,14 @@ impl Response {
     }
 }
 
+/// The fields every event stream's head has, over HTTP/1.1 and HTTP/2 alike: the type, no
+/// caching or transformation by intermediaries, and no buffering by nginx.
+pub const STREAM_HEADERS: [(&str, &str); 3] = [
+    ("Content-Type", "text/event-stream"),
+    ("Cache-Control", "no-cache, no-transform"),
+    ("X-Accel-Buffering", "no"),
+];
+
 /// Appends the head that turns a response into an event stream.
 ///
 /// `chunked` selects the HTTP/1.1 framing (see the module docs); `keep_alive` false (a client
@@ -139,9 +147,12 @@ impl Response {
 /// and configured headers.
 pub fn write_stream_head(out: &mut Vec<u8>, chunked: bool, keep_alive: bool, extra: &[(String, String)]) {
     status_line(200, out);
-    out.extend_from_slice(
-        b"Content-Type: text/event-stream\r\nCache-Control: no-cache, no-transform\r\nX-Accel-Buffering: no\r\n",
-    );
+    for (name, value) in STREAM_HEADERS {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     write_headers(extra, out);
     out.extend_from_slice(if chunked && keep_alive {
         b"Connection: keep-alive\r\n"

@@ -212,6 +212,33 @@ impl OutQueue {
         self.frames = VecDeque::new();
     }
 
+    /// Takes up to `max` bytes off the front without copying them: `part` gets each frame they
+    /// lie in and the range of its bytes taken (of the view the queue writes). Returns the bytes
+    /// taken. This is how an HTTP/2 connection puts queued frames behind `DATA` headers: the
+    /// bytes leave the queue (and its bound) once framed, by reference.
+    pub fn take_front(&mut self, max: usize, mut part: impl FnMut(&Frame, std::ops::Range<usize>)) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            let Some(front) = self.frames.front() else { break };
+            let len = front.view(self.chunked).len();
+            let n = (len - self.offset).min(max - taken);
+            part(front, self.offset..self.offset + n);
+            taken += n;
+            if self.offset + n == len {
+                self.offset = 0;
+                self.frames.pop_front();
+            } else {
+                self.offset += n;
+            }
+        }
+        self.queued -= taken;
+        self.pool.sub(taken);
+        if self.frames.is_empty() {
+            self.frames = VecDeque::new();
+        }
+        taken
+    }
+
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.pool.sub(self.queued);
@@ -258,6 +285,24 @@ mod tests {
             assert_eq!(drain(&mut q, step), b"head;5\r\n:ok\n\n\r\n9\r\ndata: a\n\n\r\n");
             assert_eq!(q.queued_bytes(), 0);
         }
+    }
+
+    #[test]
+    fn take_front_hands_out_ranges_of_the_frames_in_order() {
+        let pool = QueuePool::new(1000);
+        let mut q = OutQueue::in_pool(100, pool.clone());
+        q.push(Frame::raw(b"abcd".to_vec())).unwrap();
+        q.push(Frame::raw(b"efg".to_vec())).unwrap();
+        let mut got = Vec::new();
+        for max in [3, 3, 10, 10] {
+            let mut parts = Vec::new();
+            let n = q.take_front(max, |f, r| parts.extend_from_slice(&f.block()[r]));
+            assert_eq!(n, parts.len());
+            got.push(parts);
+        }
+        assert_eq!(got, [b"abc".to_vec(), b"def".to_vec(), b"g".to_vec(), Vec::new()]);
+        assert!(q.is_empty());
+        assert_eq!((q.queued_bytes(), pool.used()), (0, 0));
     }
 
     #[test]

@@ -1,0 +1,250 @@
+//! The driver's answers on a stream, and how queued bodies become `DATA` frames.
+//!
+//! An answer begins with a `HEADERS` frame, encoded with the connection's HPACK encoder into
+//! the control output (so header blocks leave in the order they were encoded). A response's
+//! body, or an event stream's events, wait in the stream's queue; each round of output
+//! ([`Connection::commit_round`]) cuts `DATA` frames from the queues in turn (round-robin, so
+//! one busy stream cannot starve the others), as far as the windows and the peer's frame size
+//! allow. `END_STREAM` goes with the last bytes of a finished answer.
+
+use std::time::{Duration, Instant};
+
+use super::stream::Local;
+use super::{Connection, Event, Refusal};
+use crate::h2::ErrorCode;
+use crate::h2::frame;
+use crate::http::response::{Response, STREAM_HEADERS, is_token};
+use crate::proto::Frame;
+use crate::proto::queue::Overflow;
+
+/// The most octets of `DATA` one round commits (then the round is written before the next).
+const ROUND_BYTES: usize = 64 * 1024;
+
+/// Response fields HTTP/2 forbids (RFC 9113 §8.2.2); an application's header of that name is
+/// left out, as a field that could split an HTTP/1.1 response is.
+const CONNECTION_SPECIFIC: [&str; 5] =
+    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"];
+
+impl Connection {
+    /// Answers stream `stream` with `response` (its head only when `head_only`: a `HEAD`
+    /// request). `false` if the stream is gone or already answered.
+    pub fn respond(&mut self, stream: u32, response: &Response, head_only: bool, now: Instant) -> bool {
+        if self.stream(stream).is_none_or(|s| s.answered()) {
+            return false;
+        }
+        let bodiless = matches!(response.status, 100..=199 | 204 | 304);
+        let body: &[u8] = if bodiless || head_only { &[] } else { &response.body };
+        let length = (!bodiless).then(|| response.body.len().to_string());
+        let mut fields = vec![(b":status".to_vec(), response.status.to_string().into_bytes())];
+        push_fields(&mut fields, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        if let Some(length) = length {
+            fields.push((b"content-length".to_vec(), length.into_bytes()));
+        }
+        self.headers(stream, &fields, body.is_empty(), now);
+        let s = self.stream(stream).expect("checked above");
+        if body.is_empty() {
+            self.ended(stream, now);
+        } else {
+            s.out.push_unbounded(Frame::raw(body.to_vec()));
+            s.local = Local::Ending;
+            s.last_queued = now;
+        }
+        true
+    }
+
+    /// Opens an event stream on `stream`: `200`, `text/event-stream`, the HTTP/1.1 stream's
+    /// other fields and `extra` (CORS, configured headers), then `first` (the `:ok` comment, a
+    /// replay). `false` if the stream is gone or already answered.
+    pub fn start_stream(
+        &mut self,
+        stream: u32,
+        extra: &[(String, String)],
+        first: &[Frame],
+        now: Instant,
+    ) -> bool {
+        if self.stream(stream).is_none_or(|s| s.answered()) {
+            return false;
+        }
+        let mut fields = vec![(b":status".to_vec(), b"200".to_vec())];
+        push_fields(&mut fields, STREAM_HEADERS.iter().copied());
+        push_fields(&mut fields, extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.headers(stream, &fields, false, now);
+        let s = self.stream(stream).expect("checked above");
+        s.local = Local::Streaming;
+        s.last_queued = now;
+        for f in first {
+            s.out.push_unbounded(f.clone());
+        }
+        true
+    }
+
+    /// Queues an event on stream `stream`. Past the queue bound the stream is reset (`CANCEL`)
+    /// and `Err` says so; a stream that is gone or finishing takes nothing, quietly.
+    pub fn push(&mut self, stream: u32, frame: Frame, now: Instant) -> Result<(), Overflow> {
+        let Some(s) = self.stream(stream) else { return Ok(()) };
+        if s.local != Local::Streaming {
+            return Ok(());
+        }
+        match s.out.push(frame) {
+            Ok(()) => {
+                s.last_queued = now;
+                Ok(())
+            }
+            Err(overflow) => {
+                self.events.push_back(Event::Refused(Refusal::Overflow));
+                self.reset(stream, ErrorCode::Cancel, now);
+                Err(overflow)
+            }
+        }
+    }
+
+    /// Whether [`Connection::push`] would pass the bound with `frame` now.
+    pub fn would_overflow(&self, stream: u32, frame: &Frame) -> bool {
+        self.streams.iter().find(|s| s.id == stream).is_some_and(|s| s.out.would_overflow(frame))
+    }
+
+    /// Queues a replay batch (sized by [`Connection::replay_room`]) whatever the bound.
+    pub fn push_replay(&mut self, stream: u32, frames: Vec<Frame>, now: Instant) {
+        let Some(s) = self.stream(stream) else { return };
+        if s.local != Local::Streaming {
+            return;
+        }
+        for f in frames {
+            s.out.push_unbounded(f);
+        }
+        s.last_queued = now;
+    }
+
+    /// Room in stream `stream`'s queue, once it is empty (a replay batch waits for that).
+    pub fn replay_room(&self, stream: u32) -> usize {
+        match self.streams.iter().find(|s| s.id == stream) {
+            Some(s) if s.out.is_empty() && s.local == Local::Streaming => s.out.limit(),
+            _ => 0,
+        }
+    }
+
+    /// Ends the event stream on `stream` once its queue is sent.
+    pub fn finish_stream(&mut self, stream: u32, _now: Instant) {
+        if let Some(s) = self.stream(stream) {
+            if s.local == Local::Streaming {
+                s.local = Local::Ending;
+            }
+        }
+    }
+
+    /// Stream `stream`'s answer comes later; past `wait`, `503`.
+    pub fn defer(&mut self, stream: u32, wait: Duration, now: Instant) {
+        if let Some(s) = self.stream(stream) {
+            if s.local == Local::Unanswered {
+                s.local = Local::Waiting(now + wait);
+            }
+        }
+    }
+
+    /// Whether stream `stream` waits for a deferred answer.
+    pub fn is_waiting(&self, stream: u32) -> bool {
+        self.streams.iter().any(|s| s.id == stream && matches!(s.local, Local::Waiting(_)))
+    }
+
+    /// Resets stream `stream` (the driver gives up on it: `INTERNAL_ERROR`, say).
+    pub fn reset_stream(&mut self, stream: u32, code: ErrorCode, now: Instant) {
+        if self.stream(stream).is_some() {
+            self.reset(stream, code, now);
+        }
+    }
+
+    /// Encodes a `HEADERS` frame (and `CONTINUATION`s) for `fields` into the control output.
+    fn headers(&mut self, stream: u32, fields: &[(Vec<u8>, Vec<u8>)], end_stream: bool, now: Instant) {
+        self.note_output(now);
+        let mut block = Vec::with_capacity(128);
+        self.encoder.encode(fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice())), &mut block);
+        frame::encode_headers(stream, &block, end_stream, self.peer_max_frame, &mut self.out.control);
+    }
+
+    /// Our side of stream `id` is over (`END_STREAM` queued): it closes, or, while the client
+    /// still sends its body, is reset with `NO_ERROR` (RFC 9113 §8.1: the answer is whole).
+    fn ended(&mut self, id: u32, now: Instant) {
+        match self.stream(id) {
+            Some(s) if s.remote_closed => {
+                self.remove(id);
+                self.settle(now);
+            }
+            Some(_) => self.reset(id, ErrorCode::NoError, now),
+            None => {}
+        }
+    }
+
+    /// Commits a round of output (see the [module docs](self)): the control bytes, then `DATA`
+    /// from the streams in turn.
+    pub(super) fn commit_round(&mut self, now: Instant) {
+        self.out.commit_control();
+        let n = self.streams.len();
+        if n == 0 {
+            return;
+        }
+        let mut budget = ROUND_BYTES;
+        let mut ended = Vec::new();
+        let start = self.rotate % n;
+        self.rotate = start + 1;
+        for k in 0..n {
+            if budget == 0 {
+                break;
+            }
+            let i = (start + k) % n;
+            let max_frame = self.peer_max_frame as usize;
+            let s = &mut self.streams[i];
+            if !s.has_output() {
+                continue;
+            }
+            let end = s.local == Local::Ending;
+            let mut frames = 0;
+            loop {
+                let window = s.send_window.min(self.send_window).max(0) as usize;
+                let room = window.min(max_frame).min(budget);
+                if room == 0 && !(s.out.is_empty() && end) {
+                    break;
+                }
+                let (taken, end_stream) = self.out.commit_data(s.id, &mut s.out, room, end);
+                s.send_window -= taken as i64;
+                self.send_window -= taken as i64;
+                budget -= taken;
+                frames += 1;
+                if end_stream {
+                    ended.push(s.id);
+                    break;
+                }
+                if s.out.is_empty() {
+                    break;
+                }
+            }
+            if frames > 0 {
+                // The peer may answer each DATA frame with a WINDOW_UPDATE.
+                self.control.credit(frames);
+            }
+            s.blocked_since = match (s.out.is_empty(), frames > 0) {
+                (true, _) => None,
+                (false, true) => None,
+                (false, false) => s.blocked_since.or(Some(now)),
+            };
+        }
+        for id in ended {
+            self.ended(id, now);
+        }
+        // RST_STREAM(NO_ERROR) for answers that ended before their request did.
+        self.out.commit_control();
+    }
+}
+
+/// Appends fields with valid names (lowercased) and values, leaving out connection-specific
+/// ones and any that could not be sent over HTTP/1.1 either.
+fn push_fields<'a>(fields: &mut Vec<(Vec<u8>, Vec<u8>)>, from: impl Iterator<Item = (&'a str, &'a str)>) {
+    for (name, value) in from {
+        let lower = name.to_ascii_lowercase();
+        if is_token(name)
+            && !value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+            && !CONNECTION_SPECIFIC.contains(&lower.as_str())
+        {
+            fields.push((lower.into_bytes(), value.trim_matches([' ', '\t']).as_bytes().to_vec()));
+        }
+    }
+}
