@@ -15,15 +15,16 @@
 # Needs nginx and its nchan module (Debian: apt-get install nginx-light libnginx-mod-nchan; the
 # system nginx service is not used), openssl, jq, python3 (bench/publish.py publishes nchan's
 # events, as ssehub serve --rate does its own) and taskset. Everything listens on 127.0.0.1 only:
-# ssehub on 18443 (TLS) or 18080, nginx on 18444 (TLS), 18082 (plain) and 18089 (its publisher).
+# ssehub on 18443 (TLS) or 18090, nginx on 18444 (TLS), 18082 (plain) and 18089 (its publisher).
 # Every process is started here and stopped by its PID.
 #
 # Environment: OUT (results, default bench/results/tls), REPS (repeats, default 3; IDLE_REPS for
 # the idle runs, default 2, of which nginx's only the first), QUIET_MAX
 # (seconds to wait for an idle machine before each run, default 30: see lib.sh wait_quiet),
 # RETRY_NOISY (0: keep a run that shared the machine instead of doing it again);
-# for a quick check of the script itself, FANOUT_CONNS, IDLE_CONNS and DURATION (seconds
-# measured) shrink the runs.
+# SERVERS (which of ssehub-tls ssehub nchan-tls nchan to run, default all; the handshake runs
+# take the TLS ones); for a quick check of the script itself, FANOUT_CONNS, IDLE_CONNS and
+# DURATION (seconds measured) shrink the runs.
 # Streams are opened at 500 a second: nginx + nchan spends about 0.9 ms of CPU on a full
 # handshake here, and at the load generator's default 2,000 a second on this shared 2-core machine
 # its handshakes time out faster than they complete (10,000 streams were not open after 2 min).
@@ -38,12 +39,13 @@ REPS=${REPS:-3}
 IDLE_REPS=${IDLE_REPS:-2}
 FANOUT_CONNS=${FANOUT_CONNS:-10000}
 IDLE_CONNS=${IDLE_CONNS:-19000}
+SERVERS=${SERVERS:-ssehub-tls ssehub nchan-tls nchan}
 export QUIET_MAX=${QUIET_MAX:-30}
 NGINX=${NGINX:-nginx}
 NCHAN_MODULE=${NCHAN_MODULE:-/usr/lib/nginx/modules/ngx_nchan_module.so}
 declare -A URL=(
     [ssehub-tls]=https://127.0.0.1:18443/sse
-    [ssehub]=http://127.0.0.1:18080/sse
+    [ssehub]=http://127.0.0.1:18090/sse
     [nchan-tls]=https://127.0.0.1:18444/sse
     [nchan]=http://127.0.0.1:18082/sse
 )
@@ -97,6 +99,7 @@ start() {
                 --max-connections 20000 "${tls[@]}" >>"$OUT/$name.server.log" 2>&1 &
             SERVER_PIDS=($!)
             wait_port "$port"
+            alive
             ;;
         nchan*)
             "${run[@]}" "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" \
@@ -104,12 +107,20 @@ start() {
             SERVER_PIDS=($!)
             wait_port "$port"
             wait_port 18089
+            alive
             local w
             for w in $(pgrep -P "${SERVER_PIDS[0]}"); do SERVER_PIDS+=("$w"); done
             python3 "$ROOT/bench/publish.py" http://127.0.0.1:18089/pub "$rate" 64 >>"$OUT/publish.log" 2>&1 &
             PUB_PID=$!
             ;;
     esac
+}
+
+# The server just started is still running: what answers on its port is not another's server.
+alive() {
+    kill -0 "${SERVER_PIDS[0]}" 2>/dev/null && return
+    echo "the server died at start (is its port taken?); see $OUT/*.server.log" >&2
+    exit 1
 }
 
 stop_all() {
@@ -159,7 +170,7 @@ run() {
 
 fanout() {
     for rep in $(seq "$REPS"); do
-        for s in ssehub-tls ssehub nchan-tls nchan; do
+        for s in $SERVERS; do
             run "fanout-$s-$rep" "$s" 10 "" -c "$FANOUT_CONNS" --connect-rate 500 \
                 --duration "${DURATION:-15}" --warmup 5 --expect-rate 10
         done
@@ -168,7 +179,7 @@ fanout() {
 
 idle() {
     for rep in $(seq "$IDLE_REPS"); do
-        for s in ssehub-tls ssehub nchan-tls nchan; do
+        for s in $SERVERS; do
             [[ $s == nchan* && $rep -gt 1 ]] && continue
             run "idle-$s-$rep" "$s" 0.01 "" -c "$IDLE_CONNS" --connect-rate 500 \
                 --duration "${DURATION:-10}" --warmup 2
@@ -178,7 +189,8 @@ idle() {
 
 handshakes() {
     for rep in $(seq "$REPS"); do
-        for s in ssehub-tls nchan-tls; do
+        for s in $SERVERS; do
+            [[ $s == *tls ]] || continue
             run "handshakes-$s-$rep" "$s" 1 1 -c 32 --handshakes --insecure --duration "${DURATION:-10}" --warmup 2
             jq -c '{handshakes, tls}' "$OUT/handshakes-$s-$rep.json" | tee -a "$OUT/summary.txt"
         done

@@ -29,7 +29,10 @@ def runs(folder, scenario, server):
         if not rest.isdigit():  # fanout-ssehub-* also matches fanout-ssehub-tls-*; .noisy-N, .failed
             continue
         with open(path) as f:
-            out.append(json.load(f))
+            try:
+                out.append(json.load(f))
+            except json.JSONDecodeError:  # a run still going, or stopped before its report
+                continue
     return out
 
 
