@@ -55,6 +55,8 @@ SERVER_PIDS=()
 PUB_PID=
 cleanup() {
     stop_all
+    # nginx's error log (nchan's crashes show there) is kept beside the results.
+    [[ -f $WORK/nginx/error.log ]] && cat "$WORK/nginx/error.log" >>"$OUT/nginx.error.log"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
