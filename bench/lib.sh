@@ -36,8 +36,9 @@ busy_ticks() {
     echo $((user + nice + system + irq + softirq + steal))
 }
 
-# Waits (up to 30 min) until no fuzzer runs on the machine and it is idle (under a fifth of a
-# core busy over 3 s): figures taken while another process burns a core are worthless on 2 cores.
+# Waits (up to QUIET_MAX seconds, default 30 min) until no fuzzer runs on the machine and it is
+# idle (under a fifth of a core busy over 3 s): figures taken while another process burns a core
+# are worthless on 2 cores.
 wait_quiet() {
     local waited=0 hz a b
     hz=$(getconf CLK_TCK)
@@ -55,7 +56,7 @@ wait_quiet() {
             sleep 10
             waited=$((waited + 13))
         fi
-        ((waited >= 1800)) && { log "still busy after 30 min; measuring anyway"; return; }
+        ((waited >= ${QUIET_MAX:-1800})) && { log "still busy after ${waited} s; measuring anyway"; return; }
     done
 }
 

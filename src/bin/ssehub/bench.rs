@@ -1,5 +1,6 @@
 //! `ssehub bench URL`: a load generator for event streams (a `wrk` for SSE) that works against
-//! any SSE server speaking plain HTTP/1.1.
+//! any SSE server speaking HTTP/1.1, plain (`http://`) or over TLS (`https://`, rustls: see
+//! [`tls`]).
 //!
 //! It opens `--connections` streams to URL at a bounded pace, lets them warm up, then measures
 //! for `--duration`: events and bytes per second, delivery latency (for events whose data starts
@@ -17,7 +18,10 @@
 //! Besides the steady state it measures connection set-up (how fast the first `--connections`
 //! streams were established, and each one's set-up time) and, with `--churn R`, a server whose
 //! streams come and go: R established connections a second are closed and reopened during the
-//! window, the others keep streaming. `--expect-rate R` (the events a second the server
+//! window, the others keep streaming. `--handshakes` measures set-up alone: each connection is
+//! closed once its response head has arrived and another opened at once, and the report counts
+//! the set-ups (full TLS handshakes over `https`) per second and the server's CPU time for each.
+//! `--expect-rate R` (the events a second the server
 //! publishes) adds how much of what was published arrived; `ssehub serve` numbers its events,
 //! so skipped IDs are counted as lost whatever the option.
 //!
@@ -30,12 +34,14 @@ mod dechunk;
 mod procfs;
 mod report;
 pub mod stream;
+mod tls;
 pub mod url;
 mod worker;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::net::ToSocketAddrs;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread;
@@ -61,7 +67,8 @@ const SPARE_FILES: u64 = 32;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The event stream: http://host[:port][/path][?query] (https is not supported yet).
+    /// The event stream: http://host[:port][/path][?query], or https://... (TLS: checked against
+    /// the system's trusted certificates, --cacert, or not at all with --insecure).
     pub url: String,
     /// Connections to open and keep open.
     #[arg(short, long, default_value_t = 100, value_name = "N", allow_negative_numbers = true)]
@@ -98,9 +105,24 @@ pub struct Args {
     /// name.
     #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = url::Header::parse)]
     pub headers: Vec<url::Header>,
-    /// The server's process ID: report its CPU time and memory (Linux /proc).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// With https: trust the certificates in this PEM file (the CA that signed the server's
+    /// certificate, or a self-signed certificate itself) instead of the system's.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// With https: accept any server certificate unchecked (and skip the handshake's signature
+    /// check, so that the load generator spends nothing on verification).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// Measure connection set-up alone: close each connection as soon as its response head has
+    /// arrived and open another at once, keeping --connections being set up; report set-ups a
+    /// second (full TLS handshakes with https: no session is resumed) and the server's CPU time
+    /// per set-up.
+    #[arg(long, conflicts_with_all = ["churn", "expect_rate"])]
+    pub handshakes: bool,
+    /// The server's process ID: report its CPU time and memory (Linux /proc). Repeat it for a
+    /// server of several processes (nginx's master and workers): their figures are summed.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Vec<u32>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -118,7 +140,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
-    let url = Url::parse(&args.url).map_err(|e| format!("bad URL {}: {e}", args.url))?;
+    let url = Url::parse_any(&args.url).map_err(|e| format!("bad URL {}: {e}", args.url))?;
+    let tls = tls_client(&url, &args)?;
     let (duration, warmup, connect_timeout) = (args.duration, args.warmup, args.connect_timeout);
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
@@ -126,12 +149,11 @@ pub fn run(args: Args) -> Result<(), Failure> {
         .next()
         .ok_or_else(|| format!("cannot resolve {}: no address", url.host))?;
     // The server before any of our connections: the baseline of its memory growth.
-    let server_before = match args.server_pid {
-        Some(pid) => Some(
-            procfs::sample(pid).map_err(|e| format!("--server-pid {pid}: cannot read /proc/{pid}: {e}"))?,
-        ),
-        None => None,
-    };
+    for &pid in &args.server_pid {
+        procfs::sample(pid).map_err(|e| format!("--server-pid {pid}: cannot read /proc/{pid}: {e}"))?;
+    }
+    let server_pids = (!args.server_pid.is_empty()).then_some(&args.server_pid[..]);
+    let server_before = server_pids.and_then(|pids| procfs::sample_all(pids).ok());
     raise_open_files(args.connections as u64 + SPARE_FILES, args.connections)?;
 
     let threads = args.threads.min(args.connections);
@@ -148,6 +170,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             connect_timeout,
             read_buffer: READ_BUFFER,
             churn: args.churn / threads as f64,
+            cycle: args.handshakes,
+            tls: tls.clone(),
         };
         let live = Arc::new(Live::new());
         let (clock, l) = (Arc::clone(&clock), Arc::clone(&live));
@@ -165,7 +189,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
 
-    let mut progress = Progress::new(args.connections, &clock);
+    let mut progress = Progress::new(args.connections, args.handshakes, &clock);
     let warmup_end = clock.base + warmup;
     let mut server_start = None;
     let mut own_start = None;
@@ -202,12 +226,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
                         .map(|(_, l)| l.established.load(Relaxed).saturating_sub(l.closed.load(Relaxed)))
                         .sum();
                     thread::sleep(start.saturating_duration_since(Instant::now()));
-                    server_start = args.server_pid.and_then(|pid| procfs::sample(pid).ok());
+                    server_start = server_pids.and_then(|pids| procfs::sample_all(pids).ok());
                     own_start = procfs::sample(std::process::id()).ok();
                     machine_start = procfs::machine_busy_ticks().ok();
                 }
             }
             Some((_, end)) if now >= end => break,
+            // Connections are closed on purpose all the time: none open says nothing.
+            Some(_) if args.handshakes => {}
             Some(_) => {
                 // Every connection has been resolved: with none left open, nothing can happen.
                 let open: u64 = workers
@@ -224,7 +250,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         progress.tick(now, &workers, &clock);
         thread::sleep(Duration::from_millis(5));
     }
-    let server_end = args.server_pid.map(|pid| (pid, procfs::sample(pid)));
+    let server_end = server_pids.map(|pids| (pids.to_vec(), procfs::sample_all(pids)));
     let own_end = procfs::sample(std::process::id()).ok();
     let machine_end = procfs::machine_busy_ticks().ok();
     progress.done();
@@ -255,6 +281,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         window_attempts: 0,
         window_established: 0,
         fill: None,
+        handshakes: args.handshakes,
+        agreed: Vec::new(),
         machine_cpu_seconds: machine_start
             .zip(machine_end)
             .map(|(start, end)| end.0.saturating_sub(start.0) as f64 / procfs::ticks_per_second() as f64),
@@ -266,7 +294,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }),
     };
     let (mut first_attempt, mut fill_done, mut fill_established) = (None::<Instant>, None::<Instant>, 0);
-    let (mut failures, mut closes) = (HashMap::new(), HashMap::new());
+    let (mut failures, mut closes, mut agreed) = (HashMap::new(), HashMap::new(), HashMap::new());
     for (handle, _) in workers {
         let report = match handle.join() {
             Ok(Ok(report)) => report,
@@ -297,6 +325,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         for (reason, n) in report.closes {
             *closes.entry(reason).or_insert(0) += n;
         }
+        for (what, n) in report.agreed {
+            *agreed.entry(what).or_insert(0) += n;
+        }
         for n in report.per_connection {
             let (fewest, most) = summary.fairness.unwrap_or((n, n));
             summary.fairness = Some((fewest.min(n), most.max(n)));
@@ -310,14 +341,15 @@ pub fn run(args: Args) -> Result<(), Failure> {
     }
     summary.failures = by_count(failures);
     summary.closes = by_count(closes);
-    if let Some((pid, end)) = server_end {
+    summary.agreed = by_count(agreed);
+    if let Some((pids, end)) = server_end {
         // A server that went away mid-run still gets its report; only its numbers are missing.
         let end = end.ok();
         let cpu_seconds = server_start.zip(end).map(|(start, end)| {
             end.cpu_ticks.saturating_sub(start.cpu_ticks) as f64 / procfs::ticks_per_second() as f64
         });
         summary.server = Some(Server {
-            pid,
+            pids,
             cpu_seconds,
             rss_before_kib: server_before.and_then(|s| s.rss_kib),
             rss_kib: end.and_then(|e| e.rss_kib),
@@ -345,6 +377,23 @@ pub fn run(args: Args) -> Result<(), Failure> {
             Err(Failure { status: EXPECTATION_NOT_MET, message: format!("--expect-rate not met: {why}") })
         }
         None => Ok(()),
+    }
+}
+
+/// The TLS client of an `https` URL (`None` for `http`); `--cacert` and `--insecure` are for
+/// `https` alone.
+fn tls_client(url: &Url, args: &Args) -> Result<Option<tls::Client>, String> {
+    let trust = match (&args.cacert, args.insecure) {
+        (Some(file), _) => tls::Trust::File(file.clone()),
+        (None, true) => tls::Trust::Insecure,
+        (None, false) => tls::Trust::System,
+    };
+    match url.tls {
+        true => tls::Client::new(&url.host, &trust).map(Some),
+        false if args.cacert.is_some() || args.insecure => {
+            Err(format!("--cacert and --insecure are for https:// URLs, not {}", args.url))
+        }
+        false => Ok(None),
     }
 }
 
@@ -378,10 +427,11 @@ fn raise_open_files(needed: u64, connections: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The live line on stderr, once a second: connections open, events/s in the last second,
-/// latency p99 so far in the current phase.
+/// The live line on stderr, once a second: connections open, events/s in the last second
+/// (set-ups/s with `--handshakes`), latency p99 so far in the current phase.
 struct Progress {
     requested: usize,
+    handshakes: bool,
     next: Instant,
     last: (Instant, u64),
     p99: hdrhistogram::Histogram<u64>,
@@ -390,9 +440,10 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(requested: usize, clock: &Clock) -> Progress {
+    fn new(requested: usize, handshakes: bool, clock: &Clock) -> Progress {
         Progress {
             requested,
+            handshakes,
             next: clock.base + Duration::from_secs(1),
             last: (clock.base, 0),
             p99: worker::histogram(),
@@ -409,7 +460,10 @@ impl Progress {
             self.next += Duration::from_secs(1);
         }
         let sum = |f: fn(&Live) -> u64| workers.iter().map(|(_, l)| f(l)).sum::<u64>();
-        let events = sum(|l| l.events.load(Relaxed));
+        let events = match self.handshakes {
+            true => sum(|l| l.established.load(Relaxed)),
+            false => sum(|l| l.events.load(Relaxed)),
+        };
         let open = sum(|l| l.established.load(Relaxed)).saturating_sub(sum(|l| l.closed.load(Relaxed)));
         let failed = sum(|l| l.failed.load(Relaxed));
         let churned = sum(|l| l.churned.load(Relaxed));
@@ -439,11 +493,14 @@ impl Progress {
             0 => String::new(),
             n => format!(" churned {n}"),
         };
-        let line = format!(
-            "[{phase}] open {open}/{} failed {failed}{churn} | {} events/s | p99 {p99}",
-            self.requested,
-            report::group(rate.round() as u64)
-        );
+        let rate = report::group(rate.round() as u64);
+        let line = match self.handshakes {
+            true => format!("[{phase}] setting up {} failed {failed} | {rate} set-ups/s", self.requested),
+            false => format!(
+                "[{phase}] open {open}/{} failed {failed}{churn} | {rate} events/s | p99 {p99}",
+                self.requested
+            ),
+        };
         let mut err = std::io::stderr().lock();
         let _ = match self.tty {
             true => write!(err, "\r\x1b[K{line}"),
@@ -458,5 +515,65 @@ impl Progress {
         if self.tty && self.printed {
             eprintln!();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser, Debug)]
+    struct Cmd {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(argv: &[&str]) -> Result<Args, String> {
+        Cmd::try_parse_from(std::iter::once("bench").chain(argv.iter().copied()))
+            .map(|c| c.args)
+            .map_err(|e| e.to_string())
+    }
+
+    fn client(argv: &[&str]) -> Result<Option<tls::Client>, String> {
+        let a = args(argv)?;
+        let url = Url::parse_any(&a.url).map_err(|e| e.to_string())?;
+        tls_client(&url, &a)
+    }
+
+    #[test]
+    fn tls_flags() {
+        let a = args(&["https://h/sse", "--cacert", "ca.pem", "--handshakes"]).unwrap();
+        assert_eq!((a.cacert, a.insecure, a.handshakes), (Some(PathBuf::from("ca.pem")), false, true));
+        let a = args(&["https://h/sse", "-k", "--server-pid", "7", "--server-pid", "8"]).unwrap();
+        assert_eq!((a.insecure, a.server_pid), (true, vec![7, 8]));
+        assert!(
+            args(&["https://h/", "--cacert", "ca.pem", "--insecure"])
+                .unwrap_err()
+                .contains("cannot be used with")
+        );
+        assert!(
+            args(&["https://h/", "--handshakes", "--churn", "5"])
+                .unwrap_err()
+                .contains("cannot be used with")
+        );
+        assert!(
+            args(&["http://h/", "--handshakes", "--expect-rate", "5"])
+                .unwrap_err()
+                .contains("cannot be used with")
+        );
+        assert!(args(&["http://h/", "--handshakes"]).is_ok(), "plain set-ups can be measured too");
+    }
+
+    #[test]
+    fn tls_client_for_https_alone() {
+        assert!(client(&["http://h/"]).unwrap().is_none());
+        assert!(client(&["https://127.0.0.1:8443/", "-k"]).unwrap().is_some());
+        let e = client(&["http://h/", "-k"]).err().unwrap();
+        assert_eq!(e, "--cacert and --insecure are for https:// URLs, not http://h/");
+        let e = client(&["http://h/", "--cacert", "x.pem"]).err().unwrap();
+        assert!(e.starts_with("--cacert and --insecure are for https://"), "{e}");
+        let e = client(&["https://h/", "--cacert", "/nonexistent/ca.pem"]).err().unwrap();
+        assert!(e.starts_with("--cacert /nonexistent/ca.pem: "), "{e}");
     }
 }

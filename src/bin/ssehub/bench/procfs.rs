@@ -36,6 +36,22 @@ pub fn sample(pid: u32) -> io::Result<Sample> {
     })
 }
 
+/// The counters of a server of several processes (`--server-pid` repeated: nginx's master and
+/// workers), summed: alive while all are, CPU time and memory added up. Memory that processes
+/// share (code, shared memory zones) is counted once per process that has it resident, as
+/// `VmRSS` does; the growth of a run is mostly private memory, which this counts right.
+pub fn sample_all(pids: &[u32]) -> io::Result<Sample> {
+    let mut total = Sample { alive: true, cpu_ticks: 0, rss_kib: Some(0), hwm_kib: Some(0) };
+    for &pid in pids {
+        let s = sample(pid)?;
+        total.alive &= s.alive;
+        total.cpu_ticks += s.cpu_ticks;
+        total.rss_kib = total.rss_kib.zip(s.rss_kib).map(|(a, b)| a + b);
+        total.hwm_kib = total.hwm_kib.zip(s.hwm_kib).map(|(a, b)| a + b);
+    }
+    Ok(total)
+}
+
 /// CPU time the whole machine spent busy (every CPU, every state but idle and iowait) since
 /// boot, in clock ticks: the first line of `/proc/stat`. Over the window, minus the server's and
 /// the load generator's own, it tells whether something else was running during the measurement.
@@ -125,6 +141,16 @@ mod tests {
         };
         assert!(rss > 0 && hwm >= rss, "{s:?}");
         assert!(ticks_per_second() > 0);
+    }
+
+    #[test]
+    fn several_processes_add_up() {
+        let me = std::process::id();
+        let one = sample(me).unwrap();
+        let two = sample_all(&[me, me]).unwrap();
+        assert!(two.alive && two.cpu_ticks >= 2 * one.cpu_ticks, "{one:?} {two:?}");
+        assert!(two.rss_kib.unwrap() >= one.rss_kib.unwrap() * 3 / 2, "{one:?} {two:?}");
+        assert!(sample_all(&[me, u32::MAX]).is_err());
     }
 
     #[test]

@@ -63,6 +63,12 @@ pub struct Summary {
     /// The initial fill: streams established on their first attempt, and the time from the
     /// first connection attempt to the last of them established.
     pub fill: Option<(u64, Duration)>,
+    /// `--handshakes`: every connection was closed once set up; `window_established` counts
+    /// the set-ups in the window.
+    pub handshakes: bool,
+    /// Over TLS: what the handshakes agreed (`TLSv1.3 TLS13_AES_256_GCM_SHA384 X25519
+    /// http/1.1`) and for how many streams, most frequent first.
+    pub agreed: Vec<(String, u64)>,
     /// The load generator's own CPU seconds (user + system, all threads) in the window.
     pub loadgen_cpu_seconds: Option<f64>,
     /// The whole machine's busy CPU seconds (all CPUs) in the window, and the part of it spent
@@ -71,9 +77,9 @@ pub struct Summary {
     pub softirq_cpu_seconds: Option<f64>,
 }
 
-/// The server's counters over the window (`--server-pid`).
+/// The server's counters over the window (`--server-pid`, summed over its processes).
 pub struct Server {
-    pub pid: u32,
+    pub pids: Vec<u32>,
     /// CPU seconds (user + system) spent in the window; `None` when no window opened.
     pub cpu_seconds: Option<f64>,
     /// Resident memory before the first connection, at the end of the window, and at its peak.
@@ -144,13 +150,22 @@ impl Summary {
 
     fn cpu_us_per_event(&self) -> Option<f64> {
         let cpu = self.server.as_ref()?.cpu_seconds?;
-        (self.events > 0).then(|| cpu * 1e6 / self.events as f64)
+        (self.events > 0 && !self.handshakes).then(|| cpu * 1e6 / self.events as f64)
+    }
+
+    /// `--handshakes`: the server's CPU time per set-up in the window, µs.
+    fn cpu_us_per_setup(&self, cpu: Option<f64>) -> Option<f64> {
+        let cpu = cpu?;
+        (self.handshakes && self.window_established > 0).then(|| cpu * 1e6 / self.window_established as f64)
     }
 
     /// The server's resident memory growth from before the first connection to the end of the
     /// window, per established connection (per open one with churn), in bytes.
     fn rss_growth_per_connection(&self) -> Option<f64> {
         let server = self.server.as_ref()?;
+        if self.handshakes {
+            return None; // no connection stays open
+        }
         let growth = server.rss_kib?.saturating_sub(server.rss_before_kib?);
         // With churn, `established` counts every reopened stream: divide by those open instead.
         let open = if self.churn > 0.0 { self.open_at_window } else { self.established };
@@ -180,7 +195,22 @@ impl Summary {
         for (reason, n) in &self.failures {
             row(w, "  failed", format!("{n:>8}  {reason}"));
         }
+        for (i, (agreed, n)) in self.agreed.iter().enumerate() {
+            row(w, if i == 0 { "tls" } else { "" }, format!("{n:>8}  {agreed}"));
+        }
         row(w, "set-up time", quantiles_text(&self.setup, SETUP_QUANTILES).unwrap_or_else(|| "-".into()));
+        if self.handshakes {
+            row(
+                w,
+                "set-ups",
+                format!(
+                    "{} in the window = {}/s (connect, {}request, response head, close)",
+                    group(self.window_established),
+                    group(self.per_second(self.window_established).round() as u64),
+                    if self.agreed.is_empty() { "" } else { "full TLS handshake, " },
+                ),
+            );
+        }
         if let (Some((n, span)), Some(rate)) = (self.fill, self.fill_rate()) {
             row(
                 w,
@@ -259,16 +289,24 @@ impl Summary {
             },
         );
         if let Some(server) = &self.server {
-            let cpu = match (server.cpu_seconds, self.cpu_us_per_event()) {
-                (Some(cpu), Some(per)) => format!(
-                    "{cpu:.2} s ({:.0}% of a core)   {per:.2} µs/event",
-                    cpu * 100.0 / self.window.as_secs_f64()
-                ),
-                (Some(cpu), None) => format!("{cpu:.2} s"),
-                _ => "-".to_owned(),
+            let per = match (self.cpu_us_per_event(), self.cpu_us_per_setup(server.cpu_seconds)) {
+                (Some(per), _) => format!("   {per:.2} µs/event"),
+                (None, Some(per)) => format!("   {per:.1} µs/set-up"),
+                (None, None) => String::new(),
+            };
+            let cpu = match server.cpu_seconds {
+                Some(cpu) => {
+                    format!("{cpu:.2} s ({:.0}% of a core){per}", cpu * 100.0 / self.window.as_secs_f64())
+                }
+                None => "-".to_owned(),
             };
             let exited = if server.exited { ", exited by the end" } else { "" };
-            row(w, "server cpu", format!("{cpu}   (pid {}{exited})", server.pid));
+            let pids = server.pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+            let pids = match server.pids.len() {
+                1 => format!("pid {pids}"),
+                _ => format!("pids {pids}, summed"),
+            };
+            row(w, "server cpu", format!("{cpu}   ({pids}{exited})"));
             let kib = |k: Option<u64>| k.map_or("-".to_owned(), |k| bytes(k as f64 * 1024.0));
             let mut mem = format!("RSS {}   peak {}", kib(server.rss_kib), kib(server.peak_rss_kib));
             if let Some(growth) = self.rss_growth_per_connection() {
@@ -312,7 +350,8 @@ impl Summary {
         };
         let server = self.server.as_ref().map(|s| {
             json!({
-                "pid": s.pid,
+                "pid": s.pids.first(),
+                "pids": s.pids,
                 "exited": s.exited,
                 "cpu_s": s.cpu_seconds.map(|c| round(c, 1e3)),
                 "cpu_us_per_event": self.cpu_us_per_event().map(|c| round(c, 1e3)),
@@ -361,6 +400,15 @@ impl Summary {
                 "attempts": self.window_attempts,
                 "established": self.window_established,
                 "established_per_sec": round(self.per_second(self.window_established), 10.0),
+            })),
+            "tls": (!self.agreed.is_empty()).then(|| reasons(&self.agreed)),
+            "handshakes": self.handshakes.then(|| json!({
+                "count": self.window_established,
+                "per_sec": round(self.per_second(self.window_established), 10.0),
+                "server_cpu_us_per_handshake": self
+                    .cpu_us_per_setup(self.server.as_ref().and_then(|s| s.cpu_seconds))
+                    .map(|c| round(c, 1e3)),
+                "loadgen_cpu_us_per_handshake": self.cpu_us_per_setup(self.loadgen_cpu_seconds).map(|c| round(c, 1e3)),
             })),
             "fill": self.fill.map(|(n, span)| json!({
                 "established": n,
@@ -493,7 +541,7 @@ mod tests {
             bytes: 4096,
             fairness: Some((499, 501)),
             server: Some(Server {
-                pid: 7,
+                pids: vec![7],
                 cpu_seconds: Some(0.5),
                 rss_before_kib: Some(1000),
                 rss_kib: Some(1002),
@@ -509,6 +557,8 @@ mod tests {
             window_attempts: 0,
             window_established: 0,
             fill: Some((2, Duration::from_millis(4))),
+            handshakes: false,
+            agreed: vec![],
             loadgen_cpu_seconds: Some(0.25),
             machine_cpu_seconds: Some(1.0),
             softirq_cpu_seconds: Some(0.1),
@@ -563,6 +613,36 @@ mod tests {
             t.contains("  latency         p50 5.00 ms   p90 9.01 ms   p95 9.50 ms   p99 9.90 ms   p99.9 9.99 ms   max 10.01 ms\n"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn handshakes_and_tls_report() {
+        let mut s = summary();
+        s.handshakes = true;
+        s.window_established = 400; // in the 2 s window
+        s.agreed = vec![("TLSv1.3 TLS13_AES_256_GCM_SHA384 X25519 http/1.1".into(), 402)];
+        let v = s.json();
+        assert_eq!(v["handshakes"]["count"], 400);
+        assert_eq!(v["handshakes"]["per_sec"], 200.0);
+        assert_eq!(v["handshakes"]["server_cpu_us_per_handshake"], 1250.0);
+        assert_eq!(v["handshakes"]["loadgen_cpu_us_per_handshake"], 625.0);
+        assert_eq!(v["server"]["cpu_us_per_event"], Value::Null, "no per-event cost in this mode");
+        assert_eq!(v["tls"]["TLSv1.3 TLS13_AES_256_GCM_SHA384 X25519 http/1.1"], 402);
+        let t = s.table();
+        assert!(
+            t.contains("  tls                  402  TLSv1.3 TLS13_AES_256_GCM_SHA384 X25519 http/1.1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  set-ups         400 in the window = 200/s (connect, full TLS handshake, request,"),
+            "{t}"
+        );
+        assert!(t.contains("  server cpu      0.50 s (25% of a core)   1250.0 µs/set-up   (pid 7)\n"), "{t}");
+        s.server.as_mut().unwrap().pids = vec![7, 8];
+        assert!(s.table().contains("(pids 7, 8, summed)"));
+        assert_eq!(s.json()["server"]["pids"], json!([7, 8]));
+        assert_eq!(summary().json()["handshakes"], Value::Null);
+        assert_eq!(summary().json()["tls"], Value::Null);
     }
 
     #[test]

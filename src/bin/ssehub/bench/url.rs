@@ -1,16 +1,20 @@
-//! The `URL` argument of `ssehub bench` and `ssehub decode`: `http://host[:port][/path][?query]`,
-//! and the request they send to it, with the `-H 'Name: value'` headers given.
+//! The `URL` argument of `ssehub bench` and `ssehub decode`: `http://host[:port][/path][?query]`
+//! (and, for `bench`, `https://`), and the request they send to it, with the `-H 'Name: value'`
+//! headers given.
 //!
-//! Only what a plain HTTP/1.1 GET needs: the host and port to connect to, the `Host` header and
-//! the request target. `https` is refused with a clear message (no TLS yet); so are user info
-//! (`user@`), an empty host and a bad port. A fragment (`#...`) is never sent to a server, so it
-//! is dropped.
+//! Only what an HTTP/1.1 GET needs: whether it goes over TLS, the host and port to connect to,
+//! the `Host` header and the request target. [`Url::parse`] (`decode`) refuses `https` with a
+//! clear message; [`Url::parse_any`] (`bench`) takes it, port 443 by default. User info
+//! (`user@`), an empty host and a bad port are refused. A fragment (`#...`) is never sent to a
+//! server, so it is dropped.
 
 use std::fmt;
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`: the request goes over TLS.
+    pub tls: bool,
     /// The host to resolve, without the brackets of an IPv6 literal.
     pub host: String,
     pub port: u16,
@@ -35,8 +39,10 @@ pub enum UrlError {
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            UrlError::Https => "https is not supported yet (no TLS; use http://, or a TLS proxy in front)",
-            UrlError::Scheme => "expected http://host[:port][/path]",
+            UrlError::Https => {
+                "https is not supported by decode yet (use http://, or curl -sN URL | ssehub decode)"
+            }
+            UrlError::Scheme => "expected http://host[:port][/path] (or https:// for bench)",
             UrlError::EmptyHost => "no host",
             UrlError::UserInfo => "user info (user@host) is not supported",
             UrlError::BadPort => "the port must be a number from 1 to 65535",
@@ -47,14 +53,24 @@ impl fmt::Display for UrlError {
 }
 
 impl Url {
-    /// Parses `http://host[:port][/path][?query][#fragment]` (the scheme case-insensitively).
+    /// Parses `http://host[:port][/path][?query][#fragment]` (the scheme case-insensitively);
+    /// `https://` is refused.
     pub fn parse(s: &str) -> Result<Url, UrlError> {
-        let scheme_end = s.find("://").ok_or(UrlError::Scheme)?;
-        match &s[..scheme_end] {
-            scheme if scheme.eq_ignore_ascii_case("http") => {}
-            scheme if scheme.eq_ignore_ascii_case("https") => return Err(UrlError::Https),
-            _ => return Err(UrlError::Scheme),
+        match Url::parse_any(s)? {
+            Url { tls: true, .. } => Err(UrlError::Https),
+            url => Ok(url),
         }
+    }
+
+    /// Parses `http://` or `https://host[:port][/path][?query][#fragment]` (the scheme
+    /// case-insensitively; the port 80 or 443 by default).
+    pub fn parse_any(s: &str) -> Result<Url, UrlError> {
+        let scheme_end = s.find("://").ok_or(UrlError::Scheme)?;
+        let tls = match &s[..scheme_end] {
+            scheme if scheme.eq_ignore_ascii_case("http") => false,
+            scheme if scheme.eq_ignore_ascii_case("https") => true,
+            _ => return Err(UrlError::Scheme),
+        };
         let rest = &s[scheme_end + 3..];
         let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
         let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -84,6 +100,7 @@ impl Url {
             return Err(UrlError::BadHost);
         }
         let port = match port {
+            None | Some("") if tls => 443,
             None | Some("") => 80,
             Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => {
                 p.parse::<u16>().ok().filter(|&p| p != 0).ok_or(UrlError::BadPort)?
@@ -98,7 +115,7 @@ impl Url {
         if target.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
             return Err(UrlError::BadTarget);
         }
-        Ok(Url { host: host.to_owned(), port, authority: authority.to_owned(), target })
+        Ok(Url { tls, host: host.to_owned(), port, authority: authority.to_owned(), target })
     }
 
     /// The HTTP/1.1 request every connection sends: `GET` with `Host`, `Accept:
@@ -186,10 +203,31 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_it_cannot_serve() {
+    fn https_for_bench_alone() {
         let err = |s: &str| Url::parse(s).unwrap_err();
         assert_eq!(err("https://example.com/sse"), UrlError::Https);
         assert_eq!(err("HTTPS://example.com/sse"), UrlError::Https);
+        let any = |s: &str| Url::parse_any(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let u = any("https://localhost:18443/sse?channel=a");
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.target.as_str()),
+            (true, "localhost", 18443, "/sse?channel=a")
+        );
+        let u = any("HTTPS://example.com");
+        assert_eq!((u.tls, u.port, u.authority.as_str(), u.target.as_str()), (true, 443, "example.com", "/"));
+        let u = any("https://[::1]/x");
+        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "::1", 443));
+        let u = any("http://example.com:8080/");
+        assert_eq!((u.tls, u.port), (false, 8080));
+        assert_eq!(Url::parse_any("https://h:0/"), Err(UrlError::BadPort));
+        assert_eq!(Url::parse_any("https:///sse"), Err(UrlError::EmptyHost));
+        assert_eq!(Url::parse_any("httpss://h/"), Err(UrlError::Scheme));
+        assert_eq!(Url::parse_any("wss://h/"), Err(UrlError::Scheme));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_serve() {
+        let err = |s: &str| Url::parse(s).unwrap_err();
         assert_eq!(err("ftp://example.com/"), UrlError::Scheme);
         assert_eq!(err("example.com/sse"), UrlError::Scheme);
         assert_eq!(err("127.0.0.1:8080"), UrlError::Scheme);

@@ -16,6 +16,16 @@
 //! round-robin at its share of R a second and reopens each at once, so the same number stays
 //! open; a connection that fails or that the server closes is reopened too (after a short
 //! pause), so churn measures a server that keeps N streams while streams come and go.
+//!
+//! With `--handshakes` (`Plan::cycle`) every connection is closed as soon as its response head
+//! has been accepted and reopened at once, so that N connections are always being set up: the
+//! streams established in the window are the set-ups (full TLS handshakes over `https`) the
+//! server completed.
+//!
+//! Over `https` a [`Session`] sits between the socket and the [`Stream`]: the worker reads the
+//! socket into its read buffer as for plain HTTP, the session decrypts it into a second buffer,
+//! and the stream is fed from that; the request goes out through the session once the
+//! handshake is done.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -29,6 +39,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::stream::{Stop, Stream, timestamp_ns};
+use super::tls::{self, Session};
 
 /// Clock value meaning "not decided yet".
 const NOT_YET: u64 = u64::MAX;
@@ -126,6 +137,10 @@ pub struct Plan {
     pub read_buffer: usize,
     /// Established connections closed and reopened per second during the window (0: none).
     pub churn: f64,
+    /// `--handshakes`: close every connection once its head is accepted, and reopen it at once.
+    pub cycle: bool,
+    /// `https`: every connection's TLS client.
+    pub tls: Option<tls::Client>,
 }
 
 /// A worker's live counters, read by the main thread for the progress line and for deciding
@@ -193,13 +208,19 @@ pub struct Report {
     pub first_attempt: Option<Instant>,
     pub fill_done: Option<Instant>,
     pub fill_established: u64,
+    /// Over TLS: what the handshakes agreed (version, cipher suite, key exchange, ALPN) → the
+    /// streams established with it.
+    pub agreed: HashMap<String, u64>,
 }
 
 struct Conn {
     sock: TcpStream,
     started: Instant,
     connected: bool,
+    /// Plain HTTP: the bytes of the request written so far.
     written: usize,
+    /// Over TLS: the session (which sends the request itself).
+    session: Option<Session>,
     stream: Stream,
     /// The last numeric event ID received, to count skipped IDs.
     last_id: Option<u64>,
@@ -239,6 +260,7 @@ struct Tally {
     fill_done: Option<Instant>,
     failures: HashMap<String, u64>,
     closes: HashMap<String, u64>,
+    agreed: HashMap<String, u64>,
 }
 
 impl Tally {
@@ -261,6 +283,8 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; plan.read_buffer];
+    // Over TLS, the plaintext of one read (it holds at most what the read brought).
+    let mut plain: Vec<u8> = Vec::with_capacity(if plan.tls.is_some() { plan.read_buffer } else { 0 });
     let mut slots: Vec<Slot> = Vec::with_capacity(plan.connections);
     // Connection attempts in start order, with the time their head is due by and the attempt.
     let mut deadlines: VecDeque<(Instant, usize, u32)> = VecDeque::with_capacity(plan.max_connecting);
@@ -268,6 +292,8 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
     let mut reopen: VecDeque<usize> = VecDeque::new();
     let mut retry: VecDeque<(Instant, usize)> = VecDeque::new();
     let churning = plan.churn > 0.0;
+    // Whether a connection that failed or was closed by the server is opened again.
+    let reopening = churning || plan.cycle;
     let mut churn_due_from: Option<Instant> = None;
     let mut victim = 0usize;
     let mut first_attempt = None;
@@ -292,6 +318,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
         fill_done: None,
         failures: HashMap::new(),
         closes: HashMap::new(),
+        agreed: HashMap::new(),
     };
     let mut next_publish = Instant::now();
 
@@ -328,6 +355,19 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
             slot.attempt += 1;
             slot.established = false;
             t.in_flight += 1;
+            let session = match &plan.tls {
+                Some(client) => match client.session(&plan.request) {
+                    Ok(session) => Some(session),
+                    Err(reason) => {
+                        t.finish(slot, reason);
+                        if reopening {
+                            retry.push_back((now + RETRY_PAUSE, i));
+                        }
+                        continue;
+                    }
+                },
+                None => None,
+            };
             match TcpStream::connect(plan.addr).and_then(|mut sock| {
                 poll.registry().register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
                 Ok(sock)
@@ -338,6 +378,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
                         started,
                         connected: false,
                         written: 0,
+                        session,
                         stream: Stream::new(),
                         last_id: None,
                     });
@@ -345,7 +386,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
                 }
                 Err(e) => {
                     t.finish(slot, connect_error(&e));
-                    if churning {
+                    if reopening {
                         retry.push_back((now + RETRY_PAUSE, i));
                     }
                 }
@@ -361,7 +402,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
             let slot = &mut slots[i];
             if slot.attempt == attempt && slot.conn.is_some() && !slot.established {
                 t.finish(slot, "timeout".to_owned());
-                if churning {
+                if reopening {
                     retry.push_back((now + RETRY_PAUSE, i));
                 }
             }
@@ -439,20 +480,35 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
             let i = event.token().0;
             let slot = &mut slots[i];
             let closing = event.is_read_closed() || event.is_error();
-            if let Err(reason) = on_ready(slot, &plan.request, &mut buf, closing, &clock, &mut t) {
-                t.finish(slot, reason);
-                if churning {
-                    retry.push_back((Instant::now() + RETRY_PAUSE, i));
+            let bufs = Buffers { read: &mut buf, plain: &mut plain };
+            match on_ready(slot, &plan.request, bufs, closing, &clock, &mut t) {
+                Err(reason) => {
+                    t.finish(slot, reason);
+                    if reopening {
+                        retry.push_back((Instant::now() + RETRY_PAUSE, i));
+                    }
                 }
+                // --handshakes: this one is set up; close it and start another.
+                Ok(()) if plan.cycle && slot.established && slot.conn.is_some() => {
+                    slot.conn = None;
+                    slot.established = false;
+                    t.closed += 1;
+                    reopen.push_back(i);
+                }
+                Ok(()) => {}
             }
         }
     }
 
-    // The window is over: whatever is still connecting never made it.
+    // The window is over: whatever is still connecting never made it (with --handshakes they
+    // were merely the next set-ups, cut short).
     for slot in slots.iter_mut().filter(|s| s.conn.is_some() && !s.established) {
-        t.finish(slot, "not established by the end of the run".to_owned());
+        match plan.cycle {
+            true => slot.conn = None,
+            false => t.finish(slot, "not established by the end of the run".to_owned()),
+        }
     }
-    let per_connection = match churning {
+    let per_connection = match reopening {
         true => Vec::new(),
         false => slots.iter().filter(|s| s.established).map(|s| s.window_events).collect(),
     };
@@ -476,6 +532,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
         first_attempt,
         fill_done: t.fill_done,
         fill_established: t.fill_established,
+        agreed: t.agreed,
     })
 }
 
@@ -486,14 +543,21 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
 /// says so for stream sockets), and any byte that arrives later raises a new edge. Only when the
 /// edge also announced the peer's FIN or an error (`closing`) does it read on to learn of it,
 /// since no later edge would.
+/// A worker's two buffers: what a read brought, and (over TLS) the plaintext it held.
+struct Buffers<'a> {
+    read: &'a mut [u8],
+    plain: &'a mut Vec<u8>,
+}
+
 fn on_ready(
     slot: &mut Slot,
     request: &[u8],
-    buf: &mut [u8],
+    bufs: Buffers<'_>,
     closing: bool,
     clock: &Clock,
     t: &mut Tally,
 ) -> Result<(), String> {
+    let Buffers { read: buf, plain } = bufs;
     let Some(conn) = slot.conn.as_mut() else { return Ok(()) };
     if !conn.connected {
         // A non-blocking connect has finished when the socket has an error or a peer.
@@ -506,12 +570,19 @@ fn on_ready(
             Err(e) => return Err(connect_error(&e)),
         }
     }
-    while conn.written < request.len() {
-        match conn.sock.write(&request[conn.written..]) {
-            Ok(n) => conn.written += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error("write", &e)),
+    match &mut conn.session {
+        // Handshake messages, then the request (and, later, alerts or key updates); a full
+        // socket leaves the rest for the next writable edge, and the reads go on meanwhile.
+        Some(session) => session.write_to(&mut conn.sock).map_err(|e| io_error("write", &e))?,
+        None => {
+            while conn.written < request.len() {
+                match conn.sock.write(&request[conn.written..]) {
+                    Ok(n) => conn.written += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_error("write", &e)),
+                }
+            }
         }
     }
     loop {
@@ -522,6 +593,20 @@ fn on_ready(
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(io_error("read", &e)),
         };
+        let mut tls_closed = false;
+        let bytes: &[u8] = match &mut conn.session {
+            None => &buf[..n],
+            Some(session) => {
+                plain.clear();
+                let received = session.received(&buf[..n], plain);
+                // What the session has to answer (the client's Finished, alerts) goes out
+                // even when it failed.
+                let wrote = session.write_to(&mut conn.sock);
+                tls_closed = received? == tls::Received::Closed;
+                wrote.map_err(|e| io_error("write", &e))?;
+                &plain[..]
+            }
+        };
         let received = Instant::now();
         let phase = clock.phase(received);
         let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
@@ -531,7 +616,7 @@ fn on_ready(
         let was_established = slot.established;
         let window_events = &mut slot.window_events;
         let mut last_id = conn.last_id;
-        let fed = conn.stream.feed(&buf[..n], &mut |data: &str, id: &str| {
+        let fed = conn.stream.feed(bytes, &mut |data: &str, id: &str| {
             t.events += 1;
             let latency = timestamp_ns(data).map(|sent| now_ns.saturating_sub(sent) / 1000);
             let numbered = id.parse::<u64>().ok();
@@ -574,8 +659,15 @@ fn on_ready(
                 t.fill_established += 1;
                 t.fill_done = Some(received);
             }
+            if let Some(session) = &conn.session {
+                *t.agreed.entry(session.agreed()).or_default() += 1;
+            }
         }
         fed.map_err(stop_reason)?;
+        if tls_closed {
+            // close_notify: the server ended the stream (as a FIN does in plain HTTP).
+            return Err(stop_reason(conn.stream.eof()));
+        }
         if n < buf.len() && !closing {
             return Ok(());
         }
@@ -655,6 +747,8 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             read_buffer: 16,
             churn: 0.0,
+            cycle: false,
+            tls: None,
         };
         let live = Arc::new(Live::new());
         let report = run(plan, clock, Arc::clone(&live)).unwrap();
@@ -703,6 +797,8 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             read_buffer: 64 * 1024,
             churn: 40.0,
+            cycle: false,
+            tls: None,
         };
         let live = Arc::new(Live::new());
         let report = run(plan, clock, Arc::clone(&live)).unwrap();
