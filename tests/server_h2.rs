@@ -181,3 +181,61 @@ fn a_first_line_that_is_not_http1_gets_goaway() {
     server.shutdown();
     off.shutdown();
 }
+
+/// Streams for `Bearer good` only, each ending a second or two from now (its "token" expires);
+/// no publishing.
+struct ShortLived;
+
+impl ssehub::auth::Policy for ShortLived {
+    fn stream(
+        &self,
+        req: &ssehub::http::Request,
+        _channels: &[Arc<str>],
+        now: u64,
+    ) -> Result<ssehub::auth::Access, ssehub::auth::Refusal> {
+        match req.bearer_token() {
+            Some(b"good") => Ok(ssehub::auth::Access { subject: Some("u1".into()), expires: Some(now + 2) }),
+            Some(_) => Err(ssehub::auth::Refusal::Forbidden { channel: "default".into() }),
+            None => Err(ssehub::auth::Refusal::NoToken),
+        }
+    }
+
+    fn publisher(
+        &self,
+        _req: &ssehub::http::Request,
+        _now: u64,
+    ) -> Result<ssehub::auth::Patterns, ssehub::auth::Refusal> {
+        Err(ssehub::auth::Refusal::NoToken)
+    }
+}
+
+#[test]
+fn authorization_holds_over_http2_and_an_expiring_stream_ends() {
+    let server = builder().policy(ShortLived).bind("127.0.0.1:0").unwrap();
+    let mut c = H2::connect(server.local_addr());
+    c.get(1, "/sse");
+    let (status, body) = c.response(1);
+    assert_eq!(status, 401, "no token: {}", String::from_utf8_lossy(&body));
+    c.request(3, "GET", "/sse", &[("authorization", "Bearer other")], b"");
+    assert_eq!(c.response(3).0, 403);
+    c.request(5, "GET", "/sse", &[("authorization", "Bearer good")], b"");
+    assert_eq!(c.head(5)[0].1, "200");
+    // The access ends within about two seconds: the stream ends with END_STREAM, the
+    // connection stays.
+    let started = std::time::Instant::now();
+    let mut ended = false;
+    while started.elapsed() < Duration::from_secs(4) {
+        match c.next() {
+            Some(Got::Data { stream: 5, end: true, .. }) => {
+                ended = true;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(ended, "the stream ended when its access did");
+    c.get(7, "/nothing");
+    assert_eq!(c.response(7).0, 404, "the connection goes on");
+    server.shutdown();
+}
