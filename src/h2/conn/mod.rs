@@ -1,6 +1,6 @@
 //! One HTTP/2 connection's protocol state (RFC 9113), without the socket and without a clock.
 //!
-//! Where the [`frame`](super::frame) and [`hpack`](super::hpack) codecs stop, this layer
+//! Where the [`frame`] and [`hpack`] codecs stop, this layer
 //! begins: the connection preface and `SETTINGS` exchange, the stream states, flow control in
 //! both directions, header blocks joined across `CONTINUATION` frames, the errors RFC 9113
 //! names for each broken rule, and the bounds that keep a hostile peer from making the server

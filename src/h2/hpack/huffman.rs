@@ -11,7 +11,7 @@
 //!
 //! The code is *canonical*: codes of one length are consecutive numbers, and each length's
 //! first code follows from the counts of shorter lengths. So the table below (the RFC's, code
-//! and length per symbol) is all the decoder needs: at compile time [`CANONICAL`] derives per
+//! and length per symbol) is all the decoder needs: at compile time `CANONICAL` derives per
 //! length the first code and where its symbols start, and checks that the transcribed table is
 //! canonical and complete, so a mistyped entry fails the build. Decoding then takes, for each
 //! symbol, a 30-bit window of input and tries lengths from 5 up until the window's top bits fall
