@@ -6,7 +6,8 @@
 //!
 //! ## The data flow
 //! ```text
-//! app ─► Event ─► encode (once) ─► bytes ─► per-connection queues ─► vectored write ─► socket
+//! socket ─► [TLS] ─► HTTP/1.1 or HTTP/2 ─► Request ─► route ─► a stream, an answer, a refusal
+//! app ─► Event ─► encode (once) ─► bytes ─► per-stream queues ─► vectored write ─► socket
 //! socket ─► Decoder (the `decode` CLI, the load generator) ─► Item::Event / Item::Retry
 //! ```
 //!
@@ -17,9 +18,12 @@
 //! - **The sans-IO toolkit** underneath, public on purpose for people who build their own event
 //!   loop, fuzz a parser, or study how it works: [`frame`] (the codec and the shared [`Frame`]),
 //!   [`http`] (request heads, routing, responses), [`proto`] (one connection's state machine,
-//!   with its timers, as a value: bytes and instants in, bytes and deadlines out), [`hub`]
-//!   (channels, ids, replay logs) and, with the `redis` feature, `backplane` (the Redis Streams
-//!   protocol as pure functions). None of it touches a socket, a clock or a thread; the server
+//!   with its timers, as a value: bytes and instants in, bytes and deadlines out; the TLS glue;
+//!   which protocol a socket speaks), [`h2`] (HTTP/2: the frame codec, HPACK, and the
+//!   connection and stream state machines, driven like [`proto`]'s), [`auth`] (channel patterns,
+//!   grants, the authorization policy and JWT verification), [`hub`] (channels, ids, replay
+//!   logs, presence) and, with the `redis` feature, `backplane` (the Redis Streams protocol as
+//!   pure functions). None of it touches a socket, a clock or a thread; the server
 //!   module is the only shell around it.
 //!
 //! ## The codec in a few lines
