@@ -317,7 +317,7 @@ impl Connection {
             }
             None => {
                 self.highest = id;
-                if self.goaway {
+                if self.goaway.is_some() {
                     BlockFor::Ignore
                 } else if self.streams.len() >= self.config.max_concurrent_streams as usize {
                     BlockFor::Refuse(ErrorCode::RefusedStream, Refusal::TooManyStreams)
@@ -457,6 +457,11 @@ impl Connection {
         } else {
             self.note_output(now);
             frame::encode_rst_stream(id, code, &mut self.out.control);
+            // An idle stream we reset (a PRIORITY that depends on itself) is closed from now
+            // on, as if opened: a HEADERS on it later is a closed stream's, not a new request.
+            if id > self.highest && id % 2 == 1 {
+                self.highest = id;
+            }
         }
     }
 }

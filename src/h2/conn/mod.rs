@@ -311,8 +311,9 @@ pub struct Connection {
     idle_since: Option<Instant>,
     /// `Lingering`: when it ends.
     linger_until: Option<Instant>,
-    /// A `GOAWAY` went (or is queued): streams above its last id are ignored.
-    goaway: bool,
+    /// The last stream id of the `GOAWAY` we sent (or queued), if we did: streams above it are
+    /// ignored, and a later `GOAWAY` never names a higher one (RFC 9113 §6.8).
+    goaway: Option<u32>,
     /// Once written, the closing output is followed by a FIN and a linger.
     linger: bool,
     fin: bool,
@@ -356,7 +357,7 @@ impl Connection {
             progress: now,
             idle_since: Some(now),
             linger_until: None,
-            goaway: false,
+            goaway: None,
             linger: false,
             fin: false,
             drained: false,
@@ -457,9 +458,9 @@ impl Connection {
         if !matches!(self.phase, Phase::Open | Phase::Draining) {
             return;
         }
-        if !self.goaway {
-            self.goaway = true;
-            frame::encode_goaway(self.highest, ErrorCode::NoError, b"", &mut self.out.control);
+        if self.goaway.is_none() {
+            let last = self.goaway_last();
+            frame::encode_goaway(last, ErrorCode::NoError, b"", &mut self.out.control);
         }
         self.phase = Phase::Draining;
         for s in &mut self.streams {
@@ -675,14 +676,22 @@ impl Connection {
             return;
         }
         self.note_output(now);
-        self.goaway = true;
-        frame::encode_goaway(self.highest, code, debug, &mut self.out.control);
+        let last = self.goaway_last();
+        frame::encode_goaway(last, code, debug, &mut self.out.control);
         self.end_all_streams();
         self.block = None;
         self.input = Vec::new();
         self.consumed = 0;
         self.linger = true;
         self.phase = Phase::Closing;
+    }
+
+    /// The last stream id a `GOAWAY` sent now names: the highest the client used, but never
+    /// more than an earlier `GOAWAY` named (streams opened since were ignored).
+    fn goaway_last(&mut self) -> u32 {
+        let last = self.goaway.map_or(self.highest, |before| before.min(self.highest));
+        self.goaway = Some(last);
+        last
     }
 
     /// Every stream ends now (the connection does).

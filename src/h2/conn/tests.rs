@@ -814,3 +814,60 @@ fn an_event_stream_ends_at_its_end_and_no_sooner() {
     assert_eq!(client.read(&mut c, end), [Got::Data { stream: 1, data: Vec::new(), end: true }]);
     assert_eq!(events(&mut c, end), [Event::Closed { stream: 1 }]);
 }
+
+/// A POST's HEADERS without END_STREAM (the request stays open).
+fn post_open(client: &mut Client, stream: u32) -> Vec<u8> {
+    client.headers(
+        stream,
+        &[(":method", "POST"), (":scheme", "http"), (":authority", "h"), (":path", "/p")],
+        false,
+    )
+}
+
+#[test]
+fn a_second_goaway_never_names_a_higher_stream() {
+    // Found by the h2_conn fuzz target: the streams ignored after our graceful GOAWAY still
+    // raised the last id the closing GOAWAY named (RFC 9113 §6.8: it must not go up).
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    let mut input = post_open(&mut client, 1);
+    frame::encode_goaway(0, ErrorCode::NoError, b"", &mut input);
+    c.received(&input);
+    let _ = events(&mut c, t0);
+    let mut input = client.get(3, "/sse"); // after our GOAWAY: ignored
+    frame::encode_rst_stream(5, ErrorCode::Cancel, &mut input); // an idle stream: connection error
+    c.received(&input);
+    let _ = events(&mut c, t0);
+    let lasts: Vec<(u32, ErrorCode)> = client
+        .read(&mut c, t0)
+        .into_iter()
+        .filter_map(|g| match g {
+            Got::GoAway { last, code } => Some((last, code)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lasts, [(1, ErrorCode::NoError), (1, ErrorCode::ProtocolError)]);
+}
+
+#[test]
+fn an_idle_stream_we_reset_is_closed_for_good() {
+    // Found by the h2_conn fuzz target: after RST_STREAM on an idle stream (a PRIORITY that
+    // depends on itself), a HEADERS on that id opened it as a new stream and was answered.
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    let priority_on_itself = [0, 0, 5, 0x2, 0, 0, 0, 0, 5, 0, 0, 0, 5, 16];
+    c.received(&priority_on_itself);
+    assert_eq!(events(&mut c, t0), [Event::Refused(Refusal::Protocol)]);
+    assert_eq!(client.read(&mut c, t0), [Got::Rst { stream: 5, code: ErrorCode::ProtocolError }]);
+    c.received(&client.get(5, "/sse"));
+    let got = events(&mut c, t0);
+    assert!(!got.iter().any(|e| matches!(e, Event::Request { .. })), "{got:?}");
+    let read = client.read(&mut c, t0);
+    assert!(
+        matches!(
+            read.as_slice(),
+            [Got::GoAway { code: ErrorCode::StreamClosed | ErrorCode::ProtocolError, .. }]
+        ),
+        "{read:?}"
+    );
+}
