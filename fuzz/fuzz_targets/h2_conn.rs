@@ -37,10 +37,10 @@
 //!   and each stream's (the acknowledged `SETTINGS_INITIAL_WINDOW_SIZE` plus its
 //!   `WINDOW_UPDATE`s);
 //! * `HEADERS` and `DATA` only on streams the client opened, `HEADERS` before `DATA`, and no
-//!   frame but `RST_STREAM` on a stream after our `END_STREAM` or `RST_STREAM` on it (but see
-//!   [`IDLE_RESET_MAY_REOPEN`]: a known bug);
-//! * `GOAWAY`'s last stream id never goes up (but see [`GOAWAY_LAST_MAY_RISE`]: a known bug),
-//!   no `HEADERS` above the lowest one sent, and nothing follows a `GOAWAY` with an error;
+//!   frame but `RST_STREAM` on a stream after our `END_STREAM` or `RST_STREAM` on it (an idle
+//!   stream we reset included: seed `reset_idle_stream_then_opened`, a bug this target found);
+//! * `GOAWAY`'s last stream id never goes up (seed `goaway_last_id_rises`, the other bug it
+//!   found), no `HEADERS` above the lowest one sent, and nothing follows a `GOAWAY` with an error;
 //! * nothing is written once `phase()` is `Closed`;
 //! * after `handle_timeout(now)`, `poll_timeout()` is not due (after `now`), or handling it
 //!   again makes progress (a `Timeouts` field, an event, a stream or the phase);
@@ -70,25 +70,6 @@ use ssehub::proto::conn::Settings;
 use ssehub::proto::{Frame, QueuePool};
 
 const MAX_STREAMS: u32 = 3;
-
-/// A known bug, not yet fixed in `src/h2/conn`: after a graceful `GOAWAY` (ours at `shutdown`,
-/// or in answer to the client's), a connection error sends a second `GOAWAY` whose last stream
-/// id is the highest the client used since, which may be higher (RFC 9113 §6.8: "MUST NOT
-/// increase"). Seed `corpus/h2_conn/goaway_last_id_rises`: preface, a `POST` head on stream 1
-/// (so the connection drains instead of closing), the client's `GOAWAY` (ours: last 1), a `GET`
-/// on stream 3 (ignored, but counted as the highest), `RST_STREAM` on idle stream 5 (a
-/// connection error: `GOAWAY` `PROTOCOL_ERROR` with last 3). Set to `false` once fixed.
-const GOAWAY_LAST_MAY_RISE: bool = true;
-
-/// A known bug, not yet fixed in `src/h2/conn`: a stream error on a stream the client has not
-/// opened (a `PRIORITY` frame that depends on its own idle stream, RFC 9113 §5.3.1) is answered
-/// with `RST_STREAM` on that idle stream, which is not then counted as closed: the client's
-/// `HEADERS` on it later opens it as new and it is answered (`HEADERS` after our `RST_STREAM`).
-/// Seed `corpus/h2_conn/reset_idle_stream_then_opened`: preface, `POST` heads on 1 and 3,
-/// `PRIORITY` on 5 depending on 5 (we send `RST_STREAM` 5 `PROTOCOL_ERROR`), a `POST` head on 5
-/// (answered `413`). While `true`, a stream whose first frame from us was `RST_STREAM` may be
-/// answered once after it. Set to `false` once fixed.
-const IDLE_RESET_MAY_REOPEN: bool = true;
 
 #[derive(Arbitrary, Debug)]
 struct Plan {
@@ -369,8 +350,6 @@ struct Wire {
     headers: HashSet<u32>,
     /// Streams we ended (`END_STREAM`) or reset.
     done: HashSet<u32>,
-    /// Streams whose first frame from us was `RST_STREAM` (see [`IDLE_RESET_MAY_REOPEN`]).
-    idle_reset: HashSet<u32>,
     goaway_last: Option<u32>,
     error_goaway: bool,
     frames: usize,
@@ -393,7 +372,6 @@ impl Wire {
             stream_sent: HashMap::new(),
             headers: HashSet::new(),
             done: HashSet::new(),
-            idle_reset: HashSet::new(),
             goaway_last: None,
             error_goaway: false,
             frames: 0,
@@ -445,9 +423,6 @@ impl Wire {
                 );
             }
             let sid = f.stream_id();
-            if IDLE_RESET_MAY_REOPEN && matches!(f, WireFrame::Headers(_)) && self.idle_reset.remove(&sid) {
-                self.done.remove(&sid);
-            }
             if sid != 0 && !matches!(f, WireFrame::RstStream(_)) {
                 assert!(!self.done.contains(&sid), "{f:?} after our END_STREAM or RST_STREAM");
             }
@@ -518,9 +493,6 @@ impl Wire {
                 }
                 WireFrame::RstStream(r) => {
                     assert_ne!(r.stream_id, 0);
-                    if !self.headers.contains(&sid) && !self.done.contains(&sid) {
-                        self.idle_reset.insert(sid);
-                    }
                     self.done.insert(sid);
                 }
                 WireFrame::WindowUpdate(w) => {
@@ -532,7 +504,7 @@ impl Wire {
                 WireFrame::GoAway(g) => {
                     if let Some(last) = self.goaway_last {
                         assert!(
-                            GOAWAY_LAST_MAY_RISE || g.last_stream_id <= last,
+                            g.last_stream_id <= last,
                             "GOAWAY's last stream id went up: {last} then {}",
                             g.last_stream_id
                         );
