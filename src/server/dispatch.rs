@@ -51,10 +51,7 @@ impl Worker {
                     return true;
                 }
                 Input::Http2 => match &self.h2 {
-                    Some((config, _)) => {
-                        sock.proto.upgrade(config.clone(), self.pool.clone(), now);
-                        self.shared.counters.h2_connections.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Some((config, _)) => sock.switch_to_http2(config, &self.pool, &self.shared.counters, now),
                     // Read as HTTP/1 then: the preface is a 505 like any other version.
                     None => {
                         if let Some(conn) = sock.proto.http1() {

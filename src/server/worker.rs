@@ -121,6 +121,21 @@ impl Socket {
         }
     }
 
+    /// Makes the socket speak HTTP/2 from here (the preface read, or `h2` agreed by ALPN), and
+    /// counts it in the gauge that [`Worker::finalize`] gives back.
+    pub(super) fn switch_to_http2(
+        &mut self,
+        config: &Arc<h2::Config>,
+        pool: &QueuePool,
+        counters: &super::Counters,
+        now: Instant,
+    ) {
+        if self.proto.http1().is_some() {
+            self.proto.upgrade(config.clone(), pool.clone(), now);
+            counters.h2_connections.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Shuts the socket's sending side (after a TLS `close_notify`).
     fn fin(&mut self) -> io::Result<()> {
         #[cfg(feature = "tls")]
@@ -616,8 +631,7 @@ impl Worker {
                             if tls.alpn() == Some(b"h2") {
                                 if let Some((_, config)) = &self.h2 {
                                     // Agreed by ALPN: HTTP/2 from the first byte after the handshake.
-                                    sock.proto.upgrade(config.clone(), self.pool.clone(), now);
-                                    self.shared.counters.h2_connections.fetch_add(1, Ordering::Relaxed);
+                                    sock.switch_to_http2(config, &self.pool, &self.shared.counters, now);
                                 }
                             }
                             sock.tls = Some(tls);
