@@ -49,6 +49,7 @@
 
 pub mod fanout;
 pub(crate) mod follow;
+pub mod idempotency;
 pub mod ids;
 pub mod log;
 pub mod logs;
@@ -64,6 +65,7 @@ use crate::http::Request;
 use crate::http::answer::Refusal;
 use crate::proto::Frame;
 use follow::Follows;
+use idempotency::{Fingerprint, IdempotencyKey, Remembered, Seen};
 use ids::{IdClass, IdScheme};
 pub use log::{Entry, Log, Retention};
 use logs::{LogKey, Logs};
@@ -102,6 +104,24 @@ pub struct Published {
     pub id: Option<Arc<str>>,
     /// The encoded event.
     pub frame: Frame,
+}
+
+/// What [`Hub::publish_once`] did.
+#[derive(Clone, Debug)]
+pub enum Once {
+    /// The key is new: the event went out.
+    Published(Published),
+    /// The key published this before, with this id: nothing went out.
+    Replayed(Arc<str>),
+}
+
+/// Why [`Hub::publish_once`] published nothing and has no id to give.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnceError {
+    /// The event cannot be encoded.
+    Invalid(EncodeError),
+    /// The key published a different event (other channels, data or type) within the window.
+    KeyReused,
 }
 
 /// What a stream does once the frames of a [`Resume`] or a [`Batch`] are written.
@@ -157,12 +177,20 @@ pub struct Hub {
     logs: Logs,
     retention: Retention,
     follows: Follows,
+    remembered: Remembered,
 }
 
 impl Hub {
     /// A hub keeping `retention`, giving id-less events ids by `ids` (`None`: they stay id-less).
     pub fn new(retention: Retention, ids: Option<IdScheme>) -> Hub {
-        Hub { seq: 0, ids, logs: Logs::default(), retention, follows: Follows::default() }
+        Hub {
+            seq: 0,
+            ids,
+            logs: Logs::default(),
+            retention,
+            follows: Follows::default(),
+            remembered: Remembered::default(),
+        }
     }
 
     /// The sequence number of the latest publish.
@@ -211,6 +239,38 @@ impl Hub {
             }
         }
         Ok(Published { seq, id, frame })
+    }
+
+    /// Sets how long and how many idempotency keys are remembered (see [`idempotency`]).
+    pub fn remember_keys(&mut self, window: Duration, capacity: usize) {
+        self.remembered = Remembered::new(window, capacity);
+    }
+
+    /// The idempotency keys remembered.
+    pub fn remembered(&self) -> &Remembered {
+        &self.remembered
+    }
+
+    /// [`Hub::publish`] at most once per `key` within the window: a key seen before with the
+    /// same publish publishes nothing and gives the first id back ([`Once::Replayed`]).
+    pub fn publish_once(
+        &mut self,
+        target: &Target,
+        event: Event,
+        key: &IdempotencyKey,
+        now: Instant,
+    ) -> Result<Once, OnceError> {
+        let fingerprint = Fingerprint::of(target, &event);
+        match self.remembered.seen(key, fingerprint, now) {
+            Seen::Replay(id) => Ok(Once::Replayed(id)),
+            Seen::Conflict(_) => Err(OnceError::KeyReused),
+            Seen::New => {
+                let published = self.publish(target, event, now).map_err(OnceError::Invalid)?;
+                let id = published.id.clone().unwrap_or_else(|| published.seq.to_string().into());
+                self.remembered.remember(key.clone(), fingerprint, id, now);
+                Ok(Once::Published(published))
+            }
+        }
     }
 
     /// What a stream subscribed to `channels` gets before the live events, given the
@@ -470,6 +530,23 @@ mod tests {
 
     /// Ids `1, 2, 3, ...`.
     const NUMBERED: Option<IdScheme> = Some(IdScheme::with_origin(0));
+
+    #[test]
+    fn publish_once_publishes_a_key_once_and_refuses_it_for_another_event() {
+        let t0 = Instant::now();
+        let mut hub = Hub::new(Retention::default(), NUMBERED);
+        let key = IdempotencyKey::new("k").unwrap();
+        let a = Target::channels(["a"]);
+        let Ok(Once::Published(first)) = hub.publish_once(&a, Event::new("x"), &key, t0) else { panic!() };
+        let Ok(Once::Replayed(id)) = hub.publish_once(&a, Event::new("x"), &key, t0) else { panic!() };
+        assert_eq!(Some(id), first.id);
+        assert_eq!(hub.seq(), 1, "nothing more was numbered");
+        assert_eq!(hub.log("a").map(|l| l.len()), Some(1), "nor retained");
+        assert_eq!(hub.publish_once(&a, Event::new("y"), &key, t0).unwrap_err(), OnceError::KeyReused);
+        let bad = hub.publish_once(&a, Event::new("x").event("a\nb"), &IdempotencyKey::new("j").unwrap(), t0);
+        assert!(matches!(bad, Err(OnceError::Invalid(_))));
+        assert_eq!(hub.remembered().len(), 1, "a refused publish is not remembered");
+    }
     /// A replay budget nothing here reaches.
     const ALL_OF_IT: usize = usize::MAX;
 
