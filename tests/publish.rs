@@ -2,7 +2,7 @@
 
 mod net;
 
-use net::{Conn, Stream, TIMEOUT, data_of, post, wait_until};
+use net::{Conn, Stream, TIMEOUT, data_of, post, post_with, wait_until};
 use ssehub::{OwnedItem, Server};
 
 #[test]
@@ -121,5 +121,79 @@ fn expect_100_continue_is_answered_before_the_body() {
     let mut conn = Conn::connect(addr);
     conn.send(head("/sse", "", 3).replace("POST", "GET").as_bytes());
     assert_eq!(conn.read_head().status, 400);
+    server.shutdown();
+}
+
+/// The id in a `{"id":"..."}` answer.
+fn answered_id(body: &str) -> String {
+    let id = body.strip_prefix("{\"id\":\"").and_then(|b| b.strip_suffix("\"}"));
+    id.unwrap_or_else(|| panic!("not an id: {body}")).to_owned()
+}
+
+#[test]
+fn a_retry_with_the_same_idempotency_key_publishes_once() {
+    let server = Server::builder().publish_endpoint("/publish", "t0ken").bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let hub = server.broadcaster();
+    let mut stream = Stream::open(addr, "/sse?channel=k", "");
+    assert!(wait_until(TIMEOUT, || hub.client_count() == 1));
+    let mut conn = Conn::connect(addr);
+    let key = "Idempotency-Key: 0f8fad5b-d9cb-469f-a165-70867728950e\r\n";
+    let (head, body) = post_with(&mut conn, "/publish?channel=k", Some("t0ken"), key, b"once");
+    assert_eq!((head.status, head.header("idempotent-replayed")), (201, None), "{body}");
+    let first = answered_id(&body);
+    // The retry, also in the IETF draft's quoted form: the first id, nothing published.
+    for key in [key, "Idempotency-Key: \"0f8fad5b-d9cb-469f-a165-70867728950e\"\r\n"] {
+        let (head, body) = post_with(&mut conn, "/publish?channel=k", Some("t0ken"), key, b"once");
+        assert_eq!((head.status, head.header("idempotent-replayed")), (201, Some("true")), "{body}");
+        assert_eq!(answered_id(&body), first);
+    }
+    // The same key for another publish is refused, not answered with the first one's id.
+    for (path, data) in [("/publish?channel=k", &b"other"[..]), ("/publish?channel=j", b"once")] {
+        assert_eq!(post_with(&mut conn, path, Some("t0ken"), key, data).0.status, 422, "{path}");
+    }
+    // Bad keys.
+    let long = format!("Idempotency-Key: {}\r\n", "k".repeat(256));
+    for bad in
+        ["Idempotency-Key: \r\n", "Idempotency-Key: a b\r\n", long.as_str(), "Idempotency-Key: \"\"\r\n"]
+    {
+        assert_eq!(
+            post_with(&mut conn, "/publish?channel=k", Some("t0ken"), bad, b"x").0.status,
+            400,
+            "{bad}"
+        );
+    }
+    // Without a key every publish is new.
+    let (_, body) = post_with(&mut conn, "/publish?channel=k", Some("t0ken"), "", b"once");
+    let second = answered_id(&body);
+    assert_ne!(second, first);
+    let items = stream.items(2);
+    assert_eq!(data_of(&items), ["once", "once"]);
+    assert_eq!(net::ids_of(&items), [first, second]);
+    stream.read_for(std::time::Duration::from_millis(200));
+    assert!(stream.items_within(1, std::time::Duration::from_millis(10)).is_empty(), "published once");
+    server.shutdown();
+}
+
+#[test]
+fn the_library_publishes_once_per_key_and_forgets_keys_after_the_window() {
+    use ssehub::Target;
+    use ssehub::hub::idempotency::IdempotencyKey;
+    use std::time::Duration;
+    let window = Duration::from_millis(300);
+    let server = Server::builder().configure(|c| c.idempotency_window = window).bind("127.0.0.1:0").unwrap();
+    let hub = server.broadcaster();
+    let mut stream = Stream::open(server.local_addr(), "/sse?channel=k", "");
+    assert!(wait_until(TIMEOUT, || hub.client_count() == 1));
+    let key = IdempotencyKey::new("lib-1").unwrap();
+    let target = Target::channels(["k"]);
+    let first = hub.publish_once(&target, "a", &key).unwrap();
+    let again = hub.publish_once(&target, "a", &key).unwrap();
+    assert_eq!((&again.id, first.replayed, again.replayed), (&first.id, false, true));
+    assert!(matches!(hub.publish_once(&target, "b", &key), Err(ssehub::PublishError::KeyReused)));
+    std::thread::sleep(window + Duration::from_millis(100));
+    let later = hub.publish_once(&target, "a", &key).unwrap();
+    assert!(!later.replayed && later.id != first.id, "a key past its window is new");
+    assert_eq!(net::ids_of(&stream.items(2)), [first.id.to_string(), later.id.to_string()]);
     server.shutdown();
 }

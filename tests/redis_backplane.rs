@@ -394,3 +394,136 @@ fn answers_to_publishes_and_joins_leave_at_once_whatever_the_coalescing_window()
         a.shutdown();
     });
 }
+
+/// A TCP proxy in front of Redis that, once armed, lets the next `EVALSHA` (a publish) through
+/// and then cuts that connection instead of passing Redis's reply on: Redis took the event, the
+/// node never hears so.
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cuts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CutProxy {
+    fn start(upstream: String) -> CutProxy {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let armed = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (armed2, cuts2) = (armed.clone(), cuts.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&upstream) else { return };
+                let pending = Arc::new(AtomicBool::new(false));
+                let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (armed, to_cut) = (armed2.clone(), pending.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = c_in.read(&mut buf) {
+                        if buf[..n].windows(7).any(|w| w == b"EVALSHA") && armed.swap(false, Ordering::SeqCst)
+                        {
+                            to_cut.store(true, Ordering::SeqCst);
+                        }
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s_out.shutdown(Shutdown::Both);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                let cuts = cuts2.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = s_in.read(&mut buf) {
+                        if pending.load(Ordering::SeqCst) {
+                            cuts.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                        if c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_out.shutdown(Shutdown::Both);
+                    let _ = s_in.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        CutProxy { addr, armed, cuts }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+}
+
+#[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
+fn a_publish_whose_reply_was_lost_is_retried_with_its_key_and_delivered_once() {
+    use std::sync::atomic::Ordering;
+    with_redis(|redis| {
+        let proxy = CutProxy::start(redis.url().trim_start_matches("redis://").to_owned());
+        let a = Server::builder()
+            .workers(2)
+            .publish_endpoint("/publish", TOKEN)
+            .redis(RedisConfig::new(&proxy.url()))
+            .bind("127.0.0.1:0")
+            .expect("a node behind the proxy");
+        let b = node(redis);
+        let mut on_b = Stream::open(b.local_addr(), "/sse?channel=orders", "");
+        let key = "Idempotency-Key: order-42\r\n";
+        let publish_a = || {
+            let mut conn = Conn::connect(a.local_addr());
+            net::post_with(&mut conn, "/publish?channel=orders", Some(TOKEN), key, b"shipped")
+        };
+
+        proxy.armed.store(true, Ordering::SeqCst);
+        let (head, body) = publish_a();
+        assert_eq!(head.status, 503, "the reply was cut: {body}");
+        assert_eq!(proxy.cuts.load(Ordering::SeqCst), 1);
+        // Redis took it: the subscriber on the other node has it.
+        let items = on_b.items_within(1, TIMEOUT);
+        assert_eq!(data_of(&items), ["shipped"]);
+        let id = ids_of(&items).remove(0);
+
+        // The publisher retries (503 while the node reconnects), and is told the first id.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let (head, body) = loop {
+            let (head, body) = publish_a();
+            if head.status != 503 || Instant::now() > deadline {
+                break (head, body);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!((head.status, head.header("idempotent-replayed")), (201, Some("true")), "{body}");
+        assert_eq!(body, format!("{{\"id\":\"{id}\"}}"));
+        // On the other node too: the key is the cluster's.
+        let mut conn = Conn::connect(b.local_addr());
+        let (head, body) = net::post_with(&mut conn, "/publish?channel=orders", Some(TOKEN), key, b"shipped");
+        assert_eq!((head.status, body), (201, format!("{{\"id\":\"{id}\"}}")));
+        let (head, _) = net::post_with(&mut conn, "/publish?channel=orders", Some(TOKEN), key, b"changed");
+        assert_eq!(head.status, 422, "the key named another publish");
+        // And through the library.
+        let key = ssehub::hub::idempotency::IdempotencyKey::new("order-42").unwrap();
+        let receipt = b.broadcaster().publish_once(&ssehub::Target::channels(["orders"]), "shipped", &key);
+        assert_eq!(receipt.unwrap(), ssehub::Receipt { id: id.as_str().into(), replayed: true });
+        assert_nothing_more(&mut [&mut on_b]);
+        // A new key publishes.
+        let mut conn = Conn::connect(b.local_addr());
+        let (head, _) = net::post_with(
+            &mut conn,
+            "/publish?channel=orders",
+            Some(TOKEN),
+            "Idempotency-Key: o-43\r\n",
+            b"x",
+        );
+        assert_eq!(head.status, 201);
+        assert_eq!(data_of(&on_b.items_within(1, TIMEOUT)), ["x"]);
+        a.shutdown();
+        b.shutdown();
+    });
+}

@@ -20,7 +20,7 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use redis::{Value, VerbatimFormat};
-use ssehub::backplane::reply::{Entries, Fields, entries_of, id_of, streams_of};
+use ssehub::backplane::reply::{Entries, Fields, entries_of, id_of, publish_of, streams_of};
 use ssehub::backplane::{StreamId, keys};
 
 /// Deep enough for every reply shape (streams ─► entries ─► entry ─► fields ─► field) and one
@@ -229,12 +229,28 @@ fn check_id(reply: &Value) {
     }
 }
 
+/// The publish script's `[id, outcome]`: an id and 0, 1 or 2, anything else a `BadReply`.
+fn check_publish(reply: &Value) {
+    use ssehub::backplane::reply::Publish;
+    let expected = match reply {
+        Value::Array(parts) if parts.len() == 2 => match (parsed_id(&parts[0]), &parts[1]) {
+            (Some(id), Value::Int(0)) => Some(Publish::Published(id)),
+            (Some(id), Value::Int(1)) => Some(Publish::Replayed(id)),
+            (Some(_), Value::Int(2)) => Some(Publish::KeyReused),
+            _ => None,
+        },
+        _ => None,
+    };
+    assert_eq!(publish_of(reply).ok(), expected, "{reply:?}");
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let Ok(reply) = (match u.choose_index(4) {
+    let Ok(reply) = (match u.choose_index(5) {
         Ok(0) => streams(&mut u, DEPTH),
         Ok(1) => value(&mut u, DEPTH),
         Ok(2) => string(&mut u),
+        Ok(3) => (|| Ok(Value::Array(vec![string(&mut u)?, Value::Int(u.int_in_range(-1..=3)?)])))(),
         _ => entries(&mut u, DEPTH),
     }) else {
         return;
@@ -242,4 +258,5 @@ fuzz_target!(|data: &[u8]| {
     check_entries(&reply);
     check_streams(&reply);
     check_id(&reply);
+    check_publish(&reply);
 });

@@ -11,6 +11,7 @@
 //! | `{ns}:all` | stream | the events published to every stream |
 //! | `{ns}:last-id` | string | the last entry id the publish script gave out |
 //! | `{ns}:trimmed` | hash | stream key → the newest entry id trimmed from it |
+//! | `{ns}:idem:<key>` | string, expiring | `<entry id> <fingerprint>`: what a publish's `Idempotency-Key` published |
 //!
 //! An entry's fields are the event's: `data`, `event` (its type), `retry` (milliseconds) and
 //! `comment`, each when present (`empty` marks an event with none of them). The entry id is the event's id; an id set on a published event
@@ -51,6 +52,12 @@ impl Keys {
     /// The hash of trim points.
     pub(crate) fn trimmed(&self) -> String {
         format!("{}:trimmed", self.prefix)
+    }
+
+    /// What the idempotency key `key` published. (A publish without a key passes `""`: a key
+    /// no publish writes, since keys are never empty.)
+    pub(crate) fn idempotency(&self, key: &str) -> String {
+        format!("{}:idem:{key}", self.prefix)
     }
 }
 
@@ -104,8 +111,15 @@ pub(crate) fn entry_event(id: StreamId, entry_fields: &Fields) -> Option<Event> 
 
 /// The script that publishes one event to one or more streams, atomically, under one new id.
 ///
-/// `KEYS`: the last-id key, the trimmed hash, then the streams. `ARGV`: the number of entries to
-/// keep per stream, then the entry's field/value pairs. Returns the id.
+/// `KEYS`: the last-id key, the trimmed hash, the idempotency key's key, then the streams.
+/// `ARGV`: the number of entries to keep per stream, the idempotency window in milliseconds (0:
+/// no key), then the entry's field/value pairs. Returns `[id, 0]`, or for a key published
+/// within its window `[first id, 1]` (the same publish: nothing new) or `[first id, 2]` (a
+/// different one: refused). See [`reply::publish_of`](super::reply::publish_of).
+///
+/// A key's record is checked and written in the same script as the publish, so two nodes
+/// retrying the same key at once publish once. Its fingerprint is the SHA-1 of the streams and
+/// fields, each length-prefixed, computed here so that every node agrees on it.
 ///
 /// The id is the Redis server's time in milliseconds, made strictly greater than every id this
 /// hub gave out before and than each stream's newest entry. So ids increase across all channels
@@ -121,6 +135,23 @@ local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
 end
+local window = tonumber(ARGV[2])
+local fp = ''
+if window > 0 then
+  local parts = {}
+  for i = 4, #KEYS do parts[#parts + 1] = #KEYS[i] .. ':' .. KEYS[i] end
+  parts[#parts + 1] = '|'
+  for i = 3, #ARGV do parts[#parts + 1] = #ARGV[i] .. ':' .. ARGV[i] end
+  fp = redis.sha1hex(table.concat(parts))
+  local prior = redis.call('GET', KEYS[3])
+  if prior then
+    local first, was = string.match(prior, '^(%S+) (%S+)$')
+    if first then
+      if was == fp then return {first, 1} end
+      return {first, 2}
+    end
+  end
+end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = 0
@@ -133,14 +164,14 @@ local function at_least(id)
 end
 local last = redis.call('GET', KEYS[1])
 if last then at_least(last) end
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local top = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
   if #top > 0 then at_least(top[1][1]) end
 end
 local id = string.format('%d-%d', ms, seq)
 local keep = tonumber(ARGV[1])
-for i = 3, #KEYS do
-  redis.call('XADD', KEYS[i], id, unpack(ARGV, 2))
+for i = 4, #KEYS do
+  redis.call('XADD', KEYS[i], id, unpack(ARGV, 3))
   local excess = redis.call('XLEN', KEYS[i]) - keep
   if excess > 0 then
     local old = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', excess)
@@ -149,7 +180,8 @@ for i = 3, #KEYS do
   end
 end
 redis.call('SET', KEYS[1], id)
-return id
+if window > 0 then redis.call('SET', KEYS[3], id .. ' ' .. fp, 'PX', window) end
+return {id, 0}
 "#;
 
 #[cfg(test)]
@@ -163,6 +195,7 @@ mod tests {
         assert_eq!(k.all(), "{ssehub}:all");
         assert_eq!(k.last_id(), "{ssehub}:last-id");
         assert_eq!(k.trimmed(), "{ssehub}:trimmed");
+        assert_eq!(k.idempotency("k-1"), "{ssehub}:idem:k-1");
     }
 
     fn stored(event: &Event) -> Vec<(Vec<u8>, Vec<u8>)> {

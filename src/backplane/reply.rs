@@ -158,9 +158,56 @@ pub fn id_of(reply: &Value) -> Result<Option<StreamId>, BadReply> {
     }
 }
 
+/// What the publish script ([`keys`](super::keys)) answered for one publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// Published under this entry id.
+    Published(StreamId),
+    /// Its idempotency key published the same event before, under this id: nothing new.
+    Replayed(StreamId),
+    /// Its idempotency key published a different event within its window.
+    KeyReused,
+}
+
+/// The publish script's reply: `[id, 0]` (published), `[id, 1]` (replayed), `[id, 2]` (the key
+/// names a different publish).
+///
+/// ```
+/// use redis::Value;
+/// use ssehub::backplane::reply::{Publish, publish_of};
+/// let reply = Value::Array(vec![Value::BulkString(b"5-1".to_vec()), Value::Int(1)]);
+/// assert_eq!(publish_of(&reply), Ok(Publish::Replayed("5-1".parse().unwrap())));
+/// ```
+pub fn publish_of(reply: &Value) -> Result<Publish, BadReply> {
+    let bad = BadReply::new("publish");
+    let Value::Array(parts) = reply else { return Err(bad) };
+    let [id, outcome] = parts.as_slice() else { return Err(bad) };
+    let id = id_of(id)?.ok_or(bad)?;
+    match outcome {
+        Value::Int(0) => Ok(Publish::Published(id)),
+        Value::Int(1) => Ok(Publish::Replayed(id)),
+        Value::Int(2) => Ok(Publish::KeyReused),
+        _ => Err(bad),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publish_replies() {
+        let reply = |id: &[u8], n| Value::Array(vec![bulk(id), Value::Int(n)]);
+        let id: StreamId = "7-0".parse().unwrap();
+        assert_eq!(publish_of(&reply(b"7-0", 0)), Ok(Publish::Published(id)));
+        assert_eq!(publish_of(&reply(b"7-0", 1)), Ok(Publish::Replayed(id)));
+        assert_eq!(publish_of(&reply(b"7-0", 2)), Ok(Publish::KeyReused));
+        assert!(publish_of(&reply(b"7-0", 3)).is_err());
+        assert!(publish_of(&reply(b"nope", 0)).is_err());
+        assert!(publish_of(&bulk(b"7-0")).is_err(), "the old script's bare id");
+        assert!(publish_of(&Value::Array(vec![bulk(b"7-0")])).is_err());
+        assert!(publish_of(&Value::Nil).is_err());
+    }
 
     fn bulk(s: &[u8]) -> Value {
         Value::BulkString(s.to_vec())

@@ -63,6 +63,19 @@ pub fn published(id: &str) -> Response {
     Response::new(201).header("Content-Type", "application/json").body(body)
 }
 
+/// The answer to a keyed publish: as [`published`], with `Idempotent-Replayed: true` when
+/// the key had published it before (nothing went out this time).
+///
+/// ```
+/// let r = ssehub::http::answer::receipt("7", true);
+/// assert_eq!((r.status, r.body.as_slice()), (201, &b"{\"id\":\"7\"}"[..]));
+/// assert!(r.headers.contains(&("Idempotent-Replayed".into(), "true".into())));
+/// ```
+pub fn receipt(id: &str, replayed: bool) -> Response {
+    let response = published(id);
+    if replayed { response.header("Idempotent-Replayed", "true") } else { response }
+}
+
 /// `401` or `403` with `WWW-Authenticate: Bearer ...` (RFC 6750 §3) and the JSON reason.
 ///
 /// ```

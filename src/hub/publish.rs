@@ -16,6 +16,11 @@
 //! | a body that is not UTF-8 | `400` |
 //! | an `event` with CR or LF, a bad channel list | `400` |
 //! | a body over the request body limit | `413` (from the request parser) |
+//! | an `Idempotency-Key` that is empty, over 255 bytes or not visible ASCII | `400` |
+//! | an `Idempotency-Key` seen within its window with a different publish | `422` (from the hub) |
+//!
+//! An `Idempotency-Key` seen within its window with the same publish publishes nothing and is
+//! answered `201` with the first id and `Idempotent-Replayed: true` ([`crate::hub::idempotency`]).
 //!
 //! No `channel` parameter publishes to [`DEFAULT_CHANNEL`](crate::hub::DEFAULT_CHANNEL).
 //!
@@ -33,6 +38,7 @@ use crate::event::Event;
 use crate::http::Request;
 use crate::http::answer::Refusal;
 
+use crate::hub::idempotency::{IdempotencyKey, KeyError};
 use crate::hub::{ChannelError, Target, requested_channels};
 
 /// What a valid publish request asks for.
@@ -44,6 +50,8 @@ pub struct PublishRequest {
     /// encoding does that, once ([`crate::Frame::event`]), and refuses it as
     /// [`PublishRefusal::Event`] would.
     pub event: Event,
+    /// The `Idempotency-Key` it carried, if any (see [`crate::hub::idempotency`]).
+    pub key: Option<IdempotencyKey>,
 }
 
 /// Who may publish: the shared token, a policy, both or neither (then nobody).
@@ -87,6 +95,8 @@ pub enum PublishRefusal {
     Auth(AuthRefusal),
     /// The policy failed (it panicked): `500`.
     PolicyFailed,
+    /// A bad `Idempotency-Key`: `400`.
+    IdempotencyKey(KeyError),
 }
 
 impl std::fmt::Display for PublishRefusal {
@@ -100,6 +110,7 @@ impl std::fmt::Display for PublishRefusal {
             PublishRefusal::Event(e) => e.fmt(f),
             PublishRefusal::Auth(r) => r.fmt(f),
             PublishRefusal::PolicyFailed => f.write_str("the authorization policy failed"),
+            PublishRefusal::IdempotencyKey(e) => e.fmt(f),
         }
     }
 }
@@ -145,7 +156,21 @@ pub fn check(req: &Request, who: &Publishers<'_>) -> Result<PublishRequest, Publ
     if let Some(t) = req.query_values("event").map_err(|_| PublishRefusal::EventNotUtf8)?.into_iter().next() {
         event = event.event(t);
     }
-    Ok(PublishRequest { target: Target::Channels(channels.into()), event })
+    let key = idempotency_key(req).map_err(PublishRefusal::IdempotencyKey)?;
+    Ok(PublishRequest { target: Target::Channels(channels.into()), event, key })
+}
+
+/// The request's `Idempotency-Key`, if it has one: the token itself or, as the IETF draft
+/// writes it (a structured-field string), in double quotes.
+fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, KeyError> {
+    let Some(raw) = req.header_bytes("idempotency-key") else { return Ok(None) };
+    let raw = raw.trim_ascii();
+    let raw = match raw {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => raw,
+    };
+    let text = std::str::from_utf8(raw).map_err(|_| KeyError::NotVisibleAscii)?;
+    IdempotencyKey::new(text).map(Some)
 }
 
 /// The authorization check alone, answerable from the request head before its body arrives

@@ -25,16 +25,17 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use super::commands::Command;
-use super::handle::{Join, JoinError, PublishError, Unavailable, WAIT};
+use super::handle::{Join, JoinError, PublishError, Receipt, Unavailable, WAIT};
 use super::slots::ConnId;
 use super::{Fanout, RedisConfig, ServerError};
 use crate::backplane::backoff::Backoff;
 use crate::backplane::join::{self, Cursors, Limits, Read};
 use crate::backplane::merge::{Batch, merge};
-use crate::backplane::reply::{BadReply, Fields, streams_of};
+use crate::backplane::reply::{BadReply, Fields, Publish, publish_of, streams_of};
 use crate::backplane::{Keys, StreamId, keys};
 use crate::event::Event;
 use crate::http::Framing;
+use crate::hub::idempotency::IdempotencyKey;
 use crate::hub::{Published, Resume, Target};
 use crate::proto::Frame;
 
@@ -54,12 +55,14 @@ enum Reply {
     /// An HTTP publish: the worker answers the deferred connection.
     Http { id: ConnId, framing: Framing },
     /// A [`super::Broadcaster`] call waiting on a channel.
-    Wait(SyncSender<Result<String, Unavailable>>),
+    Wait(SyncSender<Result<Receipt, PublishError>>),
 }
 
 struct Job {
     target: Target,
     event: Event,
+    /// Publish at most once under it, across every node (the script remembers it in Redis).
+    key: Option<IdempotencyKey>,
     reply: Reply,
 }
 
@@ -95,6 +98,8 @@ struct Link {
     client: redis::Client,
     keys: Keys,
     retention: usize,
+    /// How long Redis remembers an idempotency key.
+    idempotency_window: Duration,
     connect_timeout: Duration,
     max_channels: usize,
 }
@@ -116,7 +121,11 @@ impl Link {
 
 impl Backplane {
     /// Connects both threads' connections (so that an unreachable Redis is an error at start).
-    pub(crate) fn connect(config: &RedisConfig, retention: usize) -> Result<Backplane, ServerError> {
+    pub(crate) fn connect(
+        config: &RedisConfig,
+        retention: usize,
+        idempotency_window: Duration,
+    ) -> Result<Backplane, ServerError> {
         let fail =
             |e: redis::RedisError| ServerError::Backplane { url: config.redacted_url(), source: Box::new(e) };
         let client = redis::Client::open(config.url.as_str()).map_err(fail)?;
@@ -124,6 +133,7 @@ impl Backplane {
             client,
             keys: Keys::new(&config.namespace),
             retention: retention.max(1),
+            idempotency_window,
             connect_timeout: config.connect_timeout,
             max_channels: config.max_channels,
         };
@@ -207,26 +217,41 @@ impl Backplane {
 
     /// Hands an HTTP publish to the publish thread; `false` if it is gone (the caller answers
     /// `503` itself).
-    pub(crate) fn publish_http(&self, id: ConnId, target: Target, event: Event, framing: Framing) -> bool {
+    pub(crate) fn publish_http(
+        &self,
+        id: ConnId,
+        target: Target,
+        event: Event,
+        key: Option<IdempotencyKey>,
+        framing: Framing,
+    ) -> bool {
         let reply = Reply::Http { id, framing };
-        self.submit(Job { target, event, reply })
+        self.submit(Job { target, event, key, reply })
     }
 
     /// Publishes and waits until Redis has the event (at most [`WAIT`]).
     pub(crate) fn publish_wait(&self, target: Target, event: Event) -> Result<Published, PublishError> {
+        let receipt = self.publish_wait_keyed(target, event.clone(), None)?;
+        // Validated (by the call above); the entry id Redis gave it is digits and a dash.
+        let frame = Frame::event_validated(&event.id(&*receipt.id));
+        Ok(Published { seq: 0, id: Some(receipt.id), frame })
+    }
+
+    /// Publishes (at most once per `key`, across every node) and waits until Redis has the
+    /// event (at most [`WAIT`]).
+    pub(crate) fn publish_wait_keyed(
+        &self,
+        target: Target,
+        event: Event,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Receipt, PublishError> {
         event.validate()?;
         let (tx, rx) = mpsc::sync_channel(1);
-        let job = Job { target, event: event.clone(), reply: Reply::Wait(tx) };
-        if !self.submit(job) {
+        if !self.submit(Job { target, event, key, reply: Reply::Wait(tx) }) {
             return Err(PublishError::Unavailable(Unavailable::ShutDown));
         }
         match rx.recv_timeout(WAIT) {
-            Ok(Ok(id)) => {
-                // Validated above; the entry id Redis gave it is digits and a dash.
-                let frame = Frame::event_validated(&event.id(id.as_str()));
-                Ok(Published { seq: 0, id: Some(id.into()), frame })
-            }
-            Ok(Err(e)) => Err(PublishError::Unavailable(e)),
+            Ok(result) => result,
             Err(_) => Err(PublishError::Unavailable(Unavailable::TimedOut)),
         }
     }
@@ -292,7 +317,9 @@ impl Publisher {
     }
 
     /// One result per job: the entry id, or why Redis did not take it.
-    fn publish(&mut self, batch: &[Job]) -> Vec<Result<String, Unavailable>> {
+    fn publish(&mut self, batch: &[Job]) -> Vec<Result<Receipt, PublishError>> {
+        let unavailable =
+            |e: Unavailable| batch.iter().map(|_| Err(PublishError::Unavailable(e.clone()))).collect();
         let now = Instant::now();
         if self.conn.is_none() && self.backoff.ready(now) {
             match self.link.connect_publisher() {
@@ -304,13 +331,12 @@ impl Publisher {
                 }
                 Err(e) => {
                     self.backoff.failed(now);
-                    let e = Unavailable::Redis(Arc::new(e));
-                    return batch.iter().map(|_| Err(e.clone())).collect();
+                    return unavailable(Unavailable::Redis(Arc::new(e)));
                 }
             }
         }
         let Some(conn) = self.conn.as_mut() else {
-            return batch.iter().map(|_| Err(Unavailable::Redis(Arc::new(NotConnected)))).collect();
+            return unavailable(Unavailable::Redis(Arc::new(NotConnected)));
         };
         let mut pipe = redis::pipe();
         for job in batch {
@@ -318,29 +344,42 @@ impl Publisher {
                 Target::All => vec![self.link.keys.all()],
                 Target::Channels(list) => list.iter().map(|c| self.link.keys.channel(c)).collect(),
             };
-            let cmd = pipe.cmd("EVALSHA").arg(&self.sha).arg(2 + streams.len());
+            let window = match job.key {
+                Some(_) => self.link.idempotency_window.as_millis().max(1),
+                None => 0,
+            };
+            let cmd = pipe.cmd("EVALSHA").arg(&self.sha).arg(3 + streams.len());
             cmd.arg(self.link.keys.last_id())
                 .arg(self.link.keys.trimmed())
+                .arg(self.link.keys.idempotency(job.key.as_ref().map_or("", |k| k.as_str())))
                 .arg(&streams)
-                .arg(self.link.retention);
+                .arg(self.link.retention)
+                .arg(window.to_string());
             for (name, value) in keys::fields(&job.event) {
                 cmd.arg(name).arg(value);
             }
         }
-        match pipe.query::<Vec<String>>(conn) {
-            Ok(ids) if ids.len() == batch.len() => ids.into_iter().map(Ok).collect(),
-            Ok(_) => batch.iter().map(|_| Err(Unavailable::BadReply)).collect(),
+        match pipe.query::<Vec<Value>>(conn) {
+            Ok(replies) if replies.len() == batch.len() => replies
+                .iter()
+                .map(|reply| match publish_of(reply) {
+                    Ok(Publish::Published(id)) => Ok(Receipt { id: id.to_string().into(), replayed: false }),
+                    Ok(Publish::Replayed(id)) => Ok(Receipt { id: id.to_string().into(), replayed: true }),
+                    Ok(Publish::KeyReused) => Err(PublishError::KeyReused),
+                    Err(_) => Err(PublishError::Unavailable(Unavailable::BadReply)),
+                })
+                .collect(),
+            Ok(_) => unavailable(Unavailable::BadReply),
             Err(e) => {
                 // Whatever the cause, start from a fresh connection (and a freshly loaded script).
                 self.conn = None;
                 self.backoff.failed(now);
-                let e = Unavailable::Redis(Arc::new(e));
-                batch.iter().map(|_| Err(e.clone())).collect()
+                unavailable(Unavailable::Redis(Arc::new(e)))
             }
         }
     }
 
-    fn answer(&self, reply: Reply, result: Result<String, Unavailable>) {
+    fn answer(&self, reply: Reply, result: Result<Receipt, PublishError>) {
         match reply {
             Reply::Wait(tx) => {
                 let _ = tx.try_send(result);

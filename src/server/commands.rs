@@ -16,7 +16,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::handle::{JoinError, Unavailable};
+use super::handle::{JoinError, PublishError, Receipt};
 use super::slots::Key;
 use super::worker::{Worker, deliver};
 use crate::http::{Framing, answer};
@@ -34,7 +34,7 @@ pub(crate) enum Command {
     Publish(u64, Frame, Target, Instant),
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     /// Answer a deferred publish: the id Redis gave it, or why it could not take it.
-    Published { key: Key, result: Result<String, Unavailable>, framing: Framing },
+    Published { key: Key, result: Result<Receipt, PublishError>, framing: Framing },
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     /// Start a deferred stream with what the backplane's read thread found (its channels are
     /// counted as subscribed: a stream that is gone by now must give them back).
@@ -151,9 +151,11 @@ impl Worker {
                 Command::Published { key, result, framing } => {
                     if self.is_waiting(key) && self.slots.get(key).is_some_and(|l| l.pending.is_none()) {
                         let response = match result {
-                            Ok(id) => answer::published(&id),
+                            Ok(receipt) => answer::receipt(&receipt.id, receipt.replayed),
                             Err(why) => {
-                                shared.reject(super::Rejection::Unavailable);
+                                if matches!(why, PublishError::Unavailable(_)) {
+                                    shared.reject(super::Rejection::Unavailable);
+                                }
                                 answer::refusal(&why)
                             }
                         };

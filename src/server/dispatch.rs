@@ -191,17 +191,14 @@ impl Worker {
                                     e.defer(WAIT, now);
                                 }
                                 let id = ConnId { worker: self.index, key };
-                                if backplane.publish_http(id, p.target, p.event, framing) {
+                                if backplane.publish_http(id, p.target, p.event, p.key, framing) {
                                     return;
                                 }
                                 answer::refusal(&Unavailable::ShutDown)
                             }
                         },
-                        None => match shared.publish(&p.target, p.event) {
-                            Ok(published) => match &published.id {
-                                Some(id) => answer::published(id),
-                                None => answer::published(&published.seq.to_string()),
-                            },
+                        None => match shared.publish_keyed(&p.target, p.event, p.key.as_ref()) {
+                            Ok(receipt) => answer::receipt(&receipt.id, receipt.replayed),
                             Err(e) => answer::refusal(&e),
                         },
                     },

@@ -16,6 +16,7 @@ use super::slots::ConnId;
 use crate::error::EncodeError;
 use crate::event::Event;
 use crate::http::answer::Refusal;
+use crate::hub::idempotency::IdempotencyKey;
 use crate::hub::{Published, Target};
 use crate::proto::Frame;
 use crate::server::Shared;
@@ -108,8 +109,21 @@ pub enum PublishError {
     /// The event cannot be encoded.
     Invalid(EncodeError),
     /// The backplane did not take it. With a backplane an `Err` may still mean Redis took it
-    /// just before the connection failed.
+    /// just before the connection failed (publish with a key, [`Broadcaster::publish_once`],
+    /// to retry safely).
     Unavailable(Unavailable),
+    /// The idempotency key published a different event within its window: `422`.
+    KeyReused,
+}
+
+/// What a keyed publish ([`Broadcaster::publish_once`], `POST /publish` with an
+/// `Idempotency-Key`) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The event's id: the one it went out with, also when this publish was a replay.
+    pub id: Arc<str>,
+    /// The key had published this event before: nothing went out this time.
+    pub replayed: bool,
 }
 
 /// Why a backplane did not take a publish.
@@ -162,6 +176,9 @@ impl fmt::Display for PublishError {
         match self {
             PublishError::Invalid(e) => write!(f, "invalid event: {e}"),
             PublishError::Unavailable(why) => why.fmt(f),
+            PublishError::KeyReused => {
+                f.write_str("the Idempotency-Key was used for a different publish within its window")
+            }
         }
     }
 }
@@ -171,6 +188,7 @@ impl std::error::Error for PublishError {
         match self {
             PublishError::Invalid(e) => Some(e),
             PublishError::Unavailable(why) => Some(why),
+            PublishError::KeyReused => None,
         }
     }
 }
@@ -180,6 +198,7 @@ impl Refusal for PublishError {
         match self {
             PublishError::Invalid(e) => e.status(),
             PublishError::Unavailable(why) => why.status(),
+            PublishError::KeyReused => 422,
         }
     }
 
@@ -187,6 +206,7 @@ impl Refusal for PublishError {
         match self {
             PublishError::Invalid(e) => e.headers(),
             PublishError::Unavailable(why) => why.headers(),
+            PublishError::KeyReused => Vec::new(),
         }
     }
 }
@@ -315,6 +335,34 @@ impl Broadcaster {
     /// (`on_connect`, `verify`...), which would hold up a worker and all its connections.
     pub fn publish_to(&self, target: &Target, event: impl Into<Event>) -> Result<Published, PublishError> {
         self.shared.publish(target, event.into())
+    }
+
+    /// [`Broadcaster::publish_to`] at most once per `key`: within the key's window (default 10
+    /// minutes, [`crate::Config::idempotency_window`]) a publish under a key seen before with
+    /// the same target and event publishes nothing and returns the first id
+    /// ([`Receipt::replayed`]); with a different event it is [`PublishError::KeyReused`]. So a
+    /// caller that got an error (say Redis lost the connection after taking the event) retries
+    /// with the same key and publishes once. With a backplane the key holds across every node.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ssehub::{Event, Server, Target};
+    /// use ssehub::hub::idempotency::IdempotencyKey;
+    /// let server = Server::builder().bind("127.0.0.1:0")?;
+    /// let hub = server.broadcaster();
+    /// let key = IdempotencyKey::new("order-42-shipped")?;
+    /// let first = hub.publish_once(&Target::channels(["orders"]), Event::new("shipped"), &key)?;
+    /// let again = hub.publish_once(&Target::channels(["orders"]), Event::new("shipped"), &key)?;
+    /// assert_eq!((again.id, again.replayed), (first.id, true));
+    /// # server.shutdown(); Ok(()) }
+    /// ```
+    pub fn publish_once(
+        &self,
+        target: &Target,
+        event: impl Into<Event>,
+        key: &IdempotencyKey,
+    ) -> Result<Receipt, PublishError> {
+        self.shared.publish_keyed(target, event.into(), Some(key))
     }
 
     /// Open event streams, across all workers.

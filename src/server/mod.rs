@@ -54,14 +54,15 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use commands::{Command, Mailbox};
-pub use handle::{Broadcaster, Client, PublishError, SendError, Unavailable};
+pub use handle::{Broadcaster, Client, PublishError, Receipt, SendError, Unavailable};
 
 use crate::auth::{Policy, RefusalKind};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::route::{Cors, PathPattern, RouteConfig};
+use crate::hub::idempotency::IdempotencyKey;
 use crate::hub::ids::IdScheme;
-use crate::hub::{Hub, Published, Retention, Target};
+use crate::hub::{Hub, Once, OnceError, Published, Retention, Target};
 use crate::proto::QueuePool;
 
 /// Server settings. Every bound has a default; see each field.
@@ -147,6 +148,13 @@ pub struct Config {
     /// and the queue bounds: a connection is one of [`Config::max_connections`] however many
     /// streams it carries.
     pub max_concurrent_streams: u32,
+    /// How long a publish's `Idempotency-Key` is remembered (see [`crate::hub::idempotency`]):
+    /// a publish under the same key within it publishes nothing and answers the first id.
+    /// Default 10 minutes. With a backplane the keys live in Redis for this long.
+    pub idempotency_window: Duration,
+    /// Idempotency keys this node remembers at most (without a backplane; Redis holds its own);
+    /// past it the oldest is forgotten early. Default 100,000; 0 remembers none.
+    pub max_idempotency_keys: usize,
 }
 
 /// Where a node's Redis backplane is. See [`crate::backplane`] (with the `redis` feature).
@@ -224,6 +232,8 @@ impl Default for Config {
             max_tls_handshakes: 1024,
             http2: true,
             max_concurrent_streams: 100,
+            idempotency_window: crate::hub::idempotency::DEFAULT_WINDOW,
+            max_idempotency_keys: crate::hub::idempotency::DEFAULT_CAPACITY,
         }
     }
 }
@@ -727,7 +737,11 @@ impl ServerBuilder {
             })?;
         // Redis first: a node that cannot reach its backplane must not take clients.
         let backplane = match &self.config.redis {
-            Some(redis) => Some(backplane::Backplane::connect(redis, self.config.retention.max_events)?),
+            Some(redis) => Some(backplane::Backplane::connect(
+                redis,
+                self.config.retention.max_events,
+                self.config.idempotency_window,
+            )?),
             None => None,
         };
         let listener = listen(addr).map_err(|source| ServerError::Bind { addr, source })?;
@@ -760,7 +774,9 @@ impl ServerBuilder {
             mailboxes.push(Mailbox::new(waker));
         }
         let ids = config.assign_ids.then(IdScheme::from_clock);
-        let hub = Arc::new(Mutex::new(Hub::new(config.retention, ids)));
+        let mut hub = Hub::new(config.retention, ids);
+        hub.remember_keys(config.idempotency_window, config.max_idempotency_keys);
+        let hub = Arc::new(Mutex::new(hub));
         let per_worker = (config.max_total_queue_bytes / n).max(1);
         #[cfg(feature = "tls")]
         let tls = match &config.tls {
@@ -1032,6 +1048,34 @@ impl Shared {
         let published = hub.publish(target, event, std::time::Instant::now())?;
         post_published(&self.mailboxes, &published, target);
         Ok(published)
+    }
+
+    /// [`Shared::publish`] under an idempotency key, if any (see [`Broadcaster::publish_once`]).
+    pub(crate) fn publish_keyed(
+        &self,
+        target: &Target,
+        event: crate::Event,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Receipt, PublishError> {
+        if let Some(backplane) = &self.backplane {
+            return backplane.publish_wait_keyed(target.clone(), event, key.cloned());
+        }
+        let Some(key) = key else {
+            let published = self.publish(target, event)?;
+            let id = published.id.unwrap_or_else(|| published.seq.to_string().into());
+            return Ok(Receipt { id, replayed: false });
+        };
+        let mut hub = self.lock_hub();
+        match hub.publish_once(target, event, key, std::time::Instant::now()) {
+            Ok(Once::Published(published)) => {
+                post_published(&self.mailboxes, &published, target);
+                let id = published.id.unwrap_or_else(|| published.seq.to_string().into());
+                Ok(Receipt { id, replayed: false })
+            }
+            Ok(Once::Replayed(id)) => Ok(Receipt { id, replayed: true }),
+            Err(OnceError::Invalid(e)) => Err(PublishError::Invalid(e)),
+            Err(OnceError::KeyReused) => Err(PublishError::KeyReused),
+        }
     }
 
     /// What the backplane's threads get.

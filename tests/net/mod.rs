@@ -35,6 +35,24 @@ pub fn post(conn: &mut Conn, path_and_query: &str, token: Option<&str>, body: &[
     (head.status, String::from_utf8(body).unwrap())
 }
 
+/// [`post`] with extra header lines (each ending in `\r\n`); the whole response head too.
+pub fn post_with(
+    conn: &mut Conn,
+    path_and_query: &str,
+    token: Option<&str>,
+    headers: &str,
+    body: &[u8],
+) -> (Head, String) {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST {path_and_query} HTTP/1.1\r\nHost: h\r\n{auth}{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.send(&[head.as_bytes(), body].concat());
+    let (head, body) = conn.read_response();
+    (head, String::from_utf8(body).unwrap())
+}
+
 /// Polls `cond` every few milliseconds until it holds or `within` passes; returns the last value.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;

@@ -152,6 +152,16 @@ pub struct Args {
     /// The publish endpoint's path.
     #[arg(long, default_value = "/publish")]
     pub publish_path: String,
+    /// How long a publish's `Idempotency-Key` is remembered: a retry with the same key within
+    /// it publishes nothing and gets the first id (10m; a bare number is seconds).
+    #[arg(long, default_value = "10m", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds_nonzero)]
+    pub idempotency_window: Duration,
+    /// Idempotency keys remembered at most on this node without --redis (Redis keeps its own);
+    /// past it the oldest is forgotten early. 0 remembers none.
+    #[arg(long, default_value_t = 100_000, value_name = "N", allow_negative_numbers = true)]
+    #[arg(value_parser = units::whole)]
+    pub max_idempotency_keys: usize,
     /// Where the server answers with its metrics (Prometheus text format).
     #[arg(long, default_value = "/metrics")]
     pub metrics_path: String,
@@ -246,6 +256,8 @@ pub fn run(args: Args) -> Result<(), String> {
             c.header_timeout = args.header_timeout;
             c.idle_timeout = args.idle_timeout;
             c.coalesce = args.coalesce_ms;
+            c.idempotency_window = args.idempotency_window;
+            c.max_idempotency_keys = args.max_idempotency_keys;
             c.send_timeout = args.send_timeout;
             c.limits.max_head_bytes = args.max_head_bytes;
             c.limits.max_headers = args.max_headers;
