@@ -197,3 +197,20 @@ fn the_library_publishes_once_per_key_and_forgets_keys_after_the_window() {
     assert_eq!(net::ids_of(&stream.items(2)), [first.id.to_string(), later.id.to_string()]);
     server.shutdown();
 }
+
+#[test]
+fn a_batch_publish_goes_out_in_order() {
+    use ssehub::{Event, Target};
+    let server = Server::builder().bind("127.0.0.1:0").unwrap();
+    let hub = server.broadcaster();
+    let mut stream = Stream::open(server.local_addr(), "/sse?channel=t", "");
+    assert!(wait_until(TIMEOUT, || hub.client_count() == 1));
+    let t = Target::channels(["t"]);
+    let batch = [(t.clone(), Event::new("1")), (t.clone(), Event::new("x").event("a\nb")), (t, Event::new("2"))];
+    let receipts = hub.publish_batch(batch);
+    assert!(matches!(receipts[1], Err(ssehub::PublishError::Invalid(_))));
+    let ids: Vec<String> = receipts.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.id.to_string()).collect();
+    let items = stream.items(2);
+    assert_eq!((data_of(&items), net::ids_of(&items)), (vec!["1".to_string(), "2".to_string()], ids));
+    server.shutdown();
+}

@@ -527,3 +527,25 @@ fn a_publish_whose_reply_was_lost_is_retried_with_its_key_and_delivered_once() {
         b.shutdown();
     });
 }
+
+#[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
+fn a_batch_publish_is_pipelined_in_order_and_reaches_every_node() {
+    with_two_nodes(|_, a, b| {
+        let mut on_b = Stream::open(b.local_addr(), "/sse?channel=t", "");
+        let t = ssehub::Target::channels(["t"]);
+        let mut batch: Vec<_> = (0..500).map(|n| (t.clone(), ssehub::Event::new(n.to_string()))).collect();
+        batch.insert(250, (t.clone(), ssehub::Event::new("bad").event("a\nb")));
+        let receipts = a.broadcaster().publish_batch(batch);
+        assert_eq!(receipts.len(), 501);
+        assert!(matches!(receipts[250], Err(ssehub::PublishError::Invalid(_))), "{:?}", receipts[250]);
+        let ids: Vec<String> =
+            receipts.into_iter().filter_map(|r| r.ok()).map(|r| r.id.to_string()).collect();
+        assert_eq!(ids.len(), 500);
+        let parsed: Vec<StreamId> = ids.iter().map(|i| i.parse().unwrap()).collect();
+        assert!(parsed.windows(2).all(|w| w[0] < w[1]), "ids increase in batch order");
+        let items = on_b.items_within(500, TIMEOUT);
+        assert_eq!(ids_of(&items), ids);
+        assert_eq!(data_of(&items), (0..500).map(|n| n.to_string()).collect::<Vec<_>>());
+    });
+}

@@ -256,6 +256,30 @@ impl Backplane {
         }
     }
 
+    /// Publishes every event without waiting a round trip for each: all are handed to the
+    /// publish thread at once, which pipelines them ([`PIPELINE`] a round trip); then waits for
+    /// the answers, each at most [`WAIT`] after the one before.
+    pub(crate) fn publish_wait_many(&self, batch: Vec<(Target, Event)>) -> Vec<Result<Receipt, PublishError>> {
+        let waiting: Vec<Result<Receiver<_>, PublishError>> = batch
+            .into_iter()
+            .map(|(target, event)| {
+                event.validate()?;
+                let (tx, rx) = mpsc::sync_channel(1);
+                match self.submit(Job { target, event, key: None, reply: Reply::Wait(tx) }) {
+                    true => Ok(rx),
+                    false => Err(PublishError::Unavailable(Unavailable::ShutDown)),
+                }
+            })
+            .collect();
+        waiting
+            .into_iter()
+            .map(|rx| match rx?.recv_timeout(WAIT) {
+                Ok(result) => result,
+                Err(_) => Err(PublishError::Unavailable(Unavailable::TimedOut)),
+            })
+            .collect()
+    }
+
     /// Whether the read connection is up, reconnections, skipped entries (for the metrics).
     pub(crate) fn figures(&self) -> (bool, u64, u64) {
         (

@@ -48,6 +48,9 @@ impl Backplane {
     pub(crate) fn publish_wait(&self, _: Target, _: Event) -> Result<Published, PublishError> {
         match *self {}
     }
+    pub(crate) fn publish_wait_many(&self, _: Vec<(Target, Event)>) -> Vec<Result<Receipt, PublishError>> {
+        match *self {}
+    }
     pub(crate) fn join(&self, _: Join) -> bool {
         match *self {}
     }

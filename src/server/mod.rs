@@ -1078,6 +1078,24 @@ impl Shared {
         }
     }
 
+    /// Publishes each of `batch` in order (see [`Broadcaster::publish_batch`]).
+    pub(crate) fn publish_batch(&self, batch: Vec<(Target, crate::Event)>) -> Vec<Result<Receipt, PublishError>> {
+        if let Some(backplane) = &self.backplane {
+            return backplane.publish_wait_many(batch);
+        }
+        let mut hub = self.lock_hub();
+        let now = std::time::Instant::now();
+        batch
+            .into_iter()
+            .map(|(target, event)| {
+                let published = hub.publish(&target, event, now)?;
+                post_published(&self.mailboxes, &published, &target);
+                let id = published.id.unwrap_or_else(|| published.seq.to_string().into());
+                Ok(Receipt { id, replayed: false })
+            })
+            .collect()
+    }
+
     /// What the backplane's threads get.
     fn fanout(&self) -> Fanout {
         Fanout {
