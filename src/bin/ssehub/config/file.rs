@@ -47,71 +47,15 @@ pub fn settings(specs: &Specs, path: &Path, text: &str) -> Result<Vec<Setting>, 
     for (key, value) in entries {
         let line = line_of(text.as_bytes(), key.span().start);
         let key = key.get_ref().as_ref();
-        let at = |span: std::ops::Range<usize>| place(path, Some(line_of(text.as_bytes(), span.start)));
-        let refuse = |span, problem, why: String| ConfigError::new(at(span), Some(key), problem, why);
         let Some(spec) = specs.find(key) else {
-            let why = match key {
-                CONFIG_ID => {
-                    "a config file cannot name another; give it with --config or SSEHUB_CONFIG".to_owned()
-                }
-                _ if value.get_ref().is_table() => {
-                    format!(
-                        "unknown key: serve has no --{key}, and the file has no [tables]: keys go at the top"
-                    )
-                }
-                _ => match specs.nearest(key) {
-                    Some(near) => format!("unknown key: serve has no --{key} (did you mean `{near}`?)"),
-                    None => format!("unknown key: serve has no --{key}"),
-                },
-            };
+            let why = unknown(specs, key, value.get_ref());
             return Err(ConfigError::new(place(path, Some(line)), Some(key), Problem::UnknownKey, why));
         };
-        let value = match spec.kind {
-            Kind::Switch { .. } => match value.get_ref() {
-                DeValue::Boolean(b) => Value::Switch(*b),
-                other => {
-                    return Err(refuse(value.span(), Problem::WrongType, wanted("true or false", other)));
-                }
-            },
-            Kind::Count => match value.get_ref() {
-                DeValue::Integer(_) => match scalar(value).ok().and_then(|n| n.parse::<u8>().ok()) {
-                    Some(n) => Value::Count(n),
-                    None => return Err(refuse(value.span(), Problem::BadValue, "must be 0 to 255".into())),
-                },
-                other => {
-                    return Err(refuse(value.span(), Problem::WrongType, wanted("a whole number", other)));
-                }
-            },
-            Kind::One => {
-                let text = match value.get_ref() {
-                    DeValue::Array(_) => {
-                        let why = "takes one value, not an array (the flag is not repeatable)".to_owned();
-                        return Err(refuse(value.span(), Problem::WrongType, why));
-                    }
-                    other => scalar(value).map_err(|()| {
-                        refuse(value.span(), Problem::WrongType, wanted("a string or a number", other))
-                    })?,
-                };
-                check(specs, spec, &text).map_err(|why| refuse(value.span(), Problem::BadValue, why))?;
-                Value::One(text)
-            }
-            Kind::Many => {
-                let items: Vec<&Spanned<DeValue<'_>>> = match value.get_ref() {
-                    DeValue::Array(items) => items.iter().collect(),
-                    _ => vec![value],
-                };
-                let mut texts = Vec::new();
-                for item in items {
-                    let text = scalar(item).map_err(|()| {
-                        let why = wanted("a string or a number (or an array of them)", item.get_ref());
-                        refuse(item.span(), Problem::WrongType, why)
-                    })?;
-                    check(specs, spec, &text).map_err(|why| refuse(item.span(), Problem::BadValue, why))?;
-                    texts.push(text);
-                }
-                Value::Many(texts)
-            }
+        let refuse = |item: &Spanned<DeValue<'_>>, problem, why: String| {
+            let at = place(path, Some(line_of(text.as_bytes(), item.span().start)));
+            ConfigError::new(at, Some(key), problem, why)
         };
+        let value = value_of(specs, spec, value, &refuse)?;
         out.push(Setting {
             id: spec.id.clone(),
             key: spec.key.clone(),
@@ -122,8 +66,70 @@ pub fn settings(specs: &Specs, path: &Path, text: &str) -> Result<Vec<Setting>, 
     Ok(out)
 }
 
-fn check(specs: &Specs, spec: &Spec, text: &str) -> Result<(), String> {
-    specs.check_value(spec, text)
+/// Why `key` (with `value`) is no key.
+fn unknown(specs: &Specs, key: &str, value: &DeValue<'_>) -> String {
+    match key {
+        CONFIG_ID => "a config file cannot name another; give it with --config or SSEHUB_CONFIG".to_owned(),
+        _ if value.is_table() => {
+            format!("unknown key: serve has no --{key}, and the file has no [tables]: keys go at the top")
+        }
+        _ => match specs.nearest(key) {
+            Some(near) => format!("unknown key: serve has no --{key} (did you mean `{near}`?)"),
+            None => format!("unknown key: serve has no --{key}"),
+        },
+    }
+}
+
+/// What `refuse` makes of a mistake in a value: the (part of the) value at fault, the kind of
+/// mistake and why.
+type Refuse<'a> = dyn Fn(&Spanned<DeValue<'_>>, Problem, String) -> ConfigError + 'a;
+
+/// `value`, of the TOML type flag `spec` takes, as the flag's value; each text judged by the
+/// flag's value parser.
+fn value_of(
+    specs: &Specs,
+    spec: &Spec,
+    value: &Spanned<DeValue<'_>>,
+    refuse: &Refuse<'_>,
+) -> Result<Value, ConfigError> {
+    let judged = |item: &Spanned<DeValue<'_>>, text: String| match specs.check_value(spec, &text) {
+        Ok(()) => Ok(text),
+        Err(why) => Err(refuse(item, Problem::BadValue, why)),
+    };
+    match (spec.kind, value.get_ref()) {
+        (Kind::Switch { .. }, DeValue::Boolean(b)) => Ok(Value::Switch(*b)),
+        (Kind::Switch { .. }, other) => {
+            Err(refuse(value, Problem::WrongType, wanted("true or false", other)))
+        }
+        (Kind::Count, DeValue::Integer(_)) => match scalar(value).ok().and_then(|n| n.parse::<u8>().ok()) {
+            Some(n) => Ok(Value::Count(n)),
+            None => Err(refuse(value, Problem::BadValue, "must be 0 to 255".into())),
+        },
+        (Kind::Count, other) => Err(refuse(value, Problem::WrongType, wanted("a whole number", other))),
+        (Kind::One, DeValue::Array(_)) => {
+            let why = "takes one value, not an array (the flag is not repeatable)".to_owned();
+            Err(refuse(value, Problem::WrongType, why))
+        }
+        (Kind::One, other) => match scalar(value) {
+            Ok(text) => Ok(Value::One(judged(value, text)?)),
+            Err(()) => Err(refuse(value, Problem::WrongType, wanted("a string or a number", other))),
+        },
+        (Kind::Many, other) => {
+            let items: Vec<&Spanned<DeValue<'_>>> = match other {
+                DeValue::Array(items) => items.iter().collect(),
+                _ => vec![value],
+            };
+            let mut texts = Vec::new();
+            for item in items {
+                let text = scalar(item).map_err(|()| {
+                    let why = wanted("a string or a number (or an array of them)", item.get_ref());
+                    refuse(item, Problem::WrongType, why)
+                })?;
+                texts.push(judged(item, text)?);
+            }
+            Ok(Value::Many(texts))
+        }
+    }
 }
 
 fn place(path: &Path, line: Option<usize>) -> Place {
@@ -131,13 +137,22 @@ fn place(path: &Path, line: Option<usize>) -> Place {
 }
 
 /// A string or a number as the flag's argument text (an integer in decimal, a float as
-/// written); `Err` for any other TOML type.
+/// written, `_` removed); `Err` for any other TOML type.
 fn scalar(value: &Spanned<DeValue<'_>>) -> Result<String, ()> {
     match value.get_ref() {
         DeValue::String(s) => Ok(s.to_string()),
         DeValue::Integer(i) => match i128::from_str_radix(i.as_str(), i.radix()) {
             Ok(n) => Ok(n.to_string()),
-            Err(_) => Ok(i.as_str().to_owned()),
+            // Past i128: as written, for the flag's parser to refuse with its own reason.
+            Err(_) => {
+                let prefix = match i.radix() {
+                    16 => "0x",
+                    8 => "0o",
+                    2 => "0b",
+                    _ => "",
+                };
+                Ok(format!("{prefix}{}", i.as_str()))
+            }
         },
         DeValue::Float(f) => Ok(f.as_str().replace('_', "")),
         _ => Err(()),
