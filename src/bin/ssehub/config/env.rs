@@ -47,8 +47,8 @@ pub fn settings(specs: &Specs, env: Env<'_>) -> Result<Vec<Setting>, ConfigError
             Kind::Many => {
                 let items: Vec<String> =
                     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-                for item in &items {
-                    check(item)?;
+                if let Err((_, why)) = specs.check_values(spec, &items) {
+                    return Err(refuse(Problem::BadValue, why));
                 }
                 Value::Many(items)
             }

@@ -120,14 +120,16 @@ fn value_of(
                 _ => vec![value],
             };
             let mut texts = Vec::new();
-            for item in items {
-                let text = scalar(item).map_err(|()| {
+            for item in &items {
+                texts.push(scalar(item).map_err(|()| {
                     let why = wanted("a string or a number (or an array of them)", item.get_ref());
                     refuse(item, Problem::WrongType, why)
-                })?;
-                texts.push(judged(item, text)?);
+                })?);
             }
-            Ok(Value::Many(texts))
+            match specs.check_values(spec, &texts) {
+                Ok(()) => Ok(Value::Many(texts)),
+                Err((i, why)) => Err(refuse(items[i], Problem::BadValue, why)),
+            }
         }
     }
 }

@@ -124,6 +124,27 @@ impl Specs {
         }
     }
 
+    /// [`Specs::check_value`] for each of `texts`, the values of a repeatable flag: one parse
+    /// for them all, then one each only to find the first refused (a list may be long). `Err`
+    /// holds its index and the reason.
+    pub fn check_values(&self, spec: &Spec, texts: &[String]) -> Result<(), (usize, String)> {
+        let flags = texts.iter().map(|t| OsString::from(format!("--{}={t}", spec.key)));
+        match self.cmd.clone().try_get_matches_from(std::iter::once(OsString::from("serve")).chain(flags)) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(e.kind(), ErrorKind::MissingRequiredArgument | ErrorKind::ArgumentConflict) =>
+            {
+                Ok(())
+            }
+            Err(_) => {
+                for (i, text) in texts.iter().enumerate() {
+                    self.check_value(spec, text).map_err(|why| (i, why))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The keys of the flags that flag `spec` needs besides itself (`redis-namespace` needs
     /// `redis`) when it is given as `argv`; empty when it stands alone.
     pub fn needs(&self, argv: Vec<OsString>) -> Vec<String> {
@@ -297,6 +318,19 @@ mod tests {
         assert!(check("max-concurrent-streams", "x").unwrap_err().starts_with("invalid value \"x\""));
         // Requires --redis, which is not judged here.
         assert_eq!(check("redis-namespace", "ns"), Ok(()));
+    }
+
+    #[test]
+    fn a_list_is_judged_at_once_and_the_first_refused_found() {
+        let n = Arg::new("n").long("n").action(ArgAction::Append).value_parser(clap::value_parser!(u8));
+        let s = Specs::of(&Command::new("t").subcommand(Command::new("serve").arg(n)), "serve").unwrap();
+        let spec = s.find("n").unwrap();
+        assert_eq!(spec.kind, Kind::Many);
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(s.check_values(spec, &list(&["1", "2", "255"])), Ok(()));
+        let (at, why) = s.check_values(spec, &list(&["1", "2", "300", "x"])).unwrap_err();
+        assert_eq!(at, 2);
+        assert!(why.starts_with("invalid value \"300\""), "{why}");
     }
 
     #[test]
