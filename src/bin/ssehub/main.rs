@@ -1,7 +1,9 @@
 //! The `ssehub` command: `serve` (the event-stream server), `bench` (a load generator for event
-//! streams), `decode` (event stream → JSON lines).
+//! streams), `decode` (event stream → JSON lines), `config` (check or write a config file for
+//! `serve --config`).
 //!
-//! Exit status: 0 on success; 2 for bad arguments (clap's usage errors, one line on stderr); 1
+//! Exit status: 0 on success; 2 for bad arguments (clap's usage errors, one line on stderr) and
+//! for a bad config file or `SSEHUB_*` variable (one line naming the file, line and key); 1
 //! when the command could not do its job (a message on stderr); `bench` exits 3 when the run
 //! completed but `--expect-rate` was not met (see `bench::EXPECTATION_NOT_MET`).
 
@@ -10,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod config;
 mod decode;
 mod jwt;
 mod logger;
@@ -33,6 +36,9 @@ enum Command {
     Bench(bench::Args),
     /// Decode an event stream (a URL, a FILE or standard input) into one JSON object per line.
     Decode(decode::Args),
+    /// Check a config file for `serve --config` (`config check FILE`), or print one with every
+    /// default (`config example`).
+    Config(config::Args),
 }
 
 /// Why a command failed: the one-line message for stderr, and the exit status.
@@ -49,12 +55,21 @@ impl From<String> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `serve`'s flags over its SSEHUB_* variables over its config file (see `config`).
+    let cli = match config::parse::<Cli>(std::env::args_os().collect(), &|name| std::env::var_os(name)) {
+        Ok(cli) => cli,
+        Err(config::Refusal::Clap(e)) => e.exit(),
+        Err(config::Refusal::Config(e)) => {
+            eprintln!("ssehub: {e}");
+            return ExitCode::from(2);
+        }
+    };
     logger::install();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).map_err(Failure::from),
         Command::Bench(args) => bench::run(args),
         Command::Decode(args) => decode::run(args).map_err(|e| Failure::from(e.to_string())),
+        Command::Config(args) => config::run(args, <Cli as clap::CommandFactory>::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,12 @@ const TOKEN_VARIABLE: &str = "SSEHUB_PUBLISH_TOKEN";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Read settings from this TOML file (or the one SSEHUB_CONFIG names): its keys are these
+    /// flags' long names (`addr = ":8080"`, `channel = ["a", "b"]`, `no-http2 = true`). Each
+    /// flag is also a SSEHUB_* environment variable (SSEHUB_MAX_CONNECTIONS). Precedence: the
+    /// file < the environment < the command line. See `ssehub config example`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Address to listen on: HOST:PORT, [IPv6]:PORT, :PORT (every IPv4 interface, 0.0.0.0;
     /// `[::]:PORT` for IPv6 too) or PORT (localhost, 127.0.0.1).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = units::listen_addr)]
