@@ -30,7 +30,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
     let batch: usize = args.next().map_or(Ok(1_000), |a| a.parse())?.max(1);
     let client = redis::Client::open(url.as_str())?;
-    let server = Server::builder().redis(RedisConfig::new(&url)).bind("127.0.0.1:0")?;
+    // REPLAY: the events kept per channel (the server's --replay; each publish past it trims).
+    let replay: usize = std::env::var("REPLAY").ok().and_then(|r| r.parse().ok()).unwrap_or(1024);
+    let server = Server::builder()
+        .redis(RedisConfig::new(&url))
+        .configure(|c| c.retention.max_events = replay)
+        .bind("127.0.0.1:0")?;
     let hub = server.broadcaster();
     let target = Target::channels(["bench"]);
     let data = "x".repeat(64);

@@ -206,10 +206,12 @@ fn a_batch_publish_goes_out_in_order() {
     let mut stream = Stream::open(server.local_addr(), "/sse?channel=t", "");
     assert!(wait_until(TIMEOUT, || hub.client_count() == 1));
     let t = Target::channels(["t"]);
-    let batch = [(t.clone(), Event::new("1")), (t.clone(), Event::new("x").event("a\nb")), (t, Event::new("2"))];
+    let batch =
+        [(t.clone(), Event::new("1")), (t.clone(), Event::new("x").event("a\nb")), (t, Event::new("2"))];
     let receipts = hub.publish_batch(batch);
     assert!(matches!(receipts[1], Err(ssehub::PublishError::Invalid(_))));
-    let ids: Vec<String> = receipts.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.id.to_string()).collect();
+    let ids: Vec<String> =
+        receipts.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.id.to_string()).collect();
     let items = stream.items(2);
     assert_eq!((data_of(&items), net::ids_of(&items)), (vec!["1".to_string(), "2".to_string()], ids));
     server.shutdown();

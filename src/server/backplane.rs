@@ -259,7 +259,10 @@ impl Backplane {
     /// Publishes every event without waiting a round trip for each: all are handed to the
     /// publish thread at once, which pipelines them ([`PIPELINE`] a round trip); then waits for
     /// the answers, each at most [`WAIT`] after the one before.
-    pub(crate) fn publish_wait_many(&self, batch: Vec<(Target, Event)>) -> Vec<Result<Receipt, PublishError>> {
+    pub(crate) fn publish_wait_many(
+        &self,
+        batch: Vec<(Target, Event)>,
+    ) -> Vec<Result<Receipt, PublishError>> {
         let waiting: Vec<Result<Receiver<_>, PublishError>> = batch
             .into_iter()
             .map(|(target, event)| {

@@ -1079,7 +1079,10 @@ impl Shared {
     }
 
     /// Publishes each of `batch` in order (see [`Broadcaster::publish_batch`]).
-    pub(crate) fn publish_batch(&self, batch: Vec<(Target, crate::Event)>) -> Vec<Result<Receipt, PublishError>> {
+    pub(crate) fn publish_batch(
+        &self,
+        batch: Vec<(Target, crate::Event)>,
+    ) -> Vec<Result<Receipt, PublishError>> {
         if let Some(backplane) = &self.backplane {
             return backplane.publish_wait_many(batch);
         }
