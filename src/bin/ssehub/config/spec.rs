@@ -215,9 +215,10 @@ fn spec(arg: &Arg) -> Option<Spec> {
 }
 
 /// Whether a flag of this name holds secret material: a token, secret, password, credential or
-/// private key (`--publish-token`, `--jwt-secret`).
+/// private key (`--publish-token`, `--jwt-secret`): one of the name's words is one of those
+/// (so `--max-idempotency-keys`, a count, is none).
 fn is_secret_name(key: &str) -> bool {
-    ["token", "secret", "password", "passwd", "credential", "key"].iter().any(|w| key.contains(w))
+    key.split('-').any(|w| ["token", "secret", "password", "passwd", "credential", "key"].contains(&w))
 }
 
 /// Whether a flag takes the path of a file rather than its contents (`--jwt-secret-file`,
@@ -305,6 +306,7 @@ mod tests {
         assert!(secret("publish-token") && secret("jwt-secret"));
         assert!(!secret("publish-token-file") && !secret("jwt-secret-file"));
         assert!(!secret("jwt-key") && !secret("tls-key") && !secret("addr") && !secret("redis"));
+        assert!(!secret("max-idempotency-keys") && !secret("idempotency-window"));
     }
 
     #[test]
