@@ -66,8 +66,8 @@ pub use http::{AllowOrigins, Cors, Framing, Limits, PathPattern, Request, Respon
 pub use hub::{Published, Retention, Target};
 pub use proto::Frame;
 pub use server::{
-    Broadcaster, Client, Config, PublishError, RedisConfig, SendError, Server, ServerBuilder, ServerError,
-    ShutdownHandle, Stats, Unavailable, WorkerStats,
+    AdoptError, Adopter, Broadcaster, Client, Config, PublishError, RedisConfig, SendError, Server,
+    ServerBuilder, ServerError, ShutdownHandle, Stats, Unavailable, WorkerStats,
 };
 
 /// What the README promises: the handles and the server can be shared with other threads.
