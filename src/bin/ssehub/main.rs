@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod decode;
 mod jwt;
+mod listen_fds;
 mod logger;
 mod serve;
 mod tls;
