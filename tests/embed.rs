@@ -131,6 +131,21 @@ fn adopt_with_the_whole_head_and_nothing_left_in_the_socket() {
 }
 
 #[test]
+fn a_server_with_no_listener_serves_what_it_adopts() {
+    let server = Server::builder().workers(2).adopt_only().expect("adopt_only");
+    assert!(server.local_addrs().is_empty());
+    let app = loopback();
+    let request = get("/sse", "");
+    let (client, stream, already_read) = accept_and_read(&app, &request, 20);
+    server.adopt(stream, &already_read).unwrap();
+    let mut stream = stream_from(client);
+    assert!(wait_until(TIMEOUT, || server.stats().streams == 1));
+    server.broadcaster().send("adopted only").unwrap();
+    assert_eq!(data_of(&stream.items(1)), ["adopted only"]);
+    server.shutdown();
+}
+
+#[test]
 fn adopt_of_another_path_goes_to_the_fallback_and_keeps_the_connection() {
     let server = Server::builder()
         .workers(2)
@@ -271,5 +286,49 @@ fn adopt_on_a_slow_reader_drops_it_as_any_stream() {
     hub.send("still here").unwrap();
     assert_eq!(data_of(&fast.items(1)), ["still here"]);
     drop(slow);
+    server.shutdown();
+}
+
+#[test]
+fn adopt_speaks_http2_when_already_read_is_its_preface() {
+    let server = Server::builder().workers(1).bind("127.0.0.1:0").unwrap();
+    let app = loopback();
+    let mut h2 = net::h2::H2::connect(app.local_addr().unwrap());
+    let (mut stream, _) = app.accept().unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    // The preface only: the client's SETTINGS stay in the socket.
+    let mut preface = vec![0; ssehub::h2::PREFACE.len()];
+    stream.read_exact(&mut preface).unwrap();
+    server.adopt(stream, &preface).unwrap();
+    h2.get(1, "/sse");
+    assert!(wait_until(TIMEOUT, || server.stats().streams == 1));
+    server.broadcaster().send("over h2").unwrap();
+    assert_eq!(data_of(&h2.items(1, 1)), ["over h2"]);
+    server.shutdown();
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn a_tls_server_serves_adopted_sockets_plain_and_its_listener_over_tls() {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let tls = ssehub::proto::tls::TlsConfig::from_pem(
+        c.cert.pem().as_bytes(),
+        c.signing_key.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let server = Server::builder().workers(1).tls(tls).bind("127.0.0.1:0").unwrap();
+    // Plain HTTP on its own listener: told to use https.
+    let mut plain = Conn::connect(server.local_addr());
+    plain.send(&get("/sse", ""));
+    assert_eq!(plain.read_head().status, 400);
+    // An adopted socket: the application read plaintext from it, so it is served plain.
+    let app = loopback();
+    let request = get("/sse", "");
+    let (client, stream, already_read) = accept_and_read(&app, &request, 10);
+    server.adopt(stream, &already_read).unwrap();
+    let mut stream = stream_from(client);
+    assert!(wait_until(TIMEOUT, || server.stats().streams == 1));
+    server.broadcaster().send("plain, adopted").unwrap();
+    assert_eq!(data_of(&stream.items(1)), ["plain, adopted"]);
     server.shutdown();
 }

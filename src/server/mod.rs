@@ -772,6 +772,20 @@ impl ServerBuilder {
         })
     }
 
+    /// Starts the workers with no listener of their own: connections come only through
+    /// [`Server::adopt`], from an accept loop of the application's (see `examples/handoff.rs`).
+    /// [`Server::local_addrs`] is then empty (and [`Server::local_addr`] `0.0.0.0:0`); the
+    /// metrics listener, if configured, is bound as usual.
+    ///
+    /// ```
+    /// let server = ssehub::Server::builder().adopt_only()?;
+    /// assert!(server.local_addrs().is_empty());
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn adopt_only(self) -> Result<Server, ServerError> {
+        self.start(|| Ok(Vec::new()))
+    }
+
     /// Starts the workers on the listeners `listen` gives (after the backplane is reached:
     /// a node that cannot reach its backplane must not take clients).
     fn start(
@@ -888,7 +902,7 @@ fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
 /// anywhere).
 #[must_use = "a Server shuts down when dropped: keep it, or wait() on it"]
 pub struct Server {
-    /// Every listener's address, in the order given (never empty).
+    /// Every listener's address, in the order given (empty: [`ServerBuilder::adopt_only`]).
     local_addrs: Vec<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
@@ -947,9 +961,10 @@ impl Server {
     }
 
     /// The address the server listens on (with the real port when bound to port 0); with
-    /// several listeners ([`ServerBuilder::listen_on_all`]), the first one's.
+    /// several listeners ([`ServerBuilder::listen_on_all`]), the first one's; with none
+    /// ([`ServerBuilder::adopt_only`]), `0.0.0.0:0`.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addrs[0]
+        self.local_addrs.first().copied().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Every address the server listens on, in the order its listeners were given.
