@@ -59,7 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .or_else(|| std::env::var("HANDOFF_ADDR").ok())
         .unwrap_or_else(|| "127.0.0.1:8083".to_owned());
-    let tick = std::env::var("HANDOFF_TICK_MS").ok().and_then(|ms| ms.parse().ok()).unwrap_or(1000);
+    let tick: u64 = std::env::var("HANDOFF_TICK_MS").ok().and_then(|ms| ms.parse().ok()).unwrap_or(1000);
+    let tick = tick.max(10); // no busy loop
 
     // ssehub with no listener of its own: every connection comes from the accept loop below.
     let clients: Arc<Mutex<Vec<Client>>> = Arc::default();

@@ -93,7 +93,8 @@ impl Server {
     /// - The socket is served as plain HTTP/1.1 (or HTTP/2 when `already_read` starts with its
     ///   preface), on a TLS server too: whoever read those bytes read plaintext.
     /// - `Err(AdoptError::Stopped(stream))` once the server is shutting down: the socket comes
-    ///   back.
+    ///   back. (One adopted at the very moment a shutdown begins is closed unanswered, as a
+    ///   socket accepted then is.)
     ///
     /// See `examples/handoff.rs` for a whole application with its own routes.
     ///

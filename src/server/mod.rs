@@ -8,6 +8,10 @@
 //! Client / Broadcaster (any thread) ─► Frame (encoded once) ─► worker mailboxes + Waker
 //! ```
 //!
+//! The listeners are `bind`'s, or those handed in (`listen_on`, `listen_on_all`), or none
+//! (`adopt_only`); [`Server::adopt`] hands a socket the application accepted to a worker the
+//! same way (`Command::Handoff`, see `adopt.rs`).
+//!
 //! Everything protocol-shaped lives in [`crate::http`] and [`crate::proto`]; this module owns
 //! sockets, readiness, timers and threads, nothing else.
 //!
