@@ -316,7 +316,19 @@ fn a_tls_server_serves_adopted_sockets_plain_and_its_listener_over_tls() {
         c.signing_key.serialize_pem().as_bytes(),
     )
     .unwrap();
-    let server = Server::builder().workers(1).tls(tls).bind("127.0.0.1:0").unwrap();
+    // Handed in, the listener gets TLS (and the metrics listener is bound) as with `bind`.
+    let server = Server::builder()
+        .workers(1)
+        .tls(tls)
+        .metrics_addr("127.0.0.1:0".parse().unwrap())
+        .listen_on(loopback())
+        .unwrap();
+    let metrics = server.metrics_addr().expect("a metrics listener");
+    let mut conn = Conn::connect(metrics);
+    conn.send(&get("/metrics", ""));
+    let (head, body) = conn.read_response();
+    assert_eq!(head.status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("ssehub_connections"), "metrics");
     // Plain HTTP on its own listener: told to use https.
     let mut plain = Conn::connect(server.local_addr());
     plain.send(&get("/sse", ""));
