@@ -26,6 +26,21 @@
 //!   pure functions). None of it touches a socket, a clock or a thread; the server
 //!   module is the only shell around it.
 //!
+//! ## Where it runs
+//! - **Its own server**: [`ServerBuilder::bind`] an address.
+//! - **A listener you hand in**: [`ServerBuilder::listen_on`] (or
+//!   [`listen_on_all`](ServerBuilder::listen_on_all)) a bound `std::net::TcpListener`, for a
+//!   supervisor that owns the port; `ssehub serve` does systemd socket activation this way.
+//! - **A hand-off**: [`Server::adopt`] one connection that the application's own accept loop
+//!   took, with the bytes it already read; ssehub answers that request and owns the connection
+//!   from then on ([`ServerBuilder::adopt_only`] when ssehub needs no port at all).
+//! - **axum**: the `ssehub-axum` crate, for an axum application that keeps its own TLS, HTTP/2 and
+//!   middleware.
+//!
+//! The first three are one server with the same settings, callbacks and limits. Pick `bind`
+//! unless something else owns the port (`listen_on`) or the accept loop (`adopt`); the README's
+//! "Where ssehub runs" says more.
+//!
 //! ## The codec in a few lines
 //! ```
 //! use ssehub::{Decoder, Event, Item};
@@ -66,8 +81,8 @@ pub use http::{AllowOrigins, Cors, Framing, Limits, PathPattern, Request, Respon
 pub use hub::{Published, Retention, Target};
 pub use proto::Frame;
 pub use server::{
-    Broadcaster, Client, Config, PublishError, Receipt, RedisConfig, SendError, Server, ServerBuilder,
-    ServerError, ShutdownHandle, Stats, Unavailable, WorkerStats,
+    AdoptError, Adopter, Broadcaster, Client, Config, PublishError, Receipt, RedisConfig, SendError, Server,
+    ServerBuilder, ServerError, ShutdownHandle, Stats, Unavailable, WorkerStats,
 };
 
 /// What the README promises: the handles and the server can be shared with other threads.

@@ -4,7 +4,8 @@
 //! Client::send ─┐                          ┌─► Send: that connection's queue
 //! Broadcaster ──┼─► Mailbox (+ mio::Waker) ─┼─► Publish: each stream it targets, once (Member)
 //! backplane ────┘        one wake-up,       ├─► Answer / Joined: a deferred request's answer
-//! acceptor ─────┘        any number of them └─► Adopt, Shutdown
+//! acceptor ─────┘        any number of them └─► Adopt, Handoff, Shutdown
+//! Server::adopt ┘
 //! ```
 //!
 //! A command never touches a socket on the sender's thread. The worker takes the whole list in
@@ -41,6 +42,9 @@ pub(crate) enum Command {
     Joined { key: Key, channels: Vec<Arc<str>>, resume: Result<Resume, JoinError> },
     /// Take over a newly accepted connection.
     Adopt(mio::net::TcpStream),
+    /// Take over a connection the application accepted ([`crate::Server::adopt`]), with the
+    /// bytes it read from it (`None`: more than one request can hold).
+    Handoff(mio::net::TcpStream, Option<Vec<u8>>),
     /// Stop: finish streams, flush briefly, exit.
     Shutdown,
 }
@@ -166,7 +170,8 @@ impl Worker {
                     }
                 }
                 Command::Joined { key, channels, resume } => self.joined(key, channels, resume, now),
-                Command::Adopt(sock) => self.adopt(sock, now),
+                Command::Adopt(sock) => self.adopt(sock, None, now),
+                Command::Handoff(sock, already_read) => self.adopt(sock, Some(already_read), now),
                 Command::Shutdown => {
                     self.begin_shutdown(now);
                     queued = true;

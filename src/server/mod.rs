@@ -8,6 +8,10 @@
 //! Client / Broadcaster (any thread) ─► Frame (encoded once) ─► worker mailboxes + Waker
 //! ```
 //!
+//! The listeners are `bind`'s, or those handed in (`listen_on`, `listen_on_all`), or none
+//! (`adopt_only`); [`Server::adopt`] hands a socket the application accepted to a worker the
+//! same way (`Command::Handoff`, see `adopt.rs`).
+//!
 //! Everything protocol-shaped lives in [`crate::http`] and [`crate::proto`]; this module owns
 //! sockets, readiness, timers and threads, nothing else.
 //!
@@ -27,6 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod adopt;
 #[cfg(feature = "redis")]
 mod backplane;
 #[cfg(not(feature = "redis"))]
@@ -53,6 +58,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use adopt::{AdoptError, Adopter};
 use commands::{Command, Mailbox};
 pub use handle::{Broadcaster, Client, PublishError, Receipt, SendError, Unavailable};
 
@@ -468,6 +474,8 @@ pub(crate) struct Shared {
     max_connections: usize,
     next_client_id: AtomicU64,
     next_worker: AtomicUsize,
+    /// A shutdown was asked for: [`Server::adopt`] takes no more sockets.
+    stopping: AtomicBool,
 }
 
 /// Why the server could not start, or (a worker) stopped.
@@ -735,7 +743,69 @@ impl ServerBuilder {
             addr.to_socket_addrs().map_err(ServerError::Resolve)?.next().ok_or_else(|| {
                 ServerError::Resolve(io::Error::new(io::ErrorKind::InvalidInput, "no address"))
             })?;
-        // Redis first: a node that cannot reach its backplane must not take clients.
+        self.start(|| Ok(vec![listen(addr).map_err(|source| ServerError::Bind { addr, source })?]))
+    }
+
+    /// Serves on a listener the caller made (bound, listening): one a supervisor passed in
+    /// (systemd socket activation: `ssehub serve` does it for `LISTEN_FDS`), or one bound with
+    /// options of the caller's own. Everything else is as [`ServerBuilder::bind`]: the listener
+    /// is made non-blocking and joins the event loop; TLS, HTTP/2 and the metrics listener apply.
+    ///
+    /// ```
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let server = ssehub::Server::builder().listen_on(listener)?;
+    /// assert_eq!(server.local_addr(), addr);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen_on(self, listener: std::net::TcpListener) -> Result<Server, ServerError> {
+        self.listen_on_all([listener])
+    }
+
+    /// Serves on every listener given (at least one), as [`ServerBuilder::listen_on`] does on
+    /// one: one server accepts on all of them (IPv4 and IPv6, several ports, each fd systemd
+    /// passed). [`Server::local_addr`] is the first one's address; [`Server::local_addrs`]
+    /// lists them all.
+    pub fn listen_on_all(
+        self,
+        listeners: impl IntoIterator<Item = std::net::TcpListener>,
+    ) -> Result<Server, ServerError> {
+        let listeners: Vec<std::net::TcpListener> = listeners.into_iter().collect();
+        self.start(move || {
+            if listeners.is_empty() {
+                let none = io::Error::new(io::ErrorKind::InvalidInput, "no listener given");
+                return Err(ServerError::Io(none));
+            }
+            listeners
+                .into_iter()
+                .map(|l| {
+                    l.set_nonblocking(true).map_err(ServerError::Io)?;
+                    Ok(mio::net::TcpListener::from_std(l))
+                })
+                .collect()
+        })
+    }
+
+    /// Starts the workers with no listener of their own: connections come only through
+    /// [`Server::adopt`], from an accept loop of the application's (see `examples/handoff.rs`).
+    /// [`Server::local_addrs`] is then empty (and [`Server::local_addr`] `0.0.0.0:0`); the
+    /// metrics listener, if configured, is bound as usual.
+    ///
+    /// ```
+    /// let server = ssehub::Server::builder().adopt_only()?;
+    /// assert!(server.local_addrs().is_empty());
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn adopt_only(self) -> Result<Server, ServerError> {
+        self.start(|| Ok(Vec::new()))
+    }
+
+    /// Starts the workers on the listeners `listen` gives (after the backplane is reached:
+    /// a node that cannot reach its backplane must not take clients).
+    fn start(
+        self,
+        listen_fn: impl FnOnce() -> Result<Vec<mio::net::TcpListener>, ServerError>,
+    ) -> Result<Server, ServerError> {
         let backplane = match &self.config.redis {
             Some(redis) => Some(backplane::Backplane::connect(
                 redis,
@@ -744,8 +814,12 @@ impl ServerBuilder {
             )?),
             None => None,
         };
-        let listener = listen(addr).map_err(|source| ServerError::Bind { addr, source })?;
-        let local_addr = listener.local_addr().map_err(ServerError::Io)?;
+        let listeners = listen_fn()?;
+        let local_addrs = listeners
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<io::Result<Vec<SocketAddr>>>()
+            .map_err(ServerError::Io)?;
         let mut config = self.config;
         let (admin_listener, metrics_addr, metrics_path) = match config.metrics_addr {
             Some(addr) => {
@@ -802,15 +876,17 @@ impl ServerBuilder {
             max_connections,
             next_client_id: AtomicU64::new(1),
             next_worker: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
         });
         if let Some(backplane) = &shared.backplane {
             backplane.start(shared.fanout()).map_err(ServerError::Io)?;
         }
         presence::start(&shared).map_err(ServerError::Io)?;
-        let (mut listener, mut admin_listener) = (Some(listener), admin_listener);
+        let (mut listeners, mut admin_listener) = (listeners, admin_listener);
         let mut threads = Vec::with_capacity(n);
         for (index, poll) in polls.into_iter().enumerate() {
-            let w = worker::Worker::new(index, poll, listener.take(), admin_listener.take(), shared.clone())
+            let mine = std::mem::take(&mut listeners);
+            let w = worker::Worker::new(index, poll, mine, admin_listener.take(), shared.clone())
                 .map_err(ServerError::Io)?;
             let thread = std::thread::Builder::new()
                 .name(format!("ssehub-worker-{index}"))
@@ -824,7 +900,7 @@ impl ServerBuilder {
                 .map_err(ServerError::Io)?;
             threads.push(thread);
         }
-        Ok(Server { local_addr, metrics_addr, shared, threads })
+        Ok(Server { local_addrs, metrics_addr, shared, threads })
     }
 }
 
@@ -846,7 +922,8 @@ fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
 /// anywhere).
 #[must_use = "a Server shuts down when dropped: keep it, or wait() on it"]
 pub struct Server {
-    local_addr: SocketAddr,
+    /// Every listener's address, in the order given (empty: [`ServerBuilder::adopt_only`]).
+    local_addrs: Vec<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<std::io::Result<()>>>,
@@ -903,9 +980,16 @@ impl Server {
         self.metrics_addr
     }
 
-    /// The address the server listens on (with the real port when bound to port 0).
+    /// The address the server listens on (with the real port when bound to port 0); with
+    /// several listeners ([`ServerBuilder::listen_on_all`]), the first one's; with none
+    /// ([`ServerBuilder::adopt_only`]), `0.0.0.0:0`.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs.first().copied().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Every address the server listens on, in the order its listeners were given.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// A handle that sends to every client.
@@ -967,7 +1051,7 @@ impl Drop for Server {
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.local_addr)
+            .field("local_addrs", &self.local_addrs)
             .field("workers", &self.shared.mailboxes.len())
             .field("streams", &self.shared.counters.streams.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -1005,6 +1089,7 @@ impl ShutdownHandle {
     /// Asks every worker to stop: no new connections, streams ended with their final chunk,
     /// queued data written for at most [`Config::shutdown_grace`].
     pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
         for mailbox in self.shared.mailboxes.iter() {
             let _ = mailbox.post(Command::Shutdown);
         }

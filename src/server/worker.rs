@@ -39,7 +39,8 @@ use crate::proto::conn::{Settings, Timeout};
 use crate::proto::{Conn, Endpoint, Frame, Protocol, QueuePool};
 
 pub(crate) const WAKER: Token = Token(0);
-const LISTENER: Token = Token(1);
+/// The first public listener; listener `n` is `Token(LISTENER.0 + n)`, far above any slot's.
+const LISTENER: Token = Token(usize::MAX / 2);
 /// The metrics listener ([`super::Config::metrics_addr`]).
 const ADMIN_LISTENER: Token = Token(2);
 const FIRST_CONN: usize = 3;
@@ -216,7 +217,8 @@ pub(super) fn deliver(
 pub(crate) struct Worker {
     pub(super) index: usize,
     poll: Poll,
-    listener: Option<TcpListener>,
+    /// The public listeners (on one worker; the others get their sockets from it).
+    listeners: Vec<TcpListener>,
     admin_listener: Option<TcpListener>,
     /// Connections open on the metrics listener.
     admin_open: usize,
@@ -261,12 +263,12 @@ impl Worker {
     pub(crate) fn new(
         index: usize,
         poll: Poll,
-        mut listener: Option<TcpListener>,
+        mut listeners: Vec<TcpListener>,
         mut admin_listener: Option<TcpListener>,
         shared: Arc<Shared>,
     ) -> io::Result<Worker> {
-        if let Some(l) = listener.as_mut() {
-            poll.registry().register(l, LISTENER, Interest::READABLE)?;
+        for (n, l) in listeners.iter_mut().enumerate() {
+            poll.registry().register(l, Token(LISTENER.0 + n), Interest::READABLE)?;
         }
         if let Some(l) = admin_listener.as_mut() {
             poll.registry().register(l, ADMIN_LISTENER, Interest::READABLE)?;
@@ -310,7 +312,7 @@ impl Worker {
         Ok(Worker {
             index,
             poll,
-            listener,
+            listeners,
             admin_listener,
             admin_open: 0,
             slots: Slots::new(),
@@ -364,8 +366,8 @@ impl Worker {
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
-                    LISTENER => self.accept(now),
                     ADMIN_LISTENER => self.accept_admin(now),
+                    Token(t) if t >= LISTENER.0 => self.accept(t - LISTENER.0, now),
                     Token(t) => {
                         let i = t - FIRST_CONN;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -385,7 +387,9 @@ impl Worker {
             if self.accept_retry.is_some_and(|t| now >= t) {
                 self.accept_retry = None;
                 self.spare.refill();
-                self.accept(now);
+                for n in 0..self.listeners.len() {
+                    self.accept(n, now);
+                }
             }
             if let Some(deadline) = self.shutdown_deadline {
                 if now >= deadline || self.slots.is_empty() {
@@ -404,20 +408,21 @@ impl Worker {
             self.finalize(i);
         }
         for command in self.shared.mailboxes[self.index].close() {
-            if let Command::Adopt(_) = command {
+            if let Command::Adopt(_) | Command::Handoff(..) = command {
                 self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
 
-    fn accept(&mut self, now: Instant) {
+    /// Accepts what waits on public listener `n`.
+    fn accept(&mut self, n: usize, now: Instant) {
         if self.accept_retry.is_some() || self.shutdown_deadline.is_some() {
             return;
         }
         let shared = self.shared.clone();
         let stats = &shared.counters;
         loop {
-            let Some(listener) = self.listener.as_ref() else { return };
+            let Some(listener) = self.listeners.get(n) else { return };
             match listener.accept() {
                 Ok((sock, _)) => {
                     Shared::count(&stats.accepted);
@@ -431,7 +436,7 @@ impl Worker {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if descriptors::exhausted(&e) && self.answer_with_spare(stats) => {}
+                Err(e) if descriptors::exhausted(&e) && self.answer_with_spare(n, stats) => {}
                 Err(_) => {
                     // ENOBUFS, or out of descriptors with no spare: the pending connections wait
                     // in the backlog and the timer tries again; no busy loop, nothing else stops.
@@ -454,7 +459,7 @@ impl Worker {
                 Ok((sock, _)) => {
                     let _ = sock.set_nodelay(true);
                     self.admin_open += 1;
-                    self.insert(sock, true, now);
+                    self.insert(sock, true, None, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // WouldBlock, or out of descriptors: the next readiness tries again.
@@ -480,13 +485,13 @@ impl Worker {
                 Err(_) => unreachable!("post gives back what it was given"),
             }
         }
-        self.adopt(sock, now);
+        self.adopt(sock, None, now);
     }
 
     /// Out of descriptors: frees the spare one to accept a waiting client and tell it `503`
     /// (see [`descriptors`]); `false` when there was no spare or no client.
-    fn answer_with_spare(&mut self, stats: &super::Counters) -> bool {
-        let Some(listener) = self.listener.as_ref() else { return false };
+    fn answer_with_spare(&mut self, n: usize, stats: &super::Counters) -> bool {
+        let Some(listener) = self.listeners.get(n) else { return false };
         let mut answered = false;
         let lent = self.spare.lend(|| {
             if let Ok((sock, _)) = listener.accept() {
@@ -498,19 +503,22 @@ impl Worker {
         lent && answered
     }
 
-    pub(super) fn adopt(&mut self, sock: TcpStream, now: Instant) {
+    /// Takes a counted connection: accepted by a listener (`handoff` `None`), or handed off by
+    /// the application with the bytes it read (see `adopt.rs`).
+    pub(super) fn adopt(&mut self, sock: TcpStream, handoff: Option<Option<Vec<u8>>>, now: Instant) {
         if self.shutdown_deadline.is_some() {
             self.shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        self.insert(sock, false, now);
+        self.insert(sock, false, handoff, now);
     }
 
     /// Puts a connection in a slot (the lowest free one) and registers it under that slot's
-    /// token.
-    fn insert(&mut self, sock: TcpStream, admin: bool, now: Instant) {
+    /// token; a handed-off one (plain, whatever the listeners speak) first gets the bytes
+    /// already read from it.
+    fn insert(&mut self, sock: TcpStream, admin: bool, handoff: Option<Option<Vec<u8>>>, now: Instant) {
         #[cfg(feature = "tls")]
-        let tls = match (&self.shared.tls, admin) {
+        let tls = match (&self.shared.tls, admin || handoff.is_some()) {
             (Some(config), false) => {
                 let worker = &self.shared.counters.workers[self.index];
                 if worker.tls_handshaking.load(Ordering::Relaxed) >= self.max_handshakes {
@@ -558,6 +566,9 @@ impl Worker {
             self.slots.remove(key.slot);
             self.forget(admin);
             return;
+        }
+        if let Some(already_read) = handoff {
+            self.first_read(key.slot, already_read, now);
         }
         // Data may have arrived before registration; edge-triggered readiness would not repeat it.
         self.serve(key.slot, now);
@@ -669,7 +680,7 @@ impl Worker {
     }
 
     /// Answers the complete requests in the input and writes, until neither makes progress.
-    fn pump(&mut self, i: usize, now: Instant) {
+    pub(super) fn pump(&mut self, i: usize, now: Instant) {
         loop {
             let took = self.take_requests(i, now);
             self.write_out(i, now);
@@ -858,7 +869,8 @@ impl Worker {
             return;
         }
         self.shutdown_deadline = Some(now + self.shared.config.shutdown_grace);
-        for mut listener in [self.listener.take(), self.admin_listener.take()].into_iter().flatten() {
+        let listeners = std::mem::take(&mut self.listeners).into_iter().chain(self.admin_listener.take());
+        for mut listener in listeners {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         for (_, live) in self.slots.iter_mut() {
@@ -871,7 +883,7 @@ impl Worker {
 }
 
 /// Answers a connection over the limit with `503` and closes it.
-fn refuse(mut sock: TcpStream, stats: &super::Counters) {
+pub(super) fn refuse(mut sock: TcpStream, stats: &super::Counters) {
     Shared::count(&stats.rejected[Rejection::Limit as usize]);
     let mut out = Vec::new();
     Response::unavailable("too many connections", 1).write_to(&mut out, Framing::CLOSE);

@@ -15,6 +15,7 @@ mod bench;
 mod config;
 mod decode;
 mod jwt;
+mod listen_fds;
 mod logger;
 mod serve;
 mod tls;

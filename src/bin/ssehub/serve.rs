@@ -24,6 +24,9 @@
 //! and event ids are stream entry ids, so a client may resume on any node. An unreachable Redis
 //! at start is an error (exit status 1).
 //!
+//! Under systemd socket activation (`LISTEN_FDS`, see `listen_fds.rs`) it serves on the sockets
+//! passed instead of binding `--addr`.
+//!
 //! SIGINT and SIGTERM stop it gracefully: streams end with their last chunk, exit status 0.
 
 use std::ffi::OsString;
@@ -54,7 +57,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on: HOST:PORT, [IPv6]:PORT, :PORT (every IPv4 interface, 0.0.0.0;
-    /// `[::]:PORT` for IPv6 too) or PORT (localhost, 127.0.0.1).
+    /// `[::]:PORT` for IPv6 too) or PORT (localhost, 127.0.0.1). Not used under systemd socket
+    /// activation (LISTEN_FDS and LISTEN_PID set for this process): then it serves on the
+    /// sockets passed (descriptors 3, 4, ...).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = units::listen_addr)]
     pub addr: String,
     /// The stream path (one `*` is a wildcard).
@@ -215,6 +220,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
+    // First, before any thread: it takes the sockets a supervisor passed (and clears LISTEN_*).
+    let inherited = crate::listen_fds::take()?;
     if args.size > MAX_RATE_EVENT_SIZE {
         return Err(format!("--size must be at most 64MiB, not {}", args.size));
     }
@@ -340,7 +347,19 @@ pub fn run(args: Args) -> Result<(), String> {
         None => None,
     };
     let files = raise_open_files_limit();
-    let server = builder.bind(args.addr.as_str()).map_err(|e| e.to_string())?;
+    // Socket activation wins over --addr: the supervisor owns the port.
+    let server = match inherited {
+        Some(inherited) => {
+            let labels: Vec<String> = inherited.iter().map(|i| i.label.clone()).collect();
+            eprintln!(
+                "ssehub: socket activation: serving on {} (LISTEN_FDS; --addr not used)",
+                labels.join(", ")
+            );
+            builder.listen_on_all(inherited.into_iter().map(|i| i.listener))
+        }
+        None => builder.bind(args.addr.as_str()),
+    }
+    .map_err(|e| e.to_string())?;
     if server.connection_limit() < args.max_connections {
         eprintln!(
             "ssehub: at most {} connections, not --max-connections {}: the process may open only {} files \
@@ -372,6 +391,9 @@ pub fn run(args: Args) -> Result<(), String> {
     let addr = server.local_addr();
     let scheme = if server.tls().is_some() { "https" } else { "http" };
     println!("ssehub listening on {scheme}://{addr}/ (stream: {scheme}://{addr}{})", args.path);
+    for more in &server.local_addrs()[1..] {
+        println!("ssehub also listening on {scheme}://{more}/");
+    }
     if let Some(tls) = server.tls() {
         println!("ssehub: TLS certificate SHA-256 {}", crate::tls::fingerprint(&tls.certificate_der()));
     }
