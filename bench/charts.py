@@ -31,6 +31,7 @@ import statistics
 import sys
 from xml.sax.saxutils import escape, quoteattr
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ left in the tree by the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tables  # noqa: E402  (the shared loading code: tables.load, tables.per_server)
 
