@@ -318,5 +318,6 @@ if two:
     print(f"| A + B + Redis CPU per delivered event | {cell(g('all_cpu_us_per_delivered'), cpu)} |")
     print(f"| Load generators' CPU (A + B) | {cell([c['gen_a_cpu_s'] + c['gen_b_cpu_s'] for c in two], lambda s: f'{s:.2f} s')} |")
 EOF
+    python3 "$ROOT/bench/charts.py" --prefix redis "$OUT" || log "chart not redrawn" # bench/charts/redis.svg
 fi
 log "results in $OUT (summary.txt, table.md)"

@@ -126,5 +126,6 @@ for scenario in "${@:-fanout rate saturation idle setup}"; do
 done
 if command -v python3 >/dev/null; then
     python3 "$ROOT/bench/tables.py" "$OUT" >"$OUT/tables.md"
+    python3 "$ROOT/bench/charts.py" "$OUT" || log "charts not redrawn" # bench/charts/servers-*.svg
 fi
 log "results in $OUT (tables: $OUT/tables.md)"

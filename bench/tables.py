@@ -52,7 +52,7 @@ def spread(values, fmt):
 def per_server(runs, prefix):
     out = {}
     for label, r in runs.items():
-        m = re.match(prefix + r"-(\w+)-(\d+)$", label)
+        m = re.match(prefix + r"-([\w-]+)-(\d+)$", label)  # [\w-]: ssehub-tls, nchan-tls
         if m:
             out.setdefault(m.group(1), []).append((label, r))
     return out

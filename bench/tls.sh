@@ -214,4 +214,5 @@ for scenario in "${@:-fanout idle handshakes}"; do
     done
 done
 python3 "$ROOT/bench/tls_tables.py" "$OUT" >"$OUT/tables.md"
+python3 "$ROOT/bench/charts.py" --prefix tls "$OUT" || log "charts not redrawn" # bench/charts/tls-*.svg
 log "results in $OUT (tables: $OUT/tables.md)"
