@@ -549,3 +549,38 @@ fn a_batch_publish_is_pipelined_in_order_and_reaches_every_node() {
         assert_eq!(data_of(&items), (0..500).map(|n| n.to_string()).collect::<Vec<_>>());
     });
 }
+
+#[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
+fn a_batch_is_trimmed_exactly_and_publishes_a_key_once_however_often_it_holds_it() {
+    use ssehub::hub::idempotency::IdempotencyKey;
+    with_redis(|redis| {
+        let retention = Retention { max_events: 3, ..Retention::default() };
+        let a = builder(redis).retention(retention).bind("127.0.0.1:0").unwrap();
+        let t = ssehub::Target::channels(["g"]);
+        let receipts =
+            a.broadcaster().publish_batch((1..=8).map(|n| (t.clone(), ssehub::Event::new(n.to_string()))));
+        let ids: Vec<String> = receipts.into_iter().map(|r| r.unwrap().id.to_string()).collect();
+        // Trimmed once, at the end of the batch: the newest trimmed entry is 5's.
+        let mut trimmed = resume(&a, "/sse?channel=g", &ids[3]);
+        assert_eq!(
+            typed(&trimmed.items_within(4, TIMEOUT)),
+            [format!("gap:{}", ids[3]), "6".into(), "7".into(), "8".into()]
+        );
+        let mut exact = resume(&a, "/sse?channel=g", &ids[4]);
+        assert_eq!(data_of(&exact.items_within(3, TIMEOUT)), ["6", "7", "8"]);
+        // Many callers with one key at once: their publishes share script calls, one goes out.
+        let key = IdempotencyKey::new("once").unwrap();
+        let hub = a.broadcaster();
+        let receipts: Vec<_> = std::thread::scope(|s| {
+            let calls: Vec<_> =
+                (0..16).map(|_| s.spawn(|| hub.publish_once(&t, "k", &key).unwrap())).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        assert_eq!(receipts.iter().filter(|r| !r.replayed).count(), 1, "{receipts:?}");
+        assert!(receipts.iter().all(|r| r.id == receipts[0].id));
+        assert_eq!(data_of(&exact.items_within(1, TIMEOUT)), ["k"]);
+        assert_nothing_more(&mut [&mut exact]);
+        a.shutdown();
+    });
+}

@@ -4,7 +4,7 @@
 //! (`reply`), merging reads (`merge`), planning joins (`join`), the backoff (`backoff`).
 //!
 //! ```text
-//! worker: POST /publish ─► Job ─► publish thread ─► EVALSHA (pipelined) ─► Command::Answer ─► worker
+//! worker: POST /publish ─► Job ─► publish thread ─► EVALSHA (a batch per call) ─► Command::Answer ─► worker
 //! Broadcaster::publish ──► Job ─►       〃        ─► reply channel ─► caller (blocks ≤ 5 s)
 //! worker: new stream the local logs cannot answer ─► Join ─► read thread ─► join::plan
 //!   ─► pipeline 1 ─► Plan::read ─► pipeline 2 ─► Ranges::finish ─► Command::Joined ─► worker
@@ -30,6 +30,7 @@ use super::slots::ConnId;
 use super::{Fanout, RedisConfig, ServerError};
 use crate::backplane::backoff::Backoff;
 use crate::backplane::join::{self, Cursors, Limits, Read};
+use crate::backplane::keys::PublishBatch;
 use crate::backplane::merge::{Batch, merge};
 use crate::backplane::reply::{BadReply, Fields, Publish, publish_of, streams_of};
 use crate::backplane::{Keys, StreamId, keys};
@@ -45,8 +46,9 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const BLOCK: Duration = Duration::from_millis(25);
 /// Entries one `XREAD` takes per stream.
 const READ_COUNT: usize = 512;
-/// Publishes sent to Redis in one pipeline, at most.
-const PIPELINE: usize = 64;
+/// Publishes sent to Redis in one script call, at most (the script's cost per call is paid
+/// once per batch; a batch this size runs a few milliseconds in Redis at most).
+const BATCH: usize = 128;
 /// A followed channel without local subscribers is dropped after this long.
 const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 
@@ -257,7 +259,7 @@ impl Backplane {
     }
 
     /// Publishes every event without waiting a round trip for each: all are handed to the
-    /// publish thread at once, which pipelines them ([`PIPELINE`] a round trip); then waits for
+    /// publish thread at once, which sends them [`BATCH`] to a script call; then waits for
     /// the answers, each at most [`WAIT`] after the one before.
     pub(crate) fn publish_wait_many(
         &self,
@@ -330,7 +332,7 @@ impl Publisher {
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             let mut batch = vec![first];
-            while batch.len() < PIPELINE {
+            while batch.len() < BATCH {
                 match jobs.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
@@ -365,29 +367,20 @@ impl Publisher {
         let Some(conn) = self.conn.as_mut() else {
             return unavailable(Unavailable::Redis(Arc::new(NotConnected)));
         };
-        let mut pipe = redis::pipe();
+        let keys = &self.link.keys;
+        let mut script =
+            PublishBatch::new(keys, self.link.retention, self.link.idempotency_window.as_millis());
         for job in batch {
             let streams: Vec<String> = match &job.target {
-                Target::All => vec![self.link.keys.all()],
-                Target::Channels(list) => list.iter().map(|c| self.link.keys.channel(c)).collect(),
+                Target::All => vec![keys.all()],
+                Target::Channels(list) => list.iter().map(|c| keys.channel(c)).collect(),
             };
-            let window = match job.key {
-                Some(_) => self.link.idempotency_window.as_millis().max(1),
-                None => 0,
-            };
-            let cmd = pipe.cmd("EVALSHA").arg(&self.sha).arg(3 + streams.len());
-            cmd.arg(self.link.keys.last_id())
-                .arg(self.link.keys.trimmed())
-                .arg(self.link.keys.idempotency(job.key.as_ref().map_or("", |k| k.as_str())))
-                .arg(&streams)
-                .arg(self.link.retention)
-                .arg(window.to_string());
-            for (name, value) in keys::fields(&job.event) {
-                cmd.arg(name).arg(value);
-            }
+            script.push(keys, streams, &job.event, job.key.as_ref().map(|k| k.as_str()));
         }
-        match pipe.query::<Vec<Value>>(conn) {
-            Ok(replies) if replies.len() == batch.len() => replies
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&self.sha).arg(script.keys.len()).arg(&script.keys).arg(&script.args);
+        match cmd.query::<Vec<Value>>(conn) {
+            Ok(replies) if replies.len() == script.events => replies
                 .iter()
                 .map(|reply| match publish_of(reply) {
                     Ok(Publish::Published(id)) => Ok(Receipt { id: id.to_string().into(), replayed: false }),
