@@ -36,7 +36,9 @@ mod commands;
 mod deadlines;
 mod descriptors;
 mod dispatch;
+mod drain;
 mod handle;
+mod health;
 mod metrics;
 mod presence;
 mod process;
@@ -147,6 +149,15 @@ pub struct Config {
     /// and the queue bounds: a connection is one of [`Config::max_connections`] however many
     /// streams it carries.
     pub max_concurrent_streams: u32,
+    /// Where the liveness probe is answered (see [`ServerBuilder::healthz_path`]); default
+    /// `/healthz`, `None` for none.
+    pub healthz_path: Option<String>,
+    /// Where the readiness probe is answered (see [`ServerBuilder::readyz_path`]); default
+    /// `/readyz`, `None` for none.
+    pub readyz_path: Option<String>,
+    /// A worker whose event loop has not come round for this long counts as stuck: the
+    /// liveness probe answers `503`. Default 10 s (an idle loop comes round every second).
+    pub stall_timeout: Duration,
 }
 
 /// Where a node's Redis backplane is. See [`crate::backplane`] (with the `redis` feature).
@@ -224,6 +235,9 @@ impl Default for Config {
             max_tls_handshakes: 1024,
             http2: true,
             max_concurrent_streams: 100,
+            healthz_path: Some("/healthz".to_owned()),
+            readyz_path: Some("/readyz".to_owned()),
+            stall_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -324,6 +338,8 @@ impl Rejection {
 #[derive(Debug)]
 pub(crate) struct WorkerCounters {
     pub(crate) running: AtomicBool,
+    /// When its event loop last came round, in ms since the server started (see [`health`]).
+    pub(crate) beat: AtomicU64,
     /// TLS handshakes under way on this worker.
     #[cfg(feature = "tls")]
     pub(crate) tls_handshaking: AtomicUsize,
@@ -338,6 +354,7 @@ impl WorkerCounters {
     fn new(pool: QueuePool) -> WorkerCounters {
         WorkerCounters {
             running: AtomicBool::new(true),
+            beat: AtomicU64::new(0),
             #[cfg(feature = "tls")]
             tls_handshaking: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
@@ -458,6 +475,10 @@ pub(crate) struct Shared {
     max_connections: usize,
     next_client_id: AtomicU64,
     next_worker: AtomicUsize,
+    /// The clock of the workers' heartbeats (see [`health`]).
+    started: std::time::Instant,
+    /// A drain has begun ([`ShutdownHandle::drain`]): the readiness probe says `503`.
+    draining: AtomicBool,
 }
 
 /// Why the server could not start, or (a worker) stopped.
@@ -616,6 +637,27 @@ impl ServerBuilder {
     /// ```
     pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
         self.callbacks.policy = Some(Box::new(policy));
+        self
+    }
+
+    /// Answers `GET path` (and `HEAD`) with the liveness probe: `200` while every worker's
+    /// event loop runs, else `503` (see [`Config::stall_timeout`]); on the metrics listener
+    /// too, when there is one. Default `/healthz`; `None` turns it off.
+    ///
+    /// ```
+    /// let server = ssehub::Server::builder().healthz_path("/livez").readyz_path(None).bind(("127.0.0.1", 0))?;
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn healthz_path<'a>(mut self, path: impl Into<Option<&'a str>>) -> Self {
+        self.config.healthz_path = path.into().map(str::to_owned);
+        self
+    }
+
+    /// Answers `GET path` (and `HEAD`) with the readiness probe: `503` while the node drains
+    /// ([`ShutdownHandle::drain`]) or its Redis backplane is unreachable, else `200`; on the
+    /// metrics listener too, when there is one. Default `/readyz`; `None` turns it off.
+    pub fn readyz_path<'a>(mut self, path: impl Into<Option<&'a str>>) -> Self {
+        self.config.readyz_path = path.into().map(str::to_owned);
         self
     }
 
@@ -786,6 +828,8 @@ impl ServerBuilder {
             max_connections,
             next_client_id: AtomicU64::new(1),
             next_worker: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
+            draining: AtomicBool::new(false),
         });
         if let Some(backplane) = &shared.backplane {
             backplane.start(shared.fanout()).map_err(ServerError::Io)?;
@@ -927,8 +971,11 @@ impl Server {
             }
         }
         if let Some(backplane) = &self.shared.backplane {
+            // After a drain it ran until the last stream ended.
+            backplane.stop();
             backplane.wait();
         }
+        self.shared.presence.stop();
         failed.map_or(Ok(()), Err)
     }
 
@@ -996,6 +1043,40 @@ impl ShutdownHandle {
             backplane.stop();
         }
         self.shared.presence.stop();
+    }
+
+    /// Drains the node: the readiness probe turns `503`, no new
+    /// connection is taken, every stream is sent a short `retry` (0.5 to 1.5 s) and then
+    /// ended (HTTP/2: after a `GOAWAY`), evenly over `over`, so that clients reconnect to
+    /// other nodes a few at a time and resume there by `Last-Event-ID`; events published
+    /// meanwhile reach the streams still open. Then the workers stop, as after
+    /// [`ShutdownHandle::shutdown`] (queued data gets at most 1 s more, or
+    /// [`Config::shutdown_grace`] if shorter), and [`Server::wait`] returns. `over` zero ends
+    /// every stream at once. A [`ShutdownHandle::shutdown`] during the drain ends what is left
+    /// at once.
+    ///
+    /// ```no_run
+    /// # let server = ssehub::Server::builder().bind("127.0.0.1:8080")?;
+    /// server.shutdown_handle().drain(std::time::Duration::from_secs(10));
+    /// server.wait()?;
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn drain(&self, over: Duration) {
+        if self.shared.draining.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let start = std::time::Instant::now();
+        log::info!(
+            "draining: the streams end over {over:?}, then the server stops (a shutdown ends them at once)"
+        );
+        for mailbox in self.shared.mailboxes.iter() {
+            let _ = mailbox.post(Command::Drain { start, over });
+        }
+    }
+
+    /// Whether a drain has begun.
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Acquire)
     }
 }
 
