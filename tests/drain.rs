@@ -371,3 +371,57 @@ fn run(a: &mut Child, addr_a: SocketAddr, addr_b: SocketAddr) {
         published.len()
     );
 }
+
+/// Over HTTP/2 (the library's server, prior knowledge): the drain's `GOAWAY` comes first, then
+/// every stream gets its `retry`, goes on getting events, and ends with `END_STREAM` at its
+/// turn in the window; the connection closes after the last.
+#[test]
+fn over_http2_goaway_comes_first_then_each_stream_ends_at_its_turn() {
+    use net::h2::{Got, H2};
+    let server = ssehub::Server::builder().workers(1).keep_alive(None).bind("127.0.0.1:0").unwrap();
+    let mut c = H2::connect(server.local_addr());
+    let ids = [1, 3, 5, 7];
+    for id in ids {
+        c.get(id, "/sse");
+        assert_eq!(c.head(id)[0].1, "200");
+    }
+    assert!(net::wait_until(net::TIMEOUT, || server.stats().streams == 4));
+    let handle = server.shutdown_handle();
+    handle.drain(Duration::from_secs(1));
+    let mut goaway = None;
+    let mut decoders: HashMap<u32, (Decoder, Vec<OwnedItem>)> = HashMap::new();
+    let mut ends: Vec<(u32, Instant)> = Vec::new();
+    let mut published = false;
+    while let Some(got) = c.next() {
+        match got {
+            Got::GoAway { last, code } => {
+                assert!(ends.is_empty(), "GOAWAY before any stream ends");
+                goaway = Some((last, code));
+                // Published during the drain: it reaches every stream still open.
+                server.broadcaster().send(ssehub::Event::new("during")).unwrap();
+                published = true;
+            }
+            Got::Data { stream, data, end } => {
+                let (decoder, items) = decoders.entry(stream).or_insert_with(|| (Decoder::new(), Vec::new()));
+                decoder.feed(&data, |item| items.push(item.to_owned())).unwrap();
+                if end {
+                    ends.push((stream, Instant::now()));
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(published);
+    assert_eq!(goaway, Some((7, ssehub::h2::ErrorCode::NoError)));
+    let mut ended: Vec<u32> = ends.iter().map(|(id, _)| *id).collect();
+    ended.sort_unstable();
+    assert_eq!(ended, ids, "every stream ended with END_STREAM");
+    for id in ids {
+        let items = &decoders[&id].1;
+        assert!(matches!(items.first(), Some(OwnedItem::Retry(ms)) if (500..1500).contains(ms)), "{items:?}");
+        assert!(net::data_of(items).contains(&"during".to_owned()), "stream {id}: {items:?}");
+    }
+    let spread = ends.last().unwrap().1 - ends[0].1;
+    assert!(spread >= Duration::from_millis(400), "the ends spread over the second: {spread:?}");
+    server.wait().unwrap();
+}
