@@ -425,3 +425,42 @@ fn over_http2_goaway_comes_first_then_each_stream_ends_at_its_turn() {
     assert!(spread >= Duration::from_millis(400), "the ends spread over the second: {spread:?}");
     server.wait().unwrap();
 }
+
+/// `ssehub serve` alone: the first SIGTERM drains (the stream gets its `retry` and stays for its
+/// turn in a long window), a second one stops at once, exit status 0 both ways; SIGINT first
+/// stops at once too.
+#[test]
+fn a_second_sigterm_or_a_sigint_stops_at_once() {
+    for signals in [&[libc::SIGTERM, libc::SIGTERM][..], &[libc::SIGINT][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--no-clock", "--workers", "1", "--drain-secs", "60"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssehub serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr: SocketAddr =
+            line.split("http://").nth(1).and_then(|r| r.split('/').next()).expect(&line).parse().unwrap();
+        let mut stream = net::Stream::open(addr, "/sse", "");
+        let mut probe = net::Conn::connect(addr);
+        let kill = |signal| {
+            // SAFETY: kill sends a signal to a child process of ours.
+            assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        };
+        let sent = Instant::now();
+        if signals.len() == 2 {
+            kill(signals[0]);
+            let items = stream.items(1);
+            assert!(matches!(items.as_slice(), [OwnedItem::Retry(_)]), "{items:?}");
+            probe.send(&net::get("/readyz", ""));
+            assert_eq!(probe.read_response().0.status, 503, "draining");
+            assert!(stream.items_within(1, Duration::from_millis(300)).is_empty(), "not ended yet");
+        }
+        kill(*signals.last().unwrap());
+        assert_eq!(stream.read_to_end(), Some(true), "ended with the final chunk");
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{signals:?}: {status:?}");
+        assert!(sent.elapsed() < Duration::from_secs(10), "{signals:?}: at once, not after the 60 s window");
+    }
+}
