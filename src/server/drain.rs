@@ -5,9 +5,9 @@
 //! ShutdownHandle::drain(over) ─► draining flag (/readyz 503) ─► Command::Drain to every worker
 //! worker: stop accepting (the listener closes), HTTP/2 connections get GOAWAY, every stream
 //!         gets `retry: 500..1500` ─► Schedule: stream k of n ends at start + over·(k+1)/n
-//!         (HTTP/1.1: final chunk and FIN; HTTP/2: END_STREAM) ─► at start + over, whatever
-//!         remains is shut down ─► the worker exits once its connections are gone
-//!         (at most min(shutdown grace, 1 s) later)
+//!         (HTTP/1.1: final chunk and FIN; HTTP/2: END_STREAM) ─► after the last (at once
+//!         if there was none), whatever remains is shut down ─► the worker exits once its
+//!         connections are gone (at most min(shutdown grace, 1 s) later)
 //! ```
 //!
 //! Streams still open keep getting every event published meanwhile (the backplane runs until
@@ -153,8 +153,8 @@ impl Worker {
         Some(d.schedule.next_at(d.ended).unwrap_or_else(|| d.schedule.ends()))
     }
 
-    /// Ends the streams that are due; at the end of the window (or once nothing is left), the
-    /// shutdown of what remains.
+    /// Ends the streams that are due; once the last has (at the end of the window, or at once
+    /// when there were none), the shutdown of what remains.
     pub(super) fn drain_step(&mut self, now: Instant) {
         let Some(d) = self.drain.as_mut() else { return };
         if self.shutdown_deadline.is_some() {
@@ -165,15 +165,18 @@ impl Worker {
         let due = d.schedule.due(now);
         let keys: Vec<Key> = d.streams[d.ended.min(due)..due].to_vec();
         d.ended = due.max(d.ended);
-        let (all_ended, ends) = (d.ended >= d.schedule.total(), d.schedule.ends());
+        let all_ended = d.ended >= d.schedule.total();
         for key in keys {
             self.end_drained(key, now);
         }
-        if all_ended && (now >= ends || self.slots.is_empty()) {
+        if all_ended {
+            // The last stream ends at the end of the window (at once if there were none): what
+            // else is open (idle keep-alive connections, a stream started since) is shut down.
             self.drain = None;
             self.begin_shutdown(now);
             let tail = now + self.shared.config.shutdown_grace.min(TAIL);
             self.shutdown_deadline = self.shutdown_deadline.map(|t| t.min(tail));
+            self.flush_pending(now);
         }
     }
 
