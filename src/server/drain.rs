@@ -7,7 +7,7 @@
 //!         gets `retry: 500..1500` ─► Schedule: stream k of n ends at start + over·(k+1)/n
 //!         (HTTP/1.1: final chunk and FIN; HTTP/2: END_STREAM) ─► after the last (at once
 //!         if there was none), whatever remains is shut down ─► the worker exits once its
-//!         connections are gone (at most min(shutdown grace, 1 s) later)
+//!         connections are gone (at most min(shutdown grace, 0.75 s) later)
 //! ```
 //!
 //! Streams still open keep getting every event published meanwhile (the backplane runs until
@@ -29,8 +29,10 @@ use crate::http::response::Response;
 use crate::proto::{Endpoint, Frame};
 
 /// The longest the end of a drain waits for the last queued data (with
-/// [`Config::shutdown_grace`](super::Config::shutdown_grace), whichever is shorter).
-pub(crate) const TAIL: Duration = Duration::from_secs(1);
+/// [`Config::shutdown_grace`](super::Config::shutdown_grace), whichever is shorter): short
+/// enough that with the backplane's threads stopping after it (up to 0.2 s) the process is
+/// done within a second of the window.
+pub(crate) const TAIL: Duration = Duration::from_millis(750);
 
 /// When each of `total` streams ends: stream `k` (from 0) at `start + over·(k+1)/total`, evenly
 /// over the window, the last at its end; all at `start` when `over` is zero.

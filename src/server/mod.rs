@@ -1050,7 +1050,7 @@ impl ShutdownHandle {
     /// ended (HTTP/2: after a `GOAWAY`), evenly over `over`, so that clients reconnect to
     /// other nodes a few at a time and resume there by `Last-Event-ID`; events published
     /// meanwhile reach the streams still open. Then the workers stop, as after
-    /// [`ShutdownHandle::shutdown`] (queued data gets at most 1 s more, or
+    /// [`ShutdownHandle::shutdown`] (queued data gets at most 0.75 s more, or
     /// [`Config::shutdown_grace`] if shorter), and [`Server::wait`] returns. `over` zero ends
     /// every stream at once. A [`ShutdownHandle::shutdown`] during the drain ends what is left
     /// at once.
