@@ -645,7 +645,10 @@ impl ServerBuilder {
     /// too, when there is one. Default `/healthz`; `None` turns it off.
     ///
     /// ```
-    /// let server = ssehub::Server::builder().healthz_path("/livez").readyz_path(None).bind(("127.0.0.1", 0))?;
+    /// let server = ssehub::Server::builder()
+    ///     .healthz_path("/livez") // and GET /healthz is the application's again
+    ///     .readyz_path(None) // no readiness probe
+    ///     .bind(("127.0.0.1", 0))?;
     /// # Ok::<(), ssehub::ServerError>(())
     /// ```
     pub fn healthz_path<'a>(mut self, path: impl Into<Option<&'a str>>) -> Self {
@@ -1045,11 +1048,11 @@ impl ShutdownHandle {
         self.shared.presence.stop();
     }
 
-    /// Drains the node: the readiness probe turns `503`, no new
-    /// connection is taken, every stream is sent a short `retry` (0.5 to 1.5 s) and then
-    /// ended (HTTP/2: after a `GOAWAY`), evenly over `over`, so that clients reconnect to
-    /// other nodes a few at a time and resume there by `Last-Event-ID`; events published
-    /// meanwhile reach the streams still open. Then the workers stop, as after
+    /// Drains the node: the readiness probe turns `503`, no new connection is taken, every
+    /// stream is sent a short `retry` (0.5 to 1.5 s) and then ended (HTTP/2: after a
+    /// `GOAWAY`), evenly over `over`, so that clients reconnect to other nodes a few at a time
+    /// and resume there by `Last-Event-ID`; events published meanwhile reach the streams still
+    /// open. Then the workers stop, as after
     /// [`ShutdownHandle::shutdown`] (queued data gets at most 0.75 s more, or
     /// [`Config::shutdown_grace`] if shorter), and [`Server::wait`] returns. `over` zero ends
     /// every stream at once. A [`ShutdownHandle::shutdown`] during the drain ends what is left
