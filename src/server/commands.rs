@@ -4,7 +4,7 @@
 //! Client::send ─┐                          ┌─► Send: that connection's queue
 //! Broadcaster ──┼─► Mailbox (+ mio::Waker) ─┼─► Publish: each stream it targets, once (Member)
 //! backplane ────┘        one wake-up,       ├─► Answer / Joined: a deferred request's answer
-//! acceptor ─────┘        any number of them └─► Adopt, Handoff, Shutdown
+//! acceptor ─────┘        any number of them └─► Adopt, Handoff, Shutdown, Drain
 //! Server::adopt ┘
 //! ```
 //!
@@ -47,6 +47,8 @@ pub(crate) enum Command {
     Handoff(mio::net::TcpStream, Option<Vec<u8>>),
     /// Stop: finish streams, flush briefly, exit.
     Shutdown,
+    /// Drain: end the streams one by one from `start` over `over`, then stop (see `drain.rs`).
+    Drain { start: Instant, over: std::time::Duration },
 }
 
 /// A worker's mailbox.
@@ -176,6 +178,7 @@ impl Worker {
                     self.begin_shutdown(now);
                     queued = true;
                 }
+                Command::Drain { start, over } => self.begin_drain(start, over, now),
             }
         }
         self.commands = commands;

@@ -6,8 +6,11 @@
 //!                                         ├─ Publish ───► hub::publish::check ─► Hub (or Redis, deferred)
 //!                                         ├─ Respond ───► the refusal route chose ───► respond
 //!                                         └─ Stream ────► verify, channels, policy, Hub::resume ─► start_stream
-//!                                                         (or, with a backplane, deferred: Join)
+//!                                                         (or, with a backplane, deferred: Join;
+//!                                                          while draining: drain::turn_away)
 //! ```
+//!
+//! Before routing, on either listener: the probe paths (`/healthz`, `/readyz`: health.rs).
 //!
 //! The decisions are the pure modules' ([`crate::http`], [`crate::hub`]); this file calls the
 //! application's callbacks (catching their panics) and hands the answers to the connection.
@@ -156,6 +159,19 @@ impl Worker {
                 e.respond(response, framing, now);
             }
         };
+        let probe = super::health::probe_for(
+            &req.path,
+            config.healthz_path.as_deref(),
+            config.readyz_path.as_deref(),
+        );
+        if let Some(probe) = probe {
+            // On either listener, before anything else: a probe touches no stream.
+            let response = match req.method.as_str() {
+                "GET" | "HEAD" => shared.probe(probe),
+                _ => Response::error(405, "a probe answers GET and HEAD").header("Allow", "GET, HEAD"),
+            };
+            return respond(self, &response, framing);
+        }
         if live.admin {
             // The metrics listener: the metrics at their path, nothing else (not even the
             // application's fallback: this port is for operators).
@@ -214,6 +230,14 @@ impl Worker {
                 shared.reject(Rejection::Route);
                 let framing = if close { framing.closing() } else { framing };
                 respond(self, &response, framing);
+            }
+            Decision::Stream { mut headers } if shared.draining.load(Ordering::Relaxed) => {
+                // Not `503`: an `EventSource` would give up; an ended stream it reconnects
+                // (elsewhere: this node takes no new connections), keeping its Last-Event-ID.
+                let hint = super::drain::retry_hint(shared.next_client_id.fetch_add(1, Ordering::Relaxed));
+                let mut response = super::drain::turn_away(hint);
+                response.headers.append(&mut headers);
+                respond(self, &response, framing.closing());
             }
             Decision::Stream { headers } => match check_stream(&shared, &req) {
                 Ok((channels, access)) => self.open_stream(key, req, headers, channels, access, now),

@@ -41,7 +41,9 @@ mod commands;
 mod deadlines;
 mod descriptors;
 mod dispatch;
+mod drain;
 mod handle;
+mod health;
 mod metrics;
 mod presence;
 mod process;
@@ -161,6 +163,15 @@ pub struct Config {
     /// Idempotency keys this node remembers at most (without a backplane; Redis holds its own);
     /// past it the oldest is forgotten early. Default 100,000; 0 remembers none.
     pub max_idempotency_keys: usize,
+    /// Where the liveness probe is answered (see [`ServerBuilder::healthz_path`]); default
+    /// `/healthz`, `None` for none.
+    pub healthz_path: Option<String>,
+    /// Where the readiness probe is answered (see [`ServerBuilder::readyz_path`]); default
+    /// `/readyz`, `None` for none.
+    pub readyz_path: Option<String>,
+    /// A worker whose event loop has not come round for this long counts as stuck: the
+    /// liveness probe answers `503`. Default 10 s (an idle loop comes round every second).
+    pub stall_timeout: Duration,
 }
 
 /// Where a node's Redis backplane is. See [`crate::backplane`] (with the `redis` feature).
@@ -240,6 +251,9 @@ impl Default for Config {
             max_concurrent_streams: 100,
             idempotency_window: crate::hub::idempotency::DEFAULT_WINDOW,
             max_idempotency_keys: crate::hub::idempotency::DEFAULT_CAPACITY,
+            healthz_path: Some("/healthz".to_owned()),
+            readyz_path: Some("/readyz".to_owned()),
+            stall_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -340,6 +354,8 @@ impl Rejection {
 #[derive(Debug)]
 pub(crate) struct WorkerCounters {
     pub(crate) running: AtomicBool,
+    /// When its event loop last came round, in ms since the server started (see [`health`]).
+    pub(crate) beat: AtomicU64,
     /// TLS handshakes under way on this worker.
     #[cfg(feature = "tls")]
     pub(crate) tls_handshaking: AtomicUsize,
@@ -354,6 +370,7 @@ impl WorkerCounters {
     fn new(pool: QueuePool) -> WorkerCounters {
         WorkerCounters {
             running: AtomicBool::new(true),
+            beat: AtomicU64::new(0),
             #[cfg(feature = "tls")]
             tls_handshaking: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
@@ -476,6 +493,10 @@ pub(crate) struct Shared {
     next_worker: AtomicUsize,
     /// A shutdown was asked for: [`Server::adopt`] takes no more sockets.
     stopping: AtomicBool,
+    /// The clock of the workers' heartbeats (see [`health`]).
+    started: std::time::Instant,
+    /// A drain has begun ([`ShutdownHandle::drain`]): the readiness probe says `503`.
+    draining: AtomicBool,
 }
 
 /// Why the server could not start, or (a worker) stopped.
@@ -634,6 +655,30 @@ impl ServerBuilder {
     /// ```
     pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
         self.callbacks.policy = Some(Box::new(policy));
+        self
+    }
+
+    /// Answers `GET path` (and `HEAD`) with the liveness probe: `200` while every worker's
+    /// event loop runs, else `503` (see [`Config::stall_timeout`]); on the metrics listener
+    /// too, when there is one. Default `/healthz`; `None` turns it off.
+    ///
+    /// ```
+    /// let server = ssehub::Server::builder()
+    ///     .healthz_path("/livez") // and GET /healthz is the application's again
+    ///     .readyz_path(None) // no readiness probe
+    ///     .bind(("127.0.0.1", 0))?;
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn healthz_path<'a>(mut self, path: impl Into<Option<&'a str>>) -> Self {
+        self.config.healthz_path = path.into().map(str::to_owned);
+        self
+    }
+
+    /// Answers `GET path` (and `HEAD`) with the readiness probe: `503` while the node drains
+    /// ([`ShutdownHandle::drain`]) or its Redis backplane is unreachable, else `200`; on the
+    /// metrics listener too, when there is one. Default `/readyz`; `None` turns it off.
+    pub fn readyz_path<'a>(mut self, path: impl Into<Option<&'a str>>) -> Self {
+        self.config.readyz_path = path.into().map(str::to_owned);
         self
     }
 
@@ -877,6 +922,8 @@ impl ServerBuilder {
             next_client_id: AtomicU64::new(1),
             next_worker: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            started: std::time::Instant::now(),
+            draining: AtomicBool::new(false),
         });
         if let Some(backplane) = &shared.backplane {
             backplane.start(shared.fanout()).map_err(ServerError::Io)?;
@@ -1027,8 +1074,11 @@ impl Server {
             }
         }
         if let Some(backplane) = &self.shared.backplane {
+            // After a drain it ran until the last stream ended.
+            backplane.stop();
             backplane.wait();
         }
+        self.shared.presence.stop();
         failed.map_or(Ok(()), Err)
     }
 
@@ -1097,6 +1147,40 @@ impl ShutdownHandle {
             backplane.stop();
         }
         self.shared.presence.stop();
+    }
+
+    /// Drains the node: the readiness probe turns `503`, no new connection is taken, every
+    /// stream is sent a short `retry` (0.5 to 1.5 s) and then ended (HTTP/2: after a
+    /// `GOAWAY`), evenly over `over`, so that clients reconnect to other nodes a few at a time
+    /// and resume there by `Last-Event-ID`; events published meanwhile reach the streams still
+    /// open. Then the workers stop, as after
+    /// [`ShutdownHandle::shutdown`] (queued data gets at most 0.75 s more, or
+    /// [`Config::shutdown_grace`] if shorter), and [`Server::wait`] returns. `over` zero ends
+    /// every stream at once. A [`ShutdownHandle::shutdown`] during the drain ends what is left
+    /// at once.
+    ///
+    /// ```no_run
+    /// # let server = ssehub::Server::builder().bind("127.0.0.1:8080")?;
+    /// server.shutdown_handle().drain(std::time::Duration::from_secs(10));
+    /// server.wait()?;
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn drain(&self, over: Duration) {
+        if self.shared.draining.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let start = std::time::Instant::now();
+        log::info!(
+            "draining: the streams end over {over:?}, then the server stops (a shutdown ends them at once)"
+        );
+        for mailbox in self.shared.mailboxes.iter() {
+            let _ = mailbox.post(Command::Drain { start, over });
+        }
+    }
+
+    /// Whether a drain has begun.
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Acquire)
     }
 }
 

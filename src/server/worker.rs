@@ -69,6 +69,8 @@ pub(crate) struct Live {
     /// Accepted on the metrics listener: answers metrics, nothing else, and is not counted
     /// against the connection limit.
     pub(super) admin: bool,
+    /// Ended by a drain (the access log's `shutdown`): see `drain.rs`.
+    pub(super) drained: bool,
 }
 
 /// What a slot holds.
@@ -100,7 +102,7 @@ pub(super) struct PendingStream {
 impl Live {
     /// A slot's content before any request: no stream, nothing pending.
     pub(super) fn new(link: Link, admin: bool) -> Live {
-        Live { link, client: None, member: None, pending: None, filed: None, admin }
+        Live { link, client: None, member: None, pending: None, filed: None, admin, drained: false }
     }
 
     /// The socket, when this slot holds one.
@@ -257,6 +259,8 @@ pub(crate) struct Worker {
     /// A descriptor held back for answering waiting clients when the table is full.
     spare: Spare,
     pub(super) shutdown_deadline: Option<Instant>,
+    /// A drain under way (see `drain.rs`).
+    pub(super) drain: Option<Box<super::drain::Draining>>,
 }
 
 impl Worker {
@@ -339,6 +343,7 @@ impl Worker {
             accept_retry: None,
             spare: Spare::new(),
             shutdown_deadline: None,
+            drain: None,
         })
     }
 
@@ -353,6 +358,9 @@ impl Worker {
                 self.coalescer.poll_timeout(),
                 self.accept_retry,
                 self.shutdown_deadline,
+                self.drain_timeout(),
+                // The heartbeat the liveness probe reads comes round even when nothing happens.
+                Some(now + super::health::HEARTBEAT),
             ]
             .into_iter()
             .flatten()
@@ -363,6 +371,7 @@ impl Worker {
                 }
             }
             let now = Instant::now();
+            self.stamp(now);
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
@@ -384,6 +393,7 @@ impl Worker {
                 self.flush_pending(now);
             }
             self.fire_timers(now);
+            self.drain_step(now);
             if self.accept_retry.is_some_and(|t| now >= t) {
                 self.accept_retry = None;
                 self.spare.refill();
@@ -399,6 +409,21 @@ impl Worker {
         };
         self.stop();
         result
+    }
+
+    /// Stamps the heartbeat the liveness probe reads (see `health.rs`).
+    fn stamp(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.shared.started).as_millis();
+        let beat = &self.shared.counters.workers[self.index].beat;
+        beat.store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Takes no more connections: the public listeners are closed (connections waiting in their
+    /// backlogs are refused, so that their clients try another node); the metrics one stays.
+    pub(super) fn close_listener(&mut self) {
+        for mut listener in std::mem::take(&mut self.listeners) {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
     }
 
     /// Drops every connection and takes no more commands (sockets posted to it are closed).

@@ -27,7 +27,13 @@
 //! Under systemd socket activation (`LISTEN_FDS`, see `listen_fds.rs`) it serves on the sockets
 //! passed instead of binding `--addr`.
 //!
-//! SIGINT and SIGTERM stop it gracefully: streams end with their last chunk, exit status 0.
+//! `GET /healthz` and `GET /readyz` are the health probes (`--healthz-path`, `--readyz-path`,
+//! `--no-probes`; README, Deployment).
+//!
+//! SIGTERM drains: the node stops accepting, `/readyz` says 503, and the streams end evenly over
+//! `--drain-secs` (default 10 s), each told a short `retry` first, so that clients move to other
+//! nodes gradually; then exit status 0. SIGINT, or a second SIGTERM, stops at once: streams end
+//! with their last chunk, exit status 0.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -217,6 +223,23 @@ pub struct Args {
     pub presence_events: bool,
     #[command(flatten)]
     pub auth: crate::jwt::JwtArgs,
+    /// Where the liveness probe is answered: 200 while every worker's event loop runs, else 503
+    /// (on the --metrics-addr listener too).
+    #[arg(long, default_value = "/healthz", value_name = "PATH")]
+    pub healthz_path: String,
+    /// Where the readiness probe is answered: 503 while draining or while Redis is
+    /// unreachable, else 200 (on the --metrics-addr listener too).
+    #[arg(long, default_value = "/readyz", value_name = "PATH")]
+    pub readyz_path: String,
+    /// Answer neither probe (--healthz-path, --readyz-path).
+    #[arg(long)]
+    pub no_probes: bool,
+    /// On SIGTERM, end the streams evenly over this long (each told `retry` 0.5-1.5 s first),
+    /// so that clients move to other nodes gradually, then exit (10s, 500ms; a bare number is
+    /// seconds; 0 ends all at once). A second SIGTERM, or SIGINT, stops at once.
+    #[arg(long, default_value = "10", value_name = "SECONDS", allow_hyphen_values = true)]
+    #[arg(value_parser = units::seconds)]
+    pub drain_secs: Duration,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -316,6 +339,16 @@ pub fn run(args: Args) -> Result<(), String> {
     if !args.no_metrics {
         builder = builder.metrics_path(&args.metrics_path);
     }
+    for (flag, path) in [("--healthz-path", &args.healthz_path), ("--readyz-path", &args.readyz_path)] {
+        if !path.starts_with('/') {
+            return Err(format!("{flag} must start with /, not {path:?}"));
+        }
+    }
+    if args.no_probes {
+        builder = builder.healthz_path(None).readyz_path(None);
+    } else {
+        builder = builder.healthz_path(args.healthz_path.as_str()).readyz_path(args.readyz_path.as_str());
+    }
     if let Some(n) = args.workers {
         builder = builder.workers(n);
     }
@@ -375,11 +408,15 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let reload = server.tls().cloned().zip(tls_source);
+    let drain_for = args.drain_secs;
     thread::spawn(move || {
         for signal in signals.forever() {
             match (signal, &reload) {
                 (SIGHUP, Some((config, source))) => crate::tls::reload(config, source),
                 (SIGHUP, None) => {}
+                // The first SIGTERM drains (an orchestrator's stop); SIGINT (Ctrl-C) or a
+                // second SIGTERM stops at once.
+                (SIGTERM, _) if !shutdown.is_draining() => shutdown.drain(drain_for),
                 _ => {
                     shutdown.shutdown();
                     return;

@@ -471,6 +471,22 @@ impl Connection {
         self.settle(now);
     }
 
+    /// Begins a drain at `now`: `GOAWAY` `NO_ERROR` with the last stream taken (the client opens
+    /// new streams elsewhere), but the open streams go on until each is ended
+    /// ([`Connection::finish_stream`]); the connection closes after the last.
+    pub fn drain(&mut self, now: Instant) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        if self.goaway.is_none() {
+            self.note_output(now);
+            let last = self.goaway_last();
+            frame::encode_goaway(last, ErrorCode::NoError, b"", &mut self.out.control);
+        }
+        self.phase = Phase::Draining;
+        self.settle(now);
+    }
+
     /// Drops the connection now: nothing more is written.
     pub fn abort(&mut self) {
         self.end_all_streams();

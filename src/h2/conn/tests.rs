@@ -724,6 +724,35 @@ fn shutdown_sends_goaway_and_ends_the_streams() {
 }
 
 #[test]
+fn a_drain_sends_goaway_and_the_streams_go_on_until_each_is_ended() {
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    for id in [1, 3] {
+        c.received(&client.get(id, "/sse"));
+        request_on(&mut c, t0);
+        c.start_stream(id, &[], &[], t0);
+    }
+    client.read(&mut c, t0);
+    c.drain(t0);
+    assert_eq!(client.read(&mut c, t0), [Got::GoAway { last: 3, code: ErrorCode::NoError }]);
+    assert_eq!(c.phase(), Phase::Draining);
+    // A stream opened past the GOAWAY is ignored; the open ones still get events.
+    c.received(&client.get(5, "/sse"));
+    assert_eq!(events(&mut c, t0), []);
+    c.push(1, event("a"), t0).unwrap();
+    assert_eq!(client.read(&mut c, t0), [Got::Data { stream: 1, data: b"data: a\n\n".to_vec(), end: false }]);
+    c.finish_stream(1, t0);
+    assert_eq!(client.read(&mut c, t0), [Got::Data { stream: 1, data: Vec::new(), end: true }]);
+    assert_eq!(events(&mut c, t0), [Event::Closed { stream: 1 }]);
+    assert_eq!(c.phase(), Phase::Draining, "stream 3 goes on");
+    c.drain(t0); // again: nothing more
+    c.finish_stream(3, t0);
+    assert_eq!(client.read(&mut c, t0), [Got::Data { stream: 3, data: Vec::new(), end: true }]);
+    assert_eq!(events(&mut c, t0), [Event::Closed { stream: 3 }]);
+    assert_eq!(c.phase(), Phase::Lingering, "the last stream ended: written, FIN due");
+}
+
+#[test]
 fn an_idle_connection_goes_away_quietly() {
     let t0 = Instant::now();
     let (mut c, mut client) = open(config(), &[], t0);
