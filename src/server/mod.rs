@@ -27,6 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod access;
 #[cfg(feature = "redis")]
 mod backplane;
 #[cfg(not(feature = "redis"))]
@@ -41,6 +42,7 @@ mod metrics;
 mod presence;
 mod process;
 mod slots;
+mod startup;
 #[cfg(feature = "tls")]
 mod tls;
 mod worker;
@@ -808,6 +810,7 @@ impl ServerBuilder {
                 .map_err(ServerError::Io)?;
             threads.push(thread);
         }
+        startup::log(&shared, local_addr, metrics_addr);
         Ok(Server { local_addr, metrics_addr, shared, threads })
     }
 }

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod decode;
 mod jwt;
+mod log_format;
 mod logger;
 mod serve;
 mod tls;
@@ -50,12 +51,23 @@ impl From<String> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logger::install();
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(args).map_err(Failure::from),
-        Command::Bench(args) => bench::run(args),
-        Command::Decode(args) => decode::run(args).map_err(|e| Failure::from(e.to_string())),
+    let logging = match &cli.command {
+        Command::Serve(args) => logger::Config::from_env(args.log_format, args.log_level.map(Into::into)),
+        _ => logger::Config::from_env(log_format::Format::Human, None),
     };
+    let result = match logging {
+        Err(message) => Err(Failure { status: 2, message }),
+        Ok(logging) => {
+            logger::install(logging);
+            match cli.command {
+                Command::Serve(args) => serve::run(args).map_err(Failure::from),
+                Command::Bench(args) => bench::run(args),
+                Command::Decode(args) => decode::run(args).map_err(|e| Failure::from(e.to_string())),
+            }
+        }
+    };
+    // What was logged comes first (the streams' last access lines, say), the failure last.
+    logger::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { status, message }) => {

@@ -196,6 +196,14 @@ pub struct Args {
     pub presence_events: bool,
     #[command(flatten)]
     pub auth: crate::jwt::JwtArgs,
+    /// How log lines on stderr look: `human` (`ssehub: ...`) or `json` (one object a line:
+    /// ts, level, target, msg and fields; see README, Logs).
+    #[arg(long, value_enum, default_value_t = crate::log_format::Format::Human, value_name = "FORMAT")]
+    pub log_format: crate::log_format::Format,
+    /// The least severe level logged (error, warn, info, debug, trace) [default: info, or
+    /// RUST_LOG's; this flag wins over RUST_LOG, which also takes TARGET=LEVEL lists].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<crate::log_format::LogLevel>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -324,8 +332,8 @@ pub fn run(args: Args) -> Result<(), String> {
     let files = raise_open_files_limit();
     let server = builder.bind(args.addr.as_str()).map_err(|e| e.to_string())?;
     if server.connection_limit() < args.max_connections {
-        eprintln!(
-            "ssehub: at most {} connections, not --max-connections {}: the process may open only {} files \
+        log::warn!(
+            "at most {} connections, not --max-connections {}: the process may open only {} files \
              (raise its hard limit, e.g. LimitNOFILE= or ulimit -Hn)",
             server.connection_limit(),
             args.max_connections,
