@@ -30,7 +30,7 @@ pub(crate) fn log(shared: &Shared, addr: SocketAddr, metrics_addr: Option<Socket
         stream_path = stream_path.as_str(),
         workers = config.workers.max(1) as u64,
         max_connections = shared.max_connections as u64;
-        "listening on {scheme}://{addr} (TLS {}, HTTP/2 {}), streams at {stream_path}, {} workers, at most {} connections",
+        "listening on {scheme}://{addr} (TLS {}, HTTP/2 {}), streams at {stream_path}, {} workers, a limit of {} connections",
         on(tls),
         on(config.http2),
         config.workers.max(1),
