@@ -20,6 +20,8 @@ struct Serve {
     addr: SocketAddr,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<JoinHandle<()>>,
+    /// Kept open: a closed stdout would fail the server's next line (the TLS fingerprint).
+    _stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Serve {
@@ -34,8 +36,9 @@ impl Serve {
             .spawn()
             .expect("the ssehub binary");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).expect(&line);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        let addr = line.split("://").nth(1).and_then(|r| r.split('/').next()).expect(&line);
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (sink, stderr) = (lines.clone(), child.stderr.take().unwrap());
         let reader = std::thread::spawn(move || {
@@ -43,7 +46,7 @@ impl Serve {
                 sink.lock().unwrap().push(line);
             }
         });
-        Serve { child, addr: addr.parse().unwrap(), lines, reader: Some(reader) }
+        Serve { child, addr: addr.parse().unwrap(), lines, reader: Some(reader), _stdout: stdout }
     }
 
     /// Every stderr line so far that is a JSON object (each one must be).
@@ -235,4 +238,62 @@ fn an_http2_stream_is_logged_too() {
     assert!(line["duration_ms"].as_u64().unwrap() <= started.elapsed().as_millis() as u64);
     drop(h2);
     serve.stop();
+}
+
+/// Over TLS, a stream open when the server is stopped: `tls` true, reason `shutdown`.
+#[test]
+fn a_tls_stream_ended_by_the_shutdown_says_so() {
+    use std::io::{Read, Write};
+    let dir = std::env::temp_dir().join(format!("ssehub-logs-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("c.crt"), dir.join("c.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let serve = Serve::start(&["--tls-cert", &cert_arg, "--tls-key", &key_arg, "--log-format", "json"], &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(c.cert.der().clone()).unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let sock = std::net::TcpStream::connect(serve.addr).unwrap();
+    sock.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut tls =
+        rustls::StreamOwned::new(rustls::ClientConnection::new(Arc::new(config), name).unwrap(), sock);
+    tls.write_all(b"GET /sse HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    // The clock's first event (the demo's once a second).
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    let deadline = Instant::now() + TIMEOUT;
+    while !String::from_utf8_lossy(&got).contains("data: ") && Instant::now() < deadline {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains("data: "),
+        "{}\n{:#?}",
+        String::from_utf8_lossy(&got),
+        serve.lines.lock().unwrap()
+    );
+    let lines = serve.stop();
+    let line = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["target"] == "ssehub::access")
+        .unwrap_or_else(|| panic!("no access line: {lines:#?}"));
+    check_access_fields(&line);
+    assert_eq!(
+        (&line["tls"], &line["reason"], &line["http"]),
+        (&json!(true), &json!("shutdown"), &json!("HTTP/1.1"))
+    );
+    assert!(line["events"].as_u64().unwrap() >= 1, "{line}");
+    drop(tls);
 }
