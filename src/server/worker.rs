@@ -664,9 +664,13 @@ impl Worker {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err(e) => {
                     if !sock.proto.is_lingering() {
                         Shared::count(&self.shared.counters.peer_errors);
+                    }
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        // TCP_USER_TIMEOUT (the send timeout): our data went unacknowledged.
+                        sock.proto.note_end(crate::proto::EndReason::SendTimeout);
                     }
                     sock.proto.abort();
                     break;
