@@ -139,3 +139,24 @@ pub fn install(config: Config) {
 pub fn flush() {
     log::logger().flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_wins_over_rust_log_which_wins_over_the_default() {
+        let level = |c: Config| c.filter.level_for("ssehub::access");
+        assert_eq!(level(Config::new(Format::Json, None, None).unwrap()), LevelFilter::Info);
+        assert_eq!(
+            level(Config::new(Format::Json, None, Some("ssehub::access=off")).unwrap()),
+            LevelFilter::Off
+        );
+        let flag = Config::new(Format::Json, Some(LevelFilter::Warn), Some("trace")).unwrap();
+        assert_eq!(level(flag), LevelFilter::Warn);
+        let flag_over_a_bad_variable = Config::new(Format::Human, Some(LevelFilter::Error), Some("loud"));
+        assert!(flag_over_a_bad_variable.is_ok(), "RUST_LOG is not read when the flag is given");
+        let bad = Config::new(Format::Human, None, Some("loud")).unwrap_err();
+        assert!(bad.starts_with("RUST_LOG: unknown level \"loud\""), "{bad}");
+    }
+}
