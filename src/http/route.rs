@@ -33,6 +33,16 @@ pub struct PathPattern {
     suffix: Option<String>,
 }
 
+/// The pattern's text, as [`PathPattern::new`] read it (leading slashes collapsed).
+impl std::fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.suffix {
+            Some(suffix) => write!(f, "{}*{suffix}", self.prefix),
+            None => f.write_str(&self.prefix),
+        }
+    }
+}
+
 impl PathPattern {
     /// A pattern from its text; a first `*` is the wildcard (a second one is literal).
     pub fn new(pattern: &str) -> PathPattern {

@@ -54,6 +54,7 @@ use crate::h2::PREFACE;
 use crate::http::request::{Limits, Request, parse_head};
 use crate::http::response::{Framing, LAST_CHUNK, Response};
 use crate::proto::queue::{Frame, OutQueue, Overflow, QueuePool};
+use crate::proto::stream_end::{EndReason, StreamTally};
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,6 +193,9 @@ pub struct Conn {
     fin: bool,
     /// The socket was read until it would block, and has not been readable since.
     drained: bool,
+    /// `None` until the connection streams (its queue's tally counts from the stream's start);
+    /// then why the stream ends, the first cause seen. (One byte: the connection stays small.)
+    stream_end: Option<Option<EndReason>>,
 }
 
 impl Conn {
@@ -218,6 +222,7 @@ impl Conn {
             linger: false,
             fin: false,
             drained: false,
+            stream_end: None,
         }
     }
 
@@ -229,6 +234,19 @@ impl Conn {
     /// The connection's settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The stream's tally (events and bytes sent since it began, why it ended), once the
+    /// connection has streamed.
+    pub fn stream_tally(&self) -> Option<StreamTally> {
+        self.stream_end.map(|reason| StreamTally { sent: self.out.sent(), reason })
+    }
+
+    /// Notes why the stream ends, unless a cause was seen already (or it never streamed).
+    pub fn note_end(&mut self, why: EndReason) {
+        if let Some(end) = self.stream_end.as_mut() {
+            why.note(end);
+        }
     }
 
     /// Bytes queued for writing.
@@ -295,6 +313,9 @@ impl Conn {
     /// need not linger for a peer that sends nothing more.
     pub fn peer_closed(&mut self) {
         self.linger = false;
+        if self.phase == Phase::Streaming {
+            self.note_end(EndReason::ClientLeft);
+        }
         match self.phase {
             Phase::Head => self.close(),
             Phase::Streaming | Phase::Waiting | Phase::Lingering => self.abort(),
@@ -412,6 +433,8 @@ impl Conn {
         if !matches!(self.phase, Phase::Head | Phase::Waiting) {
             return;
         }
+        self.stream_end = Some(None);
+        self.out.reset_sent();
         self.queue(Frame::raw(head), now);
         self.out.set_chunked(chunked);
         for frame in first {
@@ -450,7 +473,10 @@ impl Conn {
             self.progress = now;
         }
         self.last_queued = now;
-        self.out.push(frame).inspect_err(|_| self.abort())
+        self.out.push(frame).inspect_err(|_| {
+            self.note_end(EndReason::SlowClient);
+            self.abort();
+        })
     }
 
     /// Queues the next part of a stream's replay (see [`crate::hub::Hub::replay`]), sized by the
@@ -475,6 +501,8 @@ impl Conn {
     /// Ends a stream gracefully: the last chunk (for chunked streams) after what is queued.
     pub fn finish_stream(&mut self, now: Instant) {
         if self.phase == Phase::Streaming {
+            // Unless a cause was noted before (shutdown, expiry), the server chose to end it.
+            self.note_end(EndReason::Closed);
             if self.out.is_chunked() {
                 self.queue(Frame::raw(LAST_CHUNK.to_vec()), now);
             }
@@ -487,7 +515,10 @@ impl Conn {
     pub fn shutdown(&mut self, now: Instant) {
         self.linger = false;
         match self.phase {
-            Phase::Streaming => self.finish_stream(now),
+            Phase::Streaming => {
+                self.note_end(EndReason::Shutdown);
+                self.finish_stream(now);
+            }
             Phase::Head | Phase::Waiting => self.close(),
             Phase::Lingering => self.abort(),
             Phase::Closing | Phase::Closed => {}
@@ -528,6 +559,7 @@ impl Conn {
             let n = self.out.io_slices(&mut slices);
             match w.write_vectored(&slices[..n]) {
                 Ok(0) => {
+                    self.note_end(EndReason::ClientLeft);
                     self.abort();
                     return Err(io::ErrorKind::WriteZero.into());
                 }
@@ -539,6 +571,10 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
+                    // A peer that never acknowledged our data for TCP_USER_TIMEOUT (the send
+                    // timeout) fails the socket with ETIMEDOUT; any other failure is its leaving.
+                    let timed_out = e.kind() == io::ErrorKind::TimedOut;
+                    self.note_end(if timed_out { EndReason::SendTimeout } else { EndReason::ClientLeft });
                     self.abort();
                     return Err(e);
                 }
@@ -581,6 +617,7 @@ impl Conn {
             return None;
         }
         if !self.out.is_empty() && now >= self.progress + self.settings.send_timeout {
+            self.note_end(EndReason::SendTimeout);
             self.abort();
             return Some(Timeout::Stalled);
         }
@@ -605,6 +642,7 @@ impl Conn {
                 Some(Timeout::NoAnswer)
             }
             Phase::Streaming if due => {
+                self.note_end(EndReason::AuthExpired);
                 self.finish_stream(now);
                 Some(Timeout::Ended)
             }

@@ -7,6 +7,7 @@ pub mod coalesce;
 pub mod conn;
 pub mod protocol;
 pub mod queue;
+pub mod stream_end;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(test)]
@@ -15,3 +16,4 @@ pub(crate) mod trickle;
 pub use conn::{Conn, Input, Phase};
 pub use protocol::{Endpoint, Protocol};
 pub use queue::{Frame, OutQueue, Overflow, QueuePool};
+pub use stream_end::{EndReason, Sent, StreamTally};

@@ -25,6 +25,7 @@ use crate::h2::conn::{self as h2, Connection};
 use crate::http::request::{Request, Version};
 use crate::http::response::{Framing, Response, write_stream_head};
 use crate::proto::conn::Phase;
+use crate::proto::stream_end::EndReason;
 use crate::proto::{Conn, Frame, Overflow, QueuePool};
 
 /// What a socket speaks. See the [module docs](self).
@@ -126,6 +127,14 @@ impl Protocol {
         match self {
             Protocol::Http1(c) => c.shutdown(now),
             Protocol::Http2(c) => c.shutdown(now),
+        }
+    }
+
+    /// Notes why its streams end, unless a cause was seen already (see [`EndReason`]).
+    pub fn note_end(&mut self, why: EndReason) {
+        match self {
+            Protocol::Http1(c) => c.note_end(why),
+            Protocol::Http2(c) => c.note_end(why),
         }
     }
 
@@ -306,7 +315,10 @@ impl Endpoint<'_> {
     /// HTTP/2 stream is reset with `CANCEL`).
     pub fn abort(&mut self, now: Instant) {
         match self {
-            Endpoint::Http1(c) => c.abort(),
+            Endpoint::Http1(c) => {
+                c.note_end(EndReason::Error);
+                c.abort();
+            }
             Endpoint::Http2(c, id) => c.reset_stream(*id, ErrorCode::Cancel, now),
         }
     }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use crate::frame::Frame;
+use crate::proto::stream_end::Sent;
 
 /// A queue push that would pass the connection's bound; the frame was not queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +105,8 @@ pub struct OutQueue {
     limit: usize,
     chunked: bool,
     pool: QueuePool,
+    /// What has left the queue for the socket, for the access log.
+    sent: Sent,
 }
 
 impl OutQueue {
@@ -115,7 +118,15 @@ impl OutQueue {
     /// An empty queue bounded to `limit` bytes, counted in `pool` too.
     pub fn in_pool(limit: usize, pool: QueuePool) -> OutQueue {
         pool.join();
-        OutQueue { frames: VecDeque::new(), offset: 0, queued: 0, limit, chunked: false, pool }
+        OutQueue {
+            frames: VecDeque::new(),
+            offset: 0,
+            queued: 0,
+            limit,
+            chunked: false,
+            pool,
+            sent: Sent::default(),
+        }
     }
 
     /// From now on, event frames go out chunk-framed (`true`) or bare (`false`).
@@ -172,6 +183,18 @@ impl OutQueue {
         self.limit
     }
 
+    /// Events and bytes that have left the queue (written, or taken into HTTP/2 `DATA`) since
+    /// it was made, or since [`OutQueue::reset_sent`].
+    pub fn sent(&self) -> Sent {
+        self.sent
+    }
+
+    /// Counts what is sent from zero again (from the start of a stream on a connection that
+    /// answered requests before it).
+    pub fn reset_sent(&mut self) {
+        self.sent = Sent::default();
+    }
+
     /// The pool the queue counts in.
     pub fn pool(&self) -> &QueuePool {
         &self.pool
@@ -198,6 +221,7 @@ impl OutQueue {
         let taken = written.min(self.queued);
         self.queued -= taken;
         self.pool.sub(taken);
+        self.sent.bytes += taken as u64;
         while let Some(front) = self.frames.front() {
             let left = front.view(self.chunked).len() - self.offset;
             if written < left {
@@ -206,6 +230,7 @@ impl OutQueue {
             }
             written -= left;
             self.offset = 0;
+            self.sent.events = self.sent.events.saturating_add(u32::from(front.is_event()));
             self.frames.pop_front();
         }
         // An emptied queue gives its buffer back: idle connections hold no queue memory.
@@ -226,6 +251,7 @@ impl OutQueue {
             taken += n;
             if self.offset + n == len {
                 self.offset = 0;
+                self.sent.events = self.sent.events.saturating_add(u32::from(front.is_event()));
                 self.frames.pop_front();
             } else {
                 self.offset += n;
@@ -233,6 +259,7 @@ impl OutQueue {
         }
         self.queued -= taken;
         self.pool.sub(taken);
+        self.sent.bytes += taken as u64;
         if self.frames.is_empty() {
             self.frames = VecDeque::new();
         }
@@ -284,6 +311,7 @@ mod tests {
             assert_eq!(q.queued_bytes(), 5 + 10 + 14);
             assert_eq!(drain(&mut q, step), b"head;5\r\n:ok\n\n\r\n9\r\ndata: a\n\n\r\n");
             assert_eq!(q.queued_bytes(), 0);
+            assert_eq!(q.sent(), Sent { events: 1, bytes: 29 }, "the event counted once, whole");
         }
     }
 

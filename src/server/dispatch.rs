@@ -95,12 +95,16 @@ impl Worker {
                     self.handle_request(key, request, now);
                 }
                 h2::Event::Closed { stream } => {
+                    let tally = h2.tally(stream);
                     let key = self
                         .slots
                         .get(parent)
                         .and_then(Live::socket)
                         .and_then(|s| s.streams.iter().find(|(id, _)| *id == stream).map(|(_, k)| *k));
                     if let Some(key) = key {
+                        if let Some(opened) = self.slots.get(key).and_then(|l| l.access.as_mut()) {
+                            opened.tally = tally;
+                        }
                         self.finalize(key.slot);
                     }
                 }
@@ -376,9 +380,17 @@ impl Worker {
             closed: AtomicBool::new(false),
             shared: shared.clone(),
         });
+        let access = self.socket(key.slot).and_then(|sock| {
+            #[cfg(feature = "tls")]
+            let tls = sock.tls.is_some();
+            #[cfg(not(feature = "tls"))]
+            let tls = false;
+            super::access::Opened::new(|| sock.sock.peer_addr().ok(), req, tls, now)
+        });
         let Some(live) = self.slots.get(key) else { return };
         live.member = Some(member);
         live.client = Some(inner.clone());
+        live.access = access;
         shared.counters.streams.fetch_add(1, Ordering::Relaxed);
         shared.counters.workers[self.index].streams.fetch_add(1, Ordering::Relaxed);
         // The callback runs before the first write, so that a client that is already gone is

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use super::slots::Key;
 use super::worker::{Worker, deliver};
 use crate::http::response::Response;
+use crate::proto::stream_end::EndReason;
 use crate::proto::{Endpoint, Frame};
 
 /// The longest the end of a drain waits for the last queued data (with
@@ -185,15 +186,16 @@ impl Worker {
     /// Ends one stream of the drain after what is queued for it: HTTP/1.1 with its final chunk
     /// and the connection's close (no lingering), HTTP/2 with `END_STREAM`.
     fn end_drained(&mut self, key: Key, now: Instant) {
-        let Some(live) = self.slots.get(key) else { return };
-        if live.client.is_none() {
+        if self.slots.get(key).is_none_or(|live| live.client.is_none()) {
             return; // gone meanwhile, and the slot taken by another connection
         }
-        // The access log's reason: `shutdown`.
-        live.drained = true;
+        // The access log's reason is `shutdown`: HTTP/1.1's `Conn::shutdown` notes it itself.
         match self.endpoint(key) {
             Some(Endpoint::Http1(conn)) => conn.shutdown(now),
-            Some(Endpoint::Http2(conn, id)) => conn.finish_stream(id, now),
+            Some(Endpoint::Http2(conn, id)) => {
+                conn.note_stream_end(id, EndReason::Shutdown);
+                conn.finish_stream(id, now)
+            }
             None => return,
         }
         self.serve(key.slot, now);

@@ -31,6 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod access;
 mod adopt;
 #[cfg(feature = "redis")]
 mod backplane;
@@ -48,6 +49,7 @@ mod metrics;
 mod presence;
 mod process;
 mod slots;
+mod startup;
 #[cfg(feature = "tls")]
 mod tls;
 mod worker;
@@ -947,6 +949,7 @@ impl ServerBuilder {
                 .map_err(ServerError::Io)?;
             threads.push(thread);
         }
+        startup::log(&shared, &local_addrs, metrics_addr);
         Ok(Server { local_addrs, metrics_addr, shared, threads })
     }
 }

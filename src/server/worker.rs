@@ -64,16 +64,19 @@ pub(crate) struct Live {
     pub(super) member: Option<Member>,
     /// A stream request waiting for the backplane's read thread (see `Command::Joined`).
     pub(super) pending: Option<Box<PendingStream>>,
+    /// The stream's facts for its access log line, while it streams and the log is on.
+    pub(super) access: Option<Box<super::access::Opened>>,
     /// The deadline filed for the socket in the worker's heap.
     filed: Option<Instant>,
     /// Accepted on the metrics listener: answers metrics, nothing else, and is not counted
     /// against the connection limit.
     pub(super) admin: bool,
-    /// Ended by a drain (the access log's `shutdown`): see `drain.rs`.
-    pub(super) drained: bool,
 }
 
 /// What a slot holds.
+// A socket is most slots' content; boxing it would cost an allocation per connection to save
+// a stream slot (HTTP/2) some 200 bytes.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Link {
     /// A socket, and (HTTP/1.1) its request or stream.
     Socket(Socket),
@@ -102,7 +105,7 @@ pub(super) struct PendingStream {
 impl Live {
     /// A slot's content before any request: no stream, nothing pending.
     pub(super) fn new(link: Link, admin: bool) -> Live {
-        Live { link, client: None, member: None, pending: None, filed: None, admin, drained: false }
+        Live { link, client: None, member: None, pending: None, access: None, filed: None, admin }
     }
 
     /// The socket, when this slot holds one.
@@ -429,6 +432,13 @@ impl Worker {
     /// Drops every connection and takes no more commands (sockets posted to it are closed).
     fn stop(&mut self) {
         self.shared.counters.workers[self.index].running.store(false, Ordering::Relaxed);
+        for (_, live) in self.slots.iter_mut() {
+            if let Some(sock) = live.socket() {
+                // Streams still here when the worker stops end with it (the shutdown's grace
+                // ran out), unless they had a cause already.
+                sock.proto.note_end(crate::proto::EndReason::Shutdown);
+            }
+        }
         for i in 0..self.slots.len() {
             self.finalize(i);
         }
@@ -688,9 +698,13 @@ impl Worker {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err(e) => {
                     if !sock.proto.is_lingering() {
                         Shared::count(&self.shared.counters.peer_errors);
+                    }
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        // TCP_USER_TIMEOUT (the send timeout): our data went unacknowledged.
+                        sock.proto.note_end(crate::proto::EndReason::SendTimeout);
                     }
                     sock.proto.abort();
                     break;
@@ -803,10 +817,14 @@ impl Worker {
     /// it carries); a stream gives back its subscriptions and tells the application it ended.
     pub(super) fn finalize(&mut self, i: usize) {
         let Some(mut live) = self.slots.remove(i) else { return };
-        match &mut live.link {
+        let tally = match &mut live.link {
             Link::Socket(sock) => {
-                for (_, key) in std::mem::take(&mut sock.streams) {
-                    if self.slots.get(key).is_some() {
+                let tally = sock.proto.http1().and_then(|c| c.stream_tally());
+                for (id, key) in std::mem::take(&mut sock.streams) {
+                    if let Some(stream) = self.slots.get(key) {
+                        if let (Some(opened), Some(h2)) = (stream.access.as_mut(), sock.proto.http2()) {
+                            opened.tally = opened.tally.or_else(|| h2.tally(id));
+                        }
                         self.finalize(key.slot);
                     }
                 }
@@ -823,20 +841,27 @@ impl Worker {
                 }
                 let _ = self.poll.registry().deregister(&mut sock.sock);
                 self.forget(live.admin);
+                tally
             }
             Link::Stream { parent, id } => {
                 let (parent, id) = (*parent, *id);
+                let mut tally = live.access.as_ref().and_then(|a| a.tally);
                 if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
                     sock.streams.retain(|&(s, _)| s != id);
                     if let Some(h2) = sock.proto.http2() {
                         // Gone from our side (a panicking callback, say): the peer is told.
                         h2.reset_stream(id, crate::h2::ErrorCode::Cancel, Instant::now());
+                        tally = tally.or_else(|| h2.tally(id));
                     }
                 }
+                tally
             }
-        }
+        };
         drop(live.link);
         let stats = &self.shared.counters;
+        if let (Some(opened), Some(member), true) = (&live.access, &live.member, live.client.is_some()) {
+            super::access::log_end(opened, &member.channels, tally, Instant::now());
+        }
         if let Some(member) = live.member.take() {
             self.subs.leave(i, &member.channels);
             self.shared.presence.leave(&member.channels, member.subject.as_ref());

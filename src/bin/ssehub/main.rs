@@ -16,6 +16,7 @@ mod config;
 mod decode;
 mod jwt;
 mod listen_fds;
+mod log_format;
 mod logger;
 mod serve;
 mod tls;
@@ -65,13 +66,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logger::install();
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(args).map_err(Failure::from),
-        Command::Bench(args) => bench::run(args),
-        Command::Decode(args) => decode::run(args).map_err(|e| Failure::from(e.to_string())),
-        Command::Config(args) => config::run(args, <Cli as clap::CommandFactory>::command()),
+    let logging = match &cli.command {
+        Command::Serve(args) => logger::Config::from_env(args.log_format, args.log_level.map(Into::into)),
+        _ => logger::Config::from_env(log_format::Format::Human, None),
     };
+    let result = match logging {
+        Err(message) => Err(Failure { status: 2, message }),
+        Ok(logging) => {
+            logger::install(logging);
+            match cli.command {
+                Command::Serve(args) => serve::run(args).map_err(Failure::from),
+                Command::Bench(args) => bench::run(args),
+                Command::Decode(args) => decode::run(args).map_err(|e| Failure::from(e.to_string())),
+                Command::Config(args) => config::run(args, <Cli as clap::CommandFactory>::command()),
+            }
+        }
+    };
+    // What was logged comes first (the streams' last access lines, say), the failure last.
+    logger::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { status, message }) => {

@@ -240,6 +240,14 @@ pub struct Args {
     #[arg(long, default_value = "10", value_name = "SECONDS", allow_hyphen_values = true)]
     #[arg(value_parser = units::seconds)]
     pub drain_secs: Duration,
+    /// How log lines on stderr look: `human` (`ssehub: ...`) or `json` (one object a line:
+    /// ts, level, target, msg and fields; see README, Logs).
+    #[arg(long, value_enum, default_value_t = crate::log_format::Format::Human, value_name = "FORMAT")]
+    pub log_format: crate::log_format::Format,
+    /// The least severe level logged (error, warn, info, debug, trace) [default: info, or
+    /// RUST_LOG's; this flag wins over RUST_LOG, which also takes TARGET=LEVEL lists].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub log_level: Option<crate::log_format::LogLevel>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -394,8 +402,8 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     if server.connection_limit() < args.max_connections {
-        eprintln!(
-            "ssehub: at most {} connections, not --max-connections {}: the process may open only {} files \
+        log::warn!(
+            "at most {} connections, not --max-connections {}: the process may open only {} files \
              (raise its hard limit, e.g. LimitNOFILE= or ulimit -Hn)",
             server.connection_limit(),
             args.max_connections,

@@ -53,14 +53,12 @@ pub fn fingerprint(der: &[u8]) -> String {
 pub fn reload(config: &TlsConfig, source: &Source) {
     match source {
         Source::Files { cert, key } => match config.reload_files(cert, key) {
-            Ok(()) => eprintln!(
-                "ssehub: reloaded {} (SHA-256 {})",
-                cert.display(),
-                fingerprint(&config.certificate_der())
-            ),
-            Err(e) => eprintln!("ssehub: kept the certificate in use: cannot reload {}: {e}", cert.display()),
+            Ok(()) => {
+                log::info!("reloaded {} (SHA-256 {})", cert.display(), fingerprint(&config.certificate_der()))
+            }
+            Err(e) => log::warn!("kept the certificate in use: cannot reload {}: {e}", cert.display()),
         },
-        Source::SelfSigned => eprintln!("ssehub: a self-signed certificate is not reloaded (SIGHUP ignored)"),
+        Source::SelfSigned => log::warn!("a self-signed certificate is not reloaded (SIGHUP ignored)"),
     }
 }
 

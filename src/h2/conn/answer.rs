@@ -13,9 +13,11 @@ use super::stream::Local;
 use super::{Connection, Event, Refusal};
 use crate::h2::ErrorCode;
 use crate::h2::frame;
+use crate::h2::frame::HEAD_LEN;
 use crate::http::response::{Response, STREAM_HEADERS, is_token};
 use crate::proto::Frame;
 use crate::proto::queue::Overflow;
+use crate::proto::stream_end::EndReason;
 
 /// The most octets of `DATA` one round commits (then the round is written before the next).
 const ROUND_BYTES: usize = 64 * 1024;
@@ -91,6 +93,7 @@ impl Connection {
                 Ok(())
             }
             Err(overflow) => {
+                EndReason::SlowClient.note(&mut s.end);
                 self.events.push_back(Event::Refused(Refusal::Overflow));
                 self.reset(stream, ErrorCode::Cancel, now);
                 Err(overflow)
@@ -130,6 +133,8 @@ impl Connection {
     pub fn finish_stream(&mut self, stream: u32, _now: Instant) {
         if let Some(s) = self.stream(stream) {
             if s.local == Local::Streaming {
+                // Unless a cause was noted before, the server chose to end it.
+                EndReason::Closed.note(&mut s.end);
                 s.local = Local::Ending;
             }
         }
@@ -161,7 +166,8 @@ impl Connection {
 
     /// Resets stream `stream` (the driver gives up on it: `INTERNAL_ERROR`, say).
     pub fn reset_stream(&mut self, stream: u32, code: ErrorCode, now: Instant) {
-        if self.stream(stream).is_some() {
+        if let Some(s) = self.stream(stream) {
+            EndReason::Error.note(&mut s.end);
             self.reset(stream, code, now);
         }
     }
@@ -171,7 +177,12 @@ impl Connection {
         self.note_output(now);
         let mut block = Vec::with_capacity(128);
         self.encoder.encode(fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice())), &mut block);
+        let before = self.out.control.len();
         frame::encode_headers(stream, &block, end_stream, self.peer_max_frame, &mut self.out.control);
+        let framed = (self.out.control.len() - before) as u64;
+        if let Some(s) = self.stream(stream) {
+            s.framing += framed;
+        }
     }
 
     /// Our side of stream `id` is over (`END_STREAM` queued): it closes, or, while the client
@@ -233,6 +244,7 @@ impl Connection {
             if frames > 0 {
                 // The peer may answer each DATA frame with a WINDOW_UPDATE.
                 self.control.credit(frames);
+                s.framing += u64::from(frames) * HEAD_LEN as u64;
             }
             s.blocked_since = match (s.out.is_empty(), frames > 0) {
                 (true, _) => None,

@@ -36,6 +36,7 @@ use crate::h2::frame::{self, Frame, FrameError, Setting};
 use crate::h2::hpack::{DecodeError, HeaderList};
 use crate::h2::{DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, ErrorCode, MAX_WINDOW_SIZE, PREFACE};
 use crate::http::response::Response;
+use crate::proto::stream_end::EndReason;
 
 /// Received octets are given back with `WINDOW_UPDATE` once this many have been taken.
 const UPDATE_AT: u32 = DEFAULT_INITIAL_WINDOW_SIZE / 2;
@@ -154,7 +155,9 @@ impl Connection {
                 if r.stream_id > self.highest {
                     return self.conn_error(ErrorCode::ProtocolError, Refusal::Protocol, now);
                 }
-                if self.stream(r.stream_id).is_some() {
+                if let Some(s) = self.stream(r.stream_id) {
+                    // How an HTTP/2 client leaves a stream (EventSource.close(), a closed tab).
+                    EndReason::ClientLeft.note(&mut s.end);
                     self.remove(r.stream_id);
                     self.settle(now);
                     if !self.resets.take(now) {
@@ -452,7 +455,8 @@ impl Connection {
     /// stream is forgotten.
     fn stream_error(&mut self, id: u32, code: ErrorCode, why: Refusal, now: Instant) {
         self.events.push_back(Event::Refused(why));
-        if self.stream(id).is_some() {
+        if let Some(s) = self.stream(id) {
+            EndReason::ProtocolError.note(&mut s.end);
             self.reset(id, code, now);
         } else {
             self.note_output(now);

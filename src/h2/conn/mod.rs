@@ -80,6 +80,7 @@ use crate::h2::{DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, ErrorCode, 
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::proto::conn::Settings;
+use crate::proto::stream_end::{EndReason, StreamTally};
 use crate::proto::{Frame, QueuePool};
 
 /// An HTTP/2 connection's bounds (and the HTTP/1.1 ones it shares: queue, timeouts, body).
@@ -300,6 +301,12 @@ pub struct Connection {
     recv_unacked: u32,
     out: Output,
     events: VecDeque<Event>,
+    /// The tallies of the streams of the `Event::Closed` in `events`, in the same order.
+    closed: VecDeque<(u32, StreamTally)>,
+    /// The tally of the stream of the last `Event::Closed` handed out.
+    last_closed: Option<(u32, StreamTally)>,
+    /// Why the streams that end with the connection end (the first cause seen).
+    ending: Option<EndReason>,
     resets: Budget,
     control: Budget,
     /// Where round-robin over the streams starts next.
@@ -350,6 +357,9 @@ impl Connection {
             recv_unacked: 0,
             out: Output::default(),
             events: VecDeque::new(),
+            closed: VecDeque::new(),
+            last_closed: None,
+            ending: None,
             resets: Budget::new(size.saturating_mul(2), size, now),
             control: Budget::new(control.saturating_mul(10), control, now),
             rotate: 0,
@@ -424,6 +434,7 @@ impl Connection {
     pub fn peer_closed(&mut self) {
         match self.phase {
             Phase::Open | Phase::Draining => {
+                EndReason::ClientLeft.note(&mut self.ending);
                 self.end_all_streams();
                 self.linger = false;
                 self.phase = Phase::Closing;
@@ -444,7 +455,36 @@ impl Connection {
                 break;
             }
         }
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if let Some(Event::Closed { .. }) = event {
+            self.last_closed = self.closed.pop_front();
+        }
+        event
+    }
+
+    /// What stream `stream` has sent, and why it ends (`reason` `None`: nothing said why, as
+    /// when the connection just went away): an open stream, one whose [`Event::Closed`] waits,
+    /// or the one of the last `Closed` that [`Connection::poll_event`] handed out.
+    pub fn tally(&self, stream: u32) -> Option<StreamTally> {
+        if let Some(s) = self.streams.iter().find(|s| s.id == stream) {
+            return Some(s.tally(self.ending));
+        }
+        let mut closed = self.last_closed.iter().chain(self.closed.iter());
+        closed.find(|(id, _)| *id == stream).map(|&(_, tally)| tally)
+    }
+
+    /// Notes why the connection's streams end, unless a cause was seen already: the driver's
+    /// word when it drops the connection (a shutdown that ran out of time, say).
+    pub fn note_end(&mut self, why: EndReason) {
+        why.note(&mut self.ending);
+    }
+
+    /// Notes why stream `stream` ends, unless a cause was seen already (a drain ending it on
+    /// the server's schedule says [`EndReason::Shutdown`] before [`Connection::finish_stream`]).
+    pub fn note_stream_end(&mut self, stream: u32, why: EndReason) {
+        if let Some(s) = self.stream(stream) {
+            why.note(&mut s.end);
+        }
     }
 
     /// Whether events wait (produced by writes or timeouts, say).
@@ -465,6 +505,7 @@ impl Connection {
         self.phase = Phase::Draining;
         for s in &mut self.streams {
             if s.local == Local::Streaming {
+                EndReason::Shutdown.note(&mut s.end);
                 s.local = Local::Ending;
             }
         }
@@ -526,6 +567,8 @@ impl Connection {
                     }
                 }
                 Err(e) => {
+                    let timed_out = e.kind() == io::ErrorKind::TimedOut;
+                    self.note_end(if timed_out { EndReason::SendTimeout } else { EndReason::ClientLeft });
                     self.abort();
                     return Err(e);
                 }
@@ -596,6 +639,7 @@ impl Connection {
             _ => {}
         }
         if self.out.backlog() > 0 && now >= self.progress + s.send_timeout {
+            self.note_end(EndReason::SendTimeout);
             self.abort();
             did.stalled = true;
             return did;
@@ -625,12 +669,14 @@ impl Connection {
             let id = st.id;
             if st.blocked_since.is_some_and(|t| now >= t + s.send_timeout) {
                 did.stalled_streams += 1;
+                EndReason::SendTimeout.note(&mut st.end);
                 self.events.push_back(Event::Refused(Refusal::StalledStream));
                 self.reset(id, ErrorCode::Cancel, now);
                 continue; // the stream is gone: the next one is at `i` now
             }
             if st.local == Local::Streaming && st.ends_at.is_some_and(|t| now >= t) {
                 did.ended += 1;
+                EndReason::AuthExpired.note(&mut st.end);
                 st.local = Local::Ending;
                 i += 1;
                 continue;
@@ -670,6 +716,7 @@ impl Connection {
             let s = self.streams.swap_remove(i);
             if s.delivered {
                 self.events.push_back(Event::Closed { stream: id });
+                self.closed.push_back((id, s.tally(self.ending)));
             }
             if self.recently_closed.len() == 32 {
                 self.recently_closed.pop_front();
@@ -692,6 +739,9 @@ impl Connection {
             return;
         }
         self.note_output(now);
+        if code != ErrorCode::NoError {
+            EndReason::ProtocolError.note(&mut self.ending);
+        }
         let last = self.goaway_last();
         frame::encode_goaway(last, code, debug, &mut self.out.control);
         self.end_all_streams();

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crate::http::request::Request;
 use crate::proto::queue::{OutQueue, QueuePool};
+use crate::proto::stream_end::{EndReason, Sent, StreamTally};
 
 /// Our side of a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,10 @@ pub(crate) struct Stream {
     pub(crate) delivered: bool,
     /// When the event stream ends by itself (its authorization expires), if ever.
     pub(crate) ends_at: Option<Instant>,
+    /// Frame bytes sent on it besides its queue's: `HEADERS`, and each `DATA` frame's header.
+    pub(crate) framing: u64,
+    /// Why it ends: the first cause seen.
+    pub(crate) end: Option<EndReason>,
 }
 
 impl Stream {
@@ -84,6 +89,17 @@ impl Stream {
             incoming: None,
             delivered: false,
             ends_at: None,
+            framing: 0,
+            end: None,
+        }
+    }
+
+    /// What it has sent, and why it ends (or `connection`'s reason, when it ends with it).
+    pub(crate) fn tally(&self, connection: Option<EndReason>) -> StreamTally {
+        let sent = self.out.sent();
+        StreamTally {
+            sent: Sent { events: sent.events, bytes: sent.bytes + self.framing },
+            reason: self.end.or(connection),
         }
     }
 

@@ -900,3 +900,98 @@ fn an_idle_stream_we_reset_is_closed_for_good() {
         "{read:?}"
     );
 }
+
+// ---- the access log's tally: what each stream sent, and why it ended ----
+
+/// The wire bytes the server wrote after the handshake, and the tally of stream 1 once closed.
+fn tally_after(c: &mut Connection, client: &mut Client, now: Instant) -> StreamTally {
+    client.read(c, now);
+    assert!(events(c, now).contains(&Event::Closed { stream: 1 }));
+    c.tally(1).expect("the tally of the stream last closed")
+}
+
+#[test]
+fn a_stream_counts_its_events_and_frame_bytes_and_ends_for_its_reason() {
+    use crate::proto::stream_end::EndReason;
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[Frame::comment("ok")], t0);
+    let mut wire = Vec::new();
+    c.write_to(&mut wire, t0).unwrap();
+    c.push(1, event("a"), t0).unwrap();
+    c.push(1, event("b"), t0).unwrap();
+    c.write_to(&mut wire, t0).unwrap();
+    let so_far = c.tally(1).expect("an open stream's tally");
+    assert_eq!((so_far.sent.events, so_far.reason), (2, None), "the :ok comment is no event");
+    assert_eq!(so_far.sent.bytes as usize, wire.len(), "HEADERS and DATA frames, all of them");
+    let mut rst = Vec::new();
+    frame::encode_rst_stream(1, ErrorCode::Cancel, &mut rst);
+    c.received(&rst);
+    let t = tally_after(&mut c, &mut client, t0);
+    assert_eq!((t.sent.events, t.reason), (2, Some(EndReason::ClientLeft)));
+
+    // Past the queue bound: a slow client.
+    let mut cfg = Config::default();
+    cfg.settings.max_queue_bytes = 100;
+    let (mut c, mut client) = open(Arc::new(cfg), &[Setting::InitialWindowSize(0)], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    let big = event(&"x".repeat(60));
+    c.push(1, big.clone(), t0).unwrap();
+    assert!(c.push(1, big, t0).is_err());
+    let t = tally_after(&mut c, &mut client, t0);
+    assert_eq!((t.sent.events, t.reason), (0, Some(EndReason::SlowClient)));
+
+    // No window for the send timeout.
+    let (mut c, mut client) = open(config(), &[Setting::InitialWindowSize(0)], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    c.push(1, event("stuck"), t0).unwrap();
+    client.read(&mut c, t0);
+    let t1 = t0 + Settings::default().send_timeout;
+    c.handle_timeout(t1);
+    assert_eq!(tally_after(&mut c, &mut client, t1).reason, Some(EndReason::SendTimeout));
+
+    // The server shuts down; the token expires; the application ends the stream.
+    for (end, reason) in [(0, EndReason::Shutdown), (1, EndReason::AuthExpired), (2, EndReason::Closed)] {
+        let (mut c, mut client) = open(config(), &[], t0);
+        c.received(&client.get(1, "/sse"));
+        request_on(&mut c, t0);
+        c.start_stream(1, &[], &[], t0);
+        match end {
+            0 => c.shutdown(t0),
+            1 => {
+                c.end_stream_at(1, t0);
+                c.handle_timeout(t0);
+            }
+            _ => c.finish_stream(1, t0),
+        }
+        assert_eq!(tally_after(&mut c, &mut client, t0).reason, Some(reason));
+    }
+
+    // The client goes away under the connection: nothing said why (the server says client_left).
+    let (mut c, mut client) = open(config(), &[], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    c.abort();
+    assert_eq!(tally_after(&mut c, &mut client, t0).reason, None);
+    c.peer_closed();
+}
+
+#[test]
+fn a_protocol_error_ends_the_streams_as_such() {
+    use crate::proto::stream_end::EndReason;
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    c.received(&client.get(2, "/sse")); // an even stream id: a connection error
+    let t = tally_after(&mut c, &mut client, t0);
+    assert_eq!(t.reason, Some(EndReason::ProtocolError));
+}
