@@ -254,19 +254,7 @@ fn a_tls_stream_ended_by_the_shutdown_says_so() {
     let serve = Serve::start(&["--tls-cert", &cert_arg, "--tls-key", &key_arg, "--log-format", "json"], &[]);
     std::fs::remove_dir_all(&dir).unwrap();
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(c.cert.der().clone()).unwrap();
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let sock = std::net::TcpStream::connect(serve.addr).unwrap();
-    sock.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut tls =
-        rustls::StreamOwned::new(rustls::ClientConnection::new(Arc::new(config), name).unwrap(), sock);
+    let mut tls = net::tls::connect(serve.addr, c.cert.der());
     tls.write_all(b"GET /sse HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     // The clock's first event (the demo's once a second).
     let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);

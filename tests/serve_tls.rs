@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use net::TIMEOUT;
+use net::tls::connect;
 
 /// A certificate for localhost written to `dir`: (cert path, key path, DER).
 fn write_certificate(dir: &Path, name: &str) -> (String, String, Vec<u8>) {
@@ -59,22 +60,6 @@ impl Serve {
         assert!(self.child.wait().unwrap().success(), "{err}");
         err
     }
-}
-
-/// A TLS connection that trusts exactly `der`.
-fn connect(addr: SocketAddr, der: &[u8]) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der.to_vec().into()).unwrap();
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let sock = TcpStream::connect(addr).unwrap();
-    sock.set_read_timeout(Some(TIMEOUT)).unwrap();
-    rustls::StreamOwned::new(rustls::ClientConnection::new(Arc::new(config), name).unwrap(), sock)
 }
 
 /// Reads until `needle` has arrived (or the deadline); returns what was read.

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod h2;
+pub mod tls;
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
