@@ -40,6 +40,8 @@
 //! ```
 
 #[cfg(feature = "jwt")]
+pub mod cache;
+#[cfg(feature = "jwt")]
 pub mod claims;
 pub mod grant;
 #[cfg(feature = "jwt")]

@@ -98,10 +98,11 @@ pub use jwt_policy::JwtPolicy;
 
 #[cfg(feature = "jwt")]
 mod jwt_policy {
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     use super::{Access, Policy};
-    use crate::auth::grant::authorize_stream;
+    use crate::auth::cache::VerifiedTokens;
+    use crate::auth::grant::{Grant, authorize_stream};
     use crate::auth::jwt::{AuthConfigError, Verifier};
     use crate::auth::pattern::Patterns;
     use crate::auth::refusal::Refusal;
@@ -141,12 +142,19 @@ mod jwt_policy {
         verifier: Verifier,
         public: Patterns,
         cookie: String,
+        /// Tokens verified before (shared by clones: same verifier, same answers).
+        verified: Arc<Mutex<VerifiedTokens>>,
     }
 
     impl JwtPolicy {
         /// Tokens checked by `verifier`; no public channel; the cookie [`DEFAULT_COOKIE`].
         pub fn new(verifier: Verifier) -> JwtPolicy {
-            JwtPolicy { verifier, public: Patterns::default(), cookie: DEFAULT_COOKIE.to_owned() }
+            JwtPolicy {
+                verifier,
+                public: Patterns::default(),
+                cookie: DEFAULT_COOKIE.to_owned(),
+                verified: Arc::default(),
+            }
         }
 
         /// The channels anyone may read without a token.
@@ -163,6 +171,24 @@ mod jwt_policy {
             }
             self.cookie = name.to_owned();
             Ok(self)
+        }
+
+        /// Bytes of verified tokens remembered, so that a stream reconnecting with its token
+        /// skips the signature check (see [`crate::auth::cache`]); default 1 MiB, 0 for none.
+        pub fn token_cache_bytes(mut self, bytes: usize) -> JwtPolicy {
+            self.verified = Arc::new(Mutex::new(VerifiedTokens::new(bytes)));
+            self
+        }
+
+        /// [`Verifier::verify`], answered from the tokens verified before when it can.
+        fn verify(&self, token: &str, now: u64) -> Result<Grant, Refusal> {
+            let lock = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(known) = lock().get(token, now) {
+                return known;
+            }
+            let grant = self.verifier.verify(token, now)?;
+            lock().insert(token, grant.clone());
+            Ok(grant)
         }
 
         /// The public channels.
@@ -182,9 +208,7 @@ mod jwt_policy {
             // A companion channel of presence events is readable by whoever may read its channel.
             let channels: Vec<&str> =
                 channels.iter().map(|c| c.strip_prefix(PRESENCE_PREFIX).unwrap_or(c)).collect();
-            let grant = authorize_stream(&channels, &self.public, token.as_deref(), |t| {
-                self.verifier.verify(t, now)
-            })?;
+            let grant = authorize_stream(&channels, &self.public, token.as_deref(), |t| self.verify(t, now))?;
             Ok(match grant {
                 None => Access::default(),
                 Some(grant) => Access { subject: grant.subject.map(Arc::from), expires: grant.expires },
@@ -193,7 +217,7 @@ mod jwt_policy {
 
         fn publisher(&self, req: &Request, now: u64) -> Result<Patterns, Refusal> {
             let token = source::bearer(req).ok_or(Refusal::NoToken)?;
-            Ok(self.verifier.verify(token, now)?.publish)
+            Ok(self.verify(token, now)?.publish)
         }
     }
 }
