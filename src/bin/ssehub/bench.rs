@@ -1,6 +1,8 @@
 //! `ssehub bench URL`: a load generator for event streams (a `wrk` for SSE) that works against
 //! any SSE server speaking HTTP/1.1, plain (`http://`) or over TLS (`https://`, rustls: see
-//! [`tls`]).
+//! [`tls`]), or HTTP/2 with `--h2` (h2c prior knowledge, or ALPN `h2`; see [`h2`]): then each
+//! of the `--connections` carries `--streams-per-connection` streams, and every count of the
+//! report that is "per connection" over HTTP/1.1 is per stream.
 //!
 //! It opens `--connections` streams to URL at a bounded pace, lets them warm up, then measures
 //! for `--duration`: events and bytes per second, delivery latency (for events whose data starts
@@ -11,6 +13,7 @@
 //! ```text
 //! main thread: args ─► workers ─► open window (warm-up over, all connected) ─► close ─► report
 //! worker (×T): mio loop ─► connect, GET ─► read ─► head ─► de-chunk ─► Decoder ─► count
+//!      --h2:            connect, opening ─► read ─► frames ─► DATA(stream) ─► Decoder ─► count
 //! ```
 //! The measured window opens once the warm-up is over *and* every connection has been
 //! established or has failed, so connection set-up never counts against throughput.
