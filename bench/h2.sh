@@ -70,6 +70,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
     -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' -addext 'basicConstraints=critical,CA:FALSE' \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 mkdir -p "$WORK/nginx/www"
+# nginx's workers (nobody, when run as root) read the static page from here.
+chmod 755 "$WORK"
 sed -e "s|@DIR@|$WORK/nginx|g; s|@PORT@|18454|g; s|@PUB_PORT@|18099|g" \
     -e "s|@CERT@|$WORK/cert.pem|g; s|@KEY@|$WORK/key.pem|g; s|@NCHAN_MODULE@|$NCHAN_MODULE|g" \
     "$ROOT/bench/nginx/nchan-h2.conf.in" >"$WORK/nginx/nginx.conf"

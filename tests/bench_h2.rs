@@ -129,6 +129,42 @@ fn streams_over_h2c_prior_knowledge() {
     assert!(table.contains("  per stream      fewest "), "{table}");
 }
 
+/// `--churn` closes whole connections (their streams with them) and reopens them;
+/// `--handshakes` sets up connections of M streams over and over.
+#[test]
+fn churn_and_handshakes_over_h2() {
+    let server = Serve::start(&[]);
+    let args = [&server.url[..], "--h2", "-c", "4", "-m", "3", "-d", "2", "--warmup", "1"];
+    let out = bench(&[&args[..], &["--churn", "4", "--expect-rate", "20", "--json"]].concat());
+    assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    let churned = v["churn"]["closed"].as_u64().unwrap();
+    assert!(churned > 0, "{v}");
+    assert!(v["churn"]["established"].as_u64().unwrap() > 0, "streams reopened: {v}");
+    assert_eq!(v["connections"]["failed"], 0, "{v}");
+    assert_eq!(v["connections"]["closed"], 0, "churn is not a close by the server: {v}");
+    assert_eq!(v["skipped_ids"], 0, "{v}");
+
+    let out = bench(&[
+        &server.url[..],
+        "--h2",
+        "-c",
+        "2",
+        "-m",
+        "2",
+        "-d",
+        "1",
+        "--warmup",
+        "0",
+        "--handshakes",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert!(v["handshakes"]["count"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["connections"]["failed"], 0, "{v}");
+}
+
 #[cfg(feature = "tls")]
 #[test]
 fn streams_over_tls_with_alpn_h2() {
@@ -172,8 +208,6 @@ fn refusals_are_counted_per_stream_and_bad_flags_are_one_line_errors() {
 
     for (args, expected) in [
         (&["--streams-per-connection", "3"][..], "the following required arguments were not provided"),
-        (&["--h2", "--churn", "5"][..], "cannot be used with"),
-        (&["--h2", "--handshakes"][..], "cannot be used with"),
         (&["--h2", "-m", "0"][..], "must be at least 1"),
         (
             &["--h2", "-H", "Connection: close"][..],

@@ -145,8 +145,9 @@ pub struct Args {
     /// Speak HTTP/2 instead of HTTP/1.1: with prior knowledge over http:// (h2c, as curl
     /// --http2-prior-knowledge does), with ALPN h2 over https://. Every connection opens
     /// --streams-per-connection streams at once; the report's connection counts, set-up times,
-    /// fairness and memory growth are then per stream.
-    #[arg(long, conflicts_with_all = ["churn", "handshakes"])]
+    /// fairness and memory growth are then per stream (--churn and --connect-rate still count
+    /// connections; --handshakes counts the streams set up).
+    #[arg(long)]
     pub h2: bool,
     /// With --h2: the streams (one GET each) on every connection, so that a run holds
     /// --connections x this many streams.

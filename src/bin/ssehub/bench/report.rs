@@ -212,10 +212,14 @@ impl Summary {
                 w,
                 "set-ups",
                 format!(
-                    "{} in the window = {}/s (connect, {}request, response head, close)",
+                    "{} in the window = {}/s (connect, {}request, response head, close){}",
                     group(self.window_established),
                     group(self.per_second(self.window_established).round() as u64),
                     if self.agreed.is_empty() { "" } else { "full TLS handshake, " },
+                    match self.h2 {
+                        Some((_, m)) => format!("; HTTP/2: each a stream, {m} a connection"),
+                        None => String::new(),
+                    },
                 ),
             );
         }
@@ -236,12 +240,16 @@ impl Summary {
                 w,
                 "churn",
                 format!(
-                    "{} closed ({}/s), {} reopened ({}/s) of {} attempts",
+                    "{} closed ({}/s), {} reopened ({}/s) of {} attempts{}",
                     group(self.churned),
                     group(self.per_second(self.churned).round() as u64),
                     group(self.window_established),
                     group(self.per_second(self.window_established).round() as u64),
                     group(self.window_attempts),
+                    match self.h2 {
+                        Some(_) => " (connections closed and attempted, streams reopened)",
+                        None => "",
+                    },
                 ),
             );
         }

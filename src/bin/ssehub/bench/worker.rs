@@ -269,6 +269,24 @@ struct Slot {
     streams: Vec<StreamCount>,
 }
 
+impl Slot {
+    /// Closes the established connection on purpose (churn, `--handshakes`), which is not
+    /// counted as a close by the server; returns the streams it ends: 1, or over HTTP/2 those
+    /// still open.
+    fn close_on_purpose(&mut self) -> u64 {
+        self.conn = None;
+        self.established = false;
+        if self.streams.is_empty() {
+            return 1;
+        }
+        let open = self.streams.iter().filter(|s| s.state == StreamState::Open).count();
+        for stream in &mut self.streams {
+            stream.state = StreamState::Done;
+        }
+        open as u64
+    }
+}
+
 /// Counters and histograms the read path updates.
 struct Tally {
     events: u64,
@@ -552,9 +570,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
                 scanned += 1;
                 let slot = &mut slots[i];
                 if slot.established && slot.conn.is_some() {
-                    slot.conn = None;
-                    slot.established = false;
-                    t.closed += 1;
+                    t.closed += slot.close_on_purpose();
                     t.churned += 1;
                     reopen.push_back(i);
                 }
@@ -617,9 +633,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
                 }
                 // --handshakes: this one is set up; close it and start another.
                 Ok(()) if plan.cycle && slot.established && slot.conn.is_some() => {
-                    slot.conn = None;
-                    slot.established = false;
-                    t.closed += 1;
+                    t.closed += slot.close_on_purpose();
                     reopen.push_back(i);
                 }
                 Ok(()) => {}
