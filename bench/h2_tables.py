@@ -106,9 +106,10 @@ def memory(out):
     ms = sorted(k for k in growth if k is not None)
     if len(ms) >= 2:
         lo, hi = ms[0], ms[-1]
-        (g1, n1), (g2, n2) = growth[lo][0], growth[hi][0]
-        if None not in (g1, g2) and n2 > n1:
-            print(f"\nAbove the connection: ({g2:,} − {g1:,}) B ÷ ({n2:,} − {n1:,}) streams = **{(g2 - g1) / (n2 - n1):,.0f} B per stream** (target ≤ 512 B)")
+        # Repeat i of x1 beside repeat i of x10 (runs are sorted by name: repeat order).
+        for i, ((g1, n1), (g2, n2)) in enumerate(zip(growth[lo], growth[hi]), 1):
+            if None not in (g1, g2) and n2 > n1:
+                print(f"\nAbove the connection, repeat {i}: ({g2:,} − {g1:,}) B ÷ ({n2:,} − {n1:,}) streams = **{(g2 - g1) / (n2 - n1):,.0f} B per stream** (target ≤ 512 B)")
     print()
 
 
