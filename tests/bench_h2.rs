@@ -4,6 +4,8 @@
 //! do not go together). A few connections for a second or two each; every child process has a
 //! deadline, and nothing is judged on timing.
 
+#![cfg(feature = "cli")]
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -26,6 +26,12 @@
 //! socket into its read buffer as for plain HTTP, the session decrypts it into a second buffer,
 //! and the stream is fed from that; the request goes out through the session once the
 //! handshake is done.
+//!
+//! With `--h2` (`Plan::h2`) a connection carries M streams: its request is the HTTP/2 opening
+//! ([`h2::opening`]), an [`h2::Client`] takes the place of the [`Stream`] (`on_ready_h2`), and
+//! the counts are kept per stream (`Slot::streams`) by the same [`Tally`] methods as HTTP/1.1's.
+//! Pacing, `--max-connecting`, the head deadline (until every stream is answered), churn and
+//! `--handshakes` work on whole connections.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
