@@ -1,6 +1,8 @@
 //! `ssehub bench URL`: a load generator for event streams (a `wrk` for SSE) that works against
 //! any SSE server speaking HTTP/1.1, plain (`http://`) or over TLS (`https://`, rustls: see
-//! [`tls`]).
+//! [`tls`]), or HTTP/2 with `--h2` (h2c prior knowledge, or ALPN `h2`; see [`h2`]): then each
+//! of the `--connections` carries `--streams-per-connection` streams, and every count of the
+//! report that is "per connection" over HTTP/1.1 is per stream.
 //!
 //! It opens `--connections` streams to URL at a bounded pace, lets them warm up, then measures
 //! for `--duration`: events and bytes per second, delivery latency (for events whose data starts
@@ -11,6 +13,7 @@
 //! ```text
 //! main thread: args ─► workers ─► open window (warm-up over, all connected) ─► close ─► report
 //! worker (×T): mio loop ─► connect, GET ─► read ─► head ─► de-chunk ─► Decoder ─► count
+//!      --h2:            connect, opening ─► read ─► frames ─► DATA(stream) ─► Decoder ─► count
 //! ```
 //! The measured window opens once the warm-up is over *and* every connection has been
 //! established or has failed, so connection set-up never counts against throughput.
@@ -31,6 +34,7 @@
 //! events arrived, or numbered events were skipped), with the reason on stderr.
 
 mod dechunk;
+mod h2;
 mod procfs;
 mod report;
 pub mod stream;
@@ -70,7 +74,8 @@ pub struct Args {
     /// The event stream: http://host[:port][/path][?query], or https://... (TLS: checked against
     /// the system's trusted certificates, --cacert, or not at all with --insecure).
     pub url: String,
-    /// Connections to open and keep open.
+    /// TCP connections to open and keep open. Over HTTP/1.1 each carries one stream; with --h2,
+    /// each carries --streams-per-connection streams (and the report counts streams).
     #[arg(short, long, default_value_t = 100, value_name = "N", allow_negative_numbers = true)]
     #[arg(value_parser = units::count)]
     pub connections: usize,
@@ -137,6 +142,18 @@ pub struct Args {
     /// (not judged with --churn) and no numbered event was skipped.
     #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true, value_parser = units::positive)]
     pub expect_rate: Option<f64>,
+    /// Speak HTTP/2 instead of HTTP/1.1: with prior knowledge over http:// (h2c, as curl
+    /// --http2-prior-knowledge does), with ALPN h2 over https://. Every connection opens
+    /// --streams-per-connection streams at once; the report's connection counts, set-up times,
+    /// fairness and memory growth are then per stream (--churn and --connect-rate still count
+    /// connections; --handshakes counts the streams set up).
+    #[arg(long)]
+    pub h2: bool,
+    /// With --h2: the streams (one GET each) on every connection, so that a run holds
+    /// --connections x this many streams.
+    #[arg(short = 'm', long, default_value_t = 1, value_name = "M", requires = "h2")]
+    #[arg(allow_negative_numbers = true, value_parser = units::count)]
+    pub streams_per_connection: usize,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -158,7 +175,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
 
     let threads = args.threads.min(args.connections);
     let clock = Arc::new(Clock::new());
-    let request: Arc<[u8]> = url.request("bench", &args.headers).into();
+    // The streams: one per connection over HTTP/1.1.
+    let h2 = args.h2.then_some(args.streams_per_connection);
+    let streams = args.connections.saturating_mul(h2.unwrap_or(1));
+    let request: Arc<[u8]> = match h2 {
+        Some(m) => h2::opening(&url, "bench", &args.headers, m)?.into(),
+        None => url.request("bench", &args.headers).into(),
+    };
     let mut workers: Vec<Worker> = Vec::with_capacity(threads);
     for i in 0..threads {
         let plan = Plan {
@@ -172,6 +195,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             churn: args.churn / threads as f64,
             cycle: args.handshakes,
             tls: tls.clone(),
+            h2,
         };
         let live = Arc::new(Live::new());
         let (clock, l) = (Arc::clone(&clock), Arc::clone(&live));
@@ -189,7 +213,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
 
-    let mut progress = Progress::new(args.connections, args.handshakes, &clock);
+    let mut progress = Progress::new(streams, args.handshakes, &clock);
     let warmup_end = clock.base + warmup;
     let mut server_start = None;
     let mut own_start = None;
@@ -216,7 +240,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             None => {
                 let resolved: u64 =
                     workers.iter().map(|(_, l)| l.established.load(Relaxed) + l.failed.load(Relaxed)).sum();
-                if now >= warmup_end && resolved >= args.connections as u64 {
+                if now >= warmup_end && resolved >= streams as u64 {
                     // Opened a little ahead, so that every worker knows of it before it starts:
                     // each read then falls on the right side of the boundary.
                     let start = now + WINDOW_LEAD;
@@ -257,7 +281,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
 
     let mut summary = Summary {
         url: args.url.clone(),
-        requested: args.connections,
+        requested: streams,
+        h2: h2.map(|m| (args.connections, m)),
         threads,
         warmup,
         window: clock.window().map_or(Duration::ZERO, |(start, end)| end.saturating_duration_since(start)),
@@ -370,7 +395,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             Some((reason, n)) => format!(": {n} × {reason}"),
             None => String::new(),
         };
-        return Err(format!("no connection succeeded ({} attempted{why})", args.connections).into());
+        let what = if h2.is_some() { "stream" } else { "connection" };
+        return Err(format!("no {what} succeeded ({streams} attempted{why})").into());
     }
     match summary.unmet() {
         Some(why) => {
@@ -389,6 +415,7 @@ fn tls_client(url: &Url, args: &Args) -> Result<Option<tls::Client>, String> {
         (None, false) => tls::Trust::System,
     };
     match url.tls {
+        true if args.h2 => tls::Client::new(&url.host, &trust).map(|c| Some(c.with_alpn(&[b"h2"]))),
         true => tls::Client::new(&url.host, &trust).map(Some),
         false if args.cacert.is_some() || args.insecure => {
             Err(format!("--cacert and --insecure are for https:// URLs, not {}", args.url))

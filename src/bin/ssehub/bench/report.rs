@@ -27,7 +27,11 @@ const HISTOGRAM_WIDTH: usize = 40;
 /// Everything a run measured, merged over the workers.
 pub struct Summary {
     pub url: String,
+    /// Streams asked for: `--connections`, times `--streams-per-connection` with `--h2`.
     pub requested: usize,
+    /// `--h2`: the TCP connections, and the streams on each; the counts of `connections`,
+    /// set-up, fairness and memory growth are then per stream.
+    pub h2: Option<(usize, usize)>,
     pub threads: usize,
     pub warmup: Duration,
     /// The measured window as it was (shorter than `--duration` when stopped early).
@@ -177,10 +181,13 @@ impl Summary {
         let mut out = String::new();
         let w = &mut out;
         let _ = writeln!(w, "ssehub bench {}", self.url);
+        let streams = match self.h2 {
+            Some((n, m)) => format!("HTTP/2: {n} connections × {m} streams = {} streams", self.requested),
+            None => format!("{} connections", self.requested),
+        };
         let _ = writeln!(
             w,
-            "  {} connections, {} thread{}, {:.1} s warm-up, {:.2} s measured{}",
-            self.requested,
+            "  {streams}, {} thread{}, {:.1} s warm-up, {:.2} s measured{}",
             self.threads,
             if self.threads == 1 { "" } else { "s" },
             self.warmup.as_secs_f64(),
@@ -191,7 +198,8 @@ impl Summary {
         let row = |w: &mut String, label: &str, text: String| {
             let _ = writeln!(w, "  {label:<16}{text}");
         };
-        row(w, "connections", format!("{} established, {} failed", self.established, self.failed()));
+        let label = if self.h2.is_some() { "streams" } else { "connections" };
+        row(w, label, format!("{} established, {} failed", self.established, self.failed()));
         for (reason, n) in &self.failures {
             row(w, "  failed", format!("{n:>8}  {reason}"));
         }
@@ -204,10 +212,14 @@ impl Summary {
                 w,
                 "set-ups",
                 format!(
-                    "{} in the window = {}/s (connect, {}request, response head, close)",
+                    "{} in the window = {}/s (connect, {}request, response head, close){}",
                     group(self.window_established),
                     group(self.per_second(self.window_established).round() as u64),
                     if self.agreed.is_empty() { "" } else { "full TLS handshake, " },
+                    match self.h2 {
+                        Some((_, m)) => format!("; HTTP/2: each a stream, {m} a connection"),
+                        None => String::new(),
+                    },
                 ),
             );
         }
@@ -228,12 +240,16 @@ impl Summary {
                 w,
                 "churn",
                 format!(
-                    "{} closed ({}/s), {} reopened ({}/s) of {} attempts",
+                    "{} closed ({}/s), {} reopened ({}/s) of {} attempts{}",
                     group(self.churned),
                     group(self.per_second(self.churned).round() as u64),
                     group(self.window_established),
                     group(self.per_second(self.window_established).round() as u64),
                     group(self.window_attempts),
+                    match self.h2 {
+                        Some(_) => " (connections closed and attempted, streams reopened)",
+                        None => "",
+                    },
                 ),
             );
         }
@@ -282,7 +298,7 @@ impl Summary {
         }
         row(
             w,
-            "per connection",
+            if self.h2.is_some() { "per stream" } else { "per connection" },
             match self.fairness {
                 Some((fewest, most)) => format!("fewest {}   most {} events", group(fewest), group(most)),
                 None => "-".to_owned(),
@@ -310,7 +326,8 @@ impl Summary {
             let kib = |k: Option<u64>| k.map_or("-".to_owned(), |k| bytes(k as f64 * 1024.0));
             let mut mem = format!("RSS {}   peak {}", kib(server.rss_kib), kib(server.peak_rss_kib));
             if let Some(growth) = self.rss_growth_per_connection() {
-                let _ = write!(mem, "   growth {} per connection", bytes(growth));
+                let per = if self.h2.is_some() { "stream" } else { "connection" };
+                let _ = write!(mem, "   growth {} per {per}", bytes(growth));
             }
             row(w, "server memory", mem);
         }
@@ -363,6 +380,13 @@ impl Summary {
         });
         json!({
             "url": self.url,
+            "protocol": if self.h2.is_some() { "h2" } else { "http/1.1" },
+            "h2": self.h2.map(|(n, m)| json!({
+                "connections": n,
+                "streams_per_connection": m,
+                "streams": self.requested,
+                "rss_growth_per_connection_bytes": self.rss_growth_per_connection().map(|g| (g * m as f64).round()),
+            })),
             "threads": self.threads,
             "warmup_s": round(self.warmup.as_secs_f64(), 1e6),
             "window_s": round(self.window.as_secs_f64(), 1e6),
@@ -527,6 +551,7 @@ mod tests {
         Summary {
             url: "http://h/sse".into(),
             requested: 3,
+            h2: None,
             threads: 1,
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(2),

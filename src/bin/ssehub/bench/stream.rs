@@ -12,6 +12,7 @@
 //! callback gets the data borrowed from the decoder, so nothing is allocated per event.
 //! `ssehub decode URL` uses [`Response`] alone, with a decoder of its own that shows every item.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use ssehub::{DecodeError, Decoder, Item};
@@ -260,24 +261,13 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(usize, Body)>, Refusal> {
 /// Checks a complete head (200, `text/event-stream`, no encoding we cannot undo) and says how
 /// the body is delimited.
 fn body_framing(resp: &httparse::Response<'_, '_>) -> Result<Body, Refusal> {
-    let code = resp.code.unwrap_or(0);
-    if code != 200 {
-        return Err(Refusal::Status(code));
-    }
     let header = |name: &str| {
         resp.headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| String::from_utf8_lossy(h.value))
     };
-    let content_type = header("content-type").ok_or(Refusal::NoContentType)?;
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("text/event-stream") {
-        return Err(Refusal::ContentType(content_type.chars().take(60).collect()));
-    }
-    if let Some(enc) = header("content-encoding").filter(|e| !e.trim().eq_ignore_ascii_case("identity")) {
-        return Err(Refusal::Encoding(enc.chars().take(60).collect()));
-    }
+    accept(resp.code.unwrap_or(0), header)?;
     if let Some(te) = header("transfer-encoding") {
         let mut codings = te.split(',').map(str::trim).filter(|c| !c.eq_ignore_ascii_case("identity"));
         return match (codings.next(), codings.next()) {
@@ -293,6 +283,24 @@ fn body_framing(resp: &httparse::Response<'_, '_>) -> Result<Body, Refusal> {
             Err(_) => Err(Refusal::BadHead(httparse::Error::HeaderValue)),
         },
     }
+}
+
+/// Whether a response head (its status, and its header values by lower-case name) opens an
+/// event stream: 200, `text/event-stream`, no encoding we cannot undo. HTTP/1.1 and HTTP/2
+/// (`super::h2`) judge their heads here alike.
+pub fn accept<'a>(code: u16, header: impl Fn(&str) -> Option<Cow<'a, str>>) -> Result<(), Refusal> {
+    if code != 200 {
+        return Err(Refusal::Status(code));
+    }
+    let content_type = header("content-type").ok_or(Refusal::NoContentType)?;
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("text/event-stream") {
+        return Err(Refusal::ContentType(content_type.chars().take(60).collect()));
+    }
+    if let Some(enc) = header("content-encoding").filter(|e| !e.trim().eq_ignore_ascii_case("identity")) {
+        return Err(Refusal::Encoding(enc.chars().take(60).collect()));
+    }
+    Ok(())
 }
 
 /// The publishing time an event's data carries: decimal nanoseconds since the UNIX epoch at the

@@ -5,7 +5,8 @@
 //! socket bytes ─► Session::received (rustls: records ─► plaintext) ─► Stream::feed
 //! request (written once, sent when the handshake is done) ─► Session::write_to(socket)
 //! ```
-//! rustls with the ring provider (the server's), TLS 1.3 and 1.2, ALPN `http/1.1`. Every
+//! rustls with the ring provider (the server's), TLS 1.3 and 1.2, ALPN `http/1.1` (`h2` with
+//! `--h2`). Every
 //! connection makes a full handshake: session resumption is off, so set-up and `--handshakes`
 //! figures are those of new clients. Trust comes from `--cacert FILE` (PEM certificates: a CA,
 //! or a self-signed server certificate), else from the system's bundle (`SSL_CERT_FILE`, or
@@ -70,6 +71,14 @@ impl Client {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.resumption = Resumption::disabled();
         Ok(Client { config: Arc::new(config), name })
+    }
+
+    /// The same client offering these ALPN protocols instead of `http/1.1` (`--h2`: `h2`).
+    pub fn with_alpn(mut self, protocols: &[&[u8]]) -> Client {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        self.config = Arc::new(config);
+        self
     }
 
     /// A new session that sends `request` once its handshake is done.
@@ -219,6 +228,17 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Queues more plaintext (after the request: HTTP/2 acknowledgements and window updates);
+    /// [`Session::write_to`] sends it.
+    pub fn send(&mut self, plaintext: &[u8]) -> Result<(), String> {
+        self.conn.writer().write_all(plaintext).map_err(|e| format!("TLS: {e}"))
+    }
+
+    /// The ALPN protocol the handshake agreed, once it is done.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
     }
 
     /// What the handshake agreed: `TLSv1.3 TLS13_AES_256_GCM_SHA384 X25519 h1` (the last is

@@ -26,6 +26,12 @@
 //! socket into its read buffer as for plain HTTP, the session decrypts it into a second buffer,
 //! and the stream is fed from that; the request goes out through the session once the
 //! handshake is done.
+//!
+//! With `--h2` (`Plan::h2`) a connection carries M streams: its request is the HTTP/2 opening
+//! ([`h2::opening`]), an [`h2::Client`] takes the place of the [`Stream`] (`on_ready_h2`), and
+//! the counts are kept per stream (`Slot::streams`) by the same [`Tally`] methods as HTTP/1.1's.
+//! Pacing, `--max-connecting`, the head deadline (until every stream is answered), churn and
+//! `--handshakes` work on whole connections.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -38,6 +44,7 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use super::h2::{self, Happened};
 use super::stream::{Stop, Stream, timestamp_ns};
 use super::tls::{self, Session};
 
@@ -141,6 +148,9 @@ pub struct Plan {
     pub cycle: bool,
     /// `https`: every connection's TLS client.
     pub tls: Option<tls::Client>,
+    /// `--h2`: the streams each connection opens (`request` is then their [`h2::opening`]);
+    /// `None` for HTTP/1.1, one stream a connection.
+    pub h2: Option<usize>,
 }
 
 /// A worker's live counters, read by the main thread for the progress line and for deciding
@@ -224,6 +234,30 @@ struct Conn {
     stream: Stream,
     /// The last numeric event ID received, to count skipped IDs.
     last_id: Option<u64>,
+    /// `--h2`: the connection's HTTP/2 client (and `stream` is unused).
+    h2: Option<Box<h2::Client>>,
+}
+
+/// Where one HTTP/2 stream is, for the counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum StreamState {
+    /// Awaiting its response head.
+    #[default]
+    Pending,
+    Open,
+    /// Refused or ended (already counted).
+    Done,
+}
+
+/// One HTTP/2 stream's share of the counts (an HTTP/1.1 slot keeps them in [`Slot`] and
+/// [`Conn`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct StreamCount {
+    state: StreamState,
+    /// Its head was accepted (on this connection).
+    established: bool,
+    window_events: u64,
+    last_id: Option<u64>,
 }
 
 #[derive(Default)]
@@ -236,6 +270,27 @@ struct Slot {
     /// carries the attempt it was set for, so a reopened connection is not timed out by the
     /// deadline of an earlier one.
     attempt: u32,
+    /// `--h2`: the connection's streams (empty for HTTP/1.1). `established` then says that
+    /// every stream has been answered (accepted or refused), so the connection is set up.
+    streams: Vec<StreamCount>,
+}
+
+impl Slot {
+    /// Closes the established connection on purpose (churn, `--handshakes`), which is not
+    /// counted as a close by the server; returns the streams it ends: 1, or over HTTP/2 those
+    /// still open.
+    fn close_on_purpose(&mut self) -> u64 {
+        self.conn = None;
+        self.established = false;
+        if self.streams.is_empty() {
+            return 1;
+        }
+        let open = self.streams.iter().filter(|s| s.state == StreamState::Open).count();
+        for stream in &mut self.streams {
+            stream.state = StreamState::Done;
+        }
+        open as u64
+    }
 }
 
 /// Counters and histograms the read path updates.
@@ -264,16 +319,107 @@ struct Tally {
 }
 
 impl Tally {
-    /// The connection in `slot` is over: count it, and close its socket.
+    /// The connection in `slot` is over: count it (over HTTP/2, each of its streams not over
+    /// yet), and close its socket.
     fn finish(&mut self, slot: &mut Slot, reason: String) {
         slot.conn = None;
-        if slot.established {
+        if !slot.streams.is_empty() {
+            if !slot.established {
+                self.in_flight -= 1;
+            }
+            for stream in &mut slot.streams {
+                match stream.state {
+                    StreamState::Pending => self.refused(&reason),
+                    StreamState::Open => self.ended(&reason),
+                    StreamState::Done => {}
+                }
+                stream.state = StreamState::Done;
+            }
+        } else if slot.established {
             self.closed += 1;
             *self.closes.entry(reason).or_default() += 1;
         } else {
             self.in_flight -= 1;
             self.failed += 1;
             *self.failures.entry(reason).or_default() += 1;
+        }
+    }
+}
+
+impl Tally {
+    /// A stream failed before its head was accepted.
+    fn refused(&mut self, reason: &str) {
+        self.failed += 1;
+        *self.failures.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// An established stream ended.
+    fn ended(&mut self, reason: &str) {
+        self.closed += 1;
+        *self.closes.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// A stream's head was accepted at `received`: its set-up time (from `started`, its
+    /// connection's connect), the fill, and what TLS agreed for it.
+    fn established(
+        &mut self,
+        received: Instant,
+        started: Instant,
+        phase: Phase,
+        attempt: u32,
+        agreed: Option<String>,
+    ) {
+        self.established += 1;
+        self.setup.saturating_record(received.saturating_duration_since(started).as_micros() as u64);
+        if phase == Phase::Window {
+            self.window_established += 1;
+        }
+        if attempt == 1 {
+            self.fill_established += 1;
+            self.fill_done = Some(received);
+        }
+        if let Some(agreed) = agreed {
+            *self.agreed.entry(agreed).or_default() += 1;
+        }
+    }
+
+    /// An event received on a stream (`window_events` and `last_id` are that stream's):
+    /// counted, its latency from the timestamp its data starts with, the IDs it skipped.
+    fn event(
+        &mut self,
+        phase: Phase,
+        now_ns: u64,
+        (window_events, last_id): (&mut u64, &mut Option<u64>),
+        data: &str,
+        id: &str,
+    ) {
+        self.events += 1;
+        let latency = timestamp_ns(data).map(|sent| now_ns.saturating_sub(sent) / 1000);
+        let numbered = id.parse::<u64>().ok();
+        if let Some(id) = numbered {
+            if phase == Phase::Window {
+                self.window_numbered += 1;
+                if let Some(prev) = *last_id {
+                    self.window_id_gaps += id.saturating_sub(prev).saturating_sub(1);
+                }
+            }
+            *last_id = Some(id);
+        }
+        match phase {
+            Phase::Warmup => {
+                if let Some(us) = latency {
+                    self.warmup_latency.saturating_record(us);
+                }
+            }
+            Phase::Window => {
+                *window_events += 1;
+                self.window_events += 1;
+                match latency {
+                    Some(us) => self.latency.saturating_record(us),
+                    None => self.window_unstamped += 1,
+                }
+            }
+            Phase::After => {}
         }
     }
 }
@@ -381,7 +527,12 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
                         session,
                         stream: Stream::new(),
                         last_id: None,
+                        h2: plan.h2.map(|m| Box::new(h2::Client::new(m))),
                     });
+                    if let Some(m) = plan.h2 {
+                        slot.streams.clear();
+                        slot.streams.resize(m, StreamCount::default());
+                    }
                     deadlines.push_back((started + plan.connect_timeout, i, slot.attempt));
                 }
                 Err(e) => {
@@ -425,9 +576,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
                 scanned += 1;
                 let slot = &mut slots[i];
                 if slot.established && slot.conn.is_some() {
-                    slot.conn = None;
-                    slot.established = false;
-                    t.closed += 1;
+                    t.closed += slot.close_on_purpose();
                     t.churned += 1;
                     reopen.push_back(i);
                 }
@@ -490,9 +639,7 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
                 }
                 // --handshakes: this one is set up; close it and start another.
                 Ok(()) if plan.cycle && slot.established && slot.conn.is_some() => {
-                    slot.conn = None;
-                    slot.established = false;
-                    t.closed += 1;
+                    t.closed += slot.close_on_purpose();
                     reopen.push_back(i);
                 }
                 Ok(()) => {}
@@ -503,14 +650,22 @@ pub fn run(plan: Plan, clock: Arc<Clock>, live: Arc<Live>) -> io::Result<Report>
     // The window is over: whatever is still connecting never made it (with --handshakes they
     // were merely the next set-ups, cut short).
     for slot in slots.iter_mut().filter(|s| s.conn.is_some() && !s.established) {
+        // Over HTTP/2, the connection's streams already established were not cut short.
+        for stream in slot.streams.iter_mut().filter(|s| s.state == StreamState::Open) {
+            stream.state = StreamState::Done;
+        }
         match plan.cycle {
             true => slot.conn = None,
             false => t.finish(slot, "not established by the end of the run".to_owned()),
         }
     }
-    let per_connection = match reopening {
-        true => Vec::new(),
-        false => slots.iter().filter(|s| s.established).map(|s| s.window_events).collect(),
+    let per_connection = match (reopening, plan.h2) {
+        (true, _) => Vec::new(),
+        (false, None) => slots.iter().filter(|s| s.established).map(|s| s.window_events).collect(),
+        // Over HTTP/2: per stream.
+        (false, Some(_)) => {
+            slots.iter().flat_map(|s| &s.streams).filter(|s| s.established).map(|s| s.window_events).collect()
+        }
     };
     live.events.store(t.events, Relaxed);
     live.failed.store(t.failed, Relaxed);
@@ -570,6 +725,9 @@ fn on_ready(
             Err(e) => return Err(connect_error(&e)),
         }
     }
+    if conn.h2.is_some() {
+        return on_ready_h2(slot, request, Buffers { read: buf, plain }, closing, clock, t);
+    }
     match &mut conn.session {
         // Handshake messages, then the request (and, later, alerts or key updates); a full
         // socket leaves the rest for the next writable edge, and the reads go on meanwhile.
@@ -617,51 +775,19 @@ fn on_ready(
         let window_events = &mut slot.window_events;
         let mut last_id = conn.last_id;
         let fed = conn.stream.feed(bytes, &mut |data: &str, id: &str| {
-            t.events += 1;
-            let latency = timestamp_ns(data).map(|sent| now_ns.saturating_sub(sent) / 1000);
-            let numbered = id.parse::<u64>().ok();
-            if let Some(id) = numbered {
-                if phase == Phase::Window {
-                    t.window_numbered += 1;
-                    if let Some(prev) = last_id {
-                        t.window_id_gaps += id.saturating_sub(prev).saturating_sub(1);
-                    }
-                }
-                last_id = Some(id);
-            }
-            match phase {
-                Phase::Warmup => {
-                    if let Some(us) = latency {
-                        t.warmup_latency.saturating_record(us);
-                    }
-                }
-                Phase::Window => {
-                    *window_events += 1;
-                    t.window_events += 1;
-                    match latency {
-                        Some(us) => t.latency.saturating_record(us),
-                        None => t.window_unstamped += 1,
-                    }
-                }
-                Phase::After => {}
-            }
+            t.event(phase, now_ns, (&mut *window_events, &mut last_id), data, id);
         });
         conn.last_id = last_id;
         if !was_established && conn.stream.established() {
             slot.established = true;
             t.in_flight -= 1;
-            t.established += 1;
-            t.setup.saturating_record(received.saturating_duration_since(conn.started).as_micros() as u64);
-            if phase == Phase::Window {
-                t.window_established += 1;
-            }
-            if slot.attempt == 1 {
-                t.fill_established += 1;
-                t.fill_done = Some(received);
-            }
-            if let Some(session) = &conn.session {
-                *t.agreed.entry(session.agreed()).or_default() += 1;
-            }
+            t.established(
+                received,
+                conn.started,
+                phase,
+                slot.attempt,
+                conn.session.as_ref().map(Session::agreed),
+            );
         }
         fed.map_err(stop_reason)?;
         if tls_closed {
@@ -672,6 +798,132 @@ fn on_ready(
             return Ok(());
         }
     }
+}
+
+/// [`on_ready`] for an HTTP/2 connection (connected): writes the opening (`request`) and the
+/// client's frames, reads until `WouldBlock` as the HTTP/1.1 path does, and counts what each
+/// stream reports. `Err(reason)` when the connection is over; its streams still open or pending
+/// are then counted by [`Tally::finish`].
+fn on_ready_h2(
+    slot: &mut Slot,
+    request: &[u8],
+    bufs: Buffers<'_>,
+    closing: bool,
+    clock: &Clock,
+    t: &mut Tally,
+) -> Result<(), String> {
+    let Buffers { read: buf, plain } = bufs;
+    let Slot { conn: Some(conn), streams, attempt, established, .. } = slot else { return Ok(()) };
+    let Conn { sock, started, written, session, h2: Some(client), .. } = conn else { return Ok(()) };
+    send_h2(sock, session, request, written, client)?;
+    loop {
+        let n = match sock.read(buf) {
+            Ok(0) => return Err(client.closed_reason()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error("read", &e)),
+        };
+        let mut tls_closed = false;
+        let bytes: &[u8] = match session {
+            None => &buf[..n],
+            Some(session) => {
+                plain.clear();
+                let received = session.received(&buf[..n], plain);
+                let wrote = session.write_to(sock);
+                tls_closed = received? == tls::Received::Closed;
+                wrote.map_err(|e| io_error("write", &e))?;
+                if !plain.is_empty() && session.alpn() != Some(b"h2") {
+                    let alpn = session.alpn().map_or("none".into(), String::from_utf8_lossy);
+                    return Err(format!("TLS: the server did not agree to h2 (ALPN: {alpn})"));
+                }
+                &plain[..]
+            }
+        };
+        let received = Instant::now();
+        let phase = clock.phase(received);
+        let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        if phase == Phase::Window {
+            t.window_bytes += n as u64;
+        }
+        let agreed = session.as_ref().filter(|_| !*established).map(Session::agreed);
+        let (started, attempt) = (*started, *attempt);
+        let fed = client.feed(bytes, &mut |k, happened| {
+            let stream = &mut streams[k];
+            match happened {
+                Happened::Established => {
+                    stream.state = StreamState::Open;
+                    stream.established = true;
+                    t.established(received, started, phase, attempt, agreed.clone());
+                }
+                Happened::Event { data, id } => {
+                    t.event(phase, now_ns, (&mut stream.window_events, &mut stream.last_id), data, id);
+                }
+                Happened::Refused(reason) => {
+                    stream.state = StreamState::Done;
+                    t.refused(reason);
+                }
+                Happened::Ended(reason) => {
+                    stream.state = StreamState::Done;
+                    t.ended(reason);
+                }
+            }
+        });
+        if !*established && streams.iter().all(|s| s.state != StreamState::Pending) {
+            *established = true;
+            t.in_flight -= 1;
+        }
+        // Acknowledgements and window updates go out even when the connection failed (the
+        // GOAWAY that says why).
+        let sent = send_h2(sock, session, request, written, client);
+        fed?;
+        sent?;
+        if client.finished() {
+            return Err("every stream ended".to_owned());
+        }
+        if tls_closed {
+            return Err(client.closed_reason());
+        }
+        if n < buf.len() && !closing {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes what an HTTP/2 connection has to send: the rest of its opening, then its client's
+/// frames (through the TLS session when there is one), until done or the socket is full (the
+/// rest then waits for the next writable edge; reading goes on meanwhile).
+fn send_h2(
+    sock: &mut TcpStream,
+    session: &mut Option<Session>,
+    opening: &[u8],
+    written: &mut usize,
+    client: &mut h2::Client,
+) -> Result<(), String> {
+    let out = client.output();
+    if let Some(session) = session {
+        // The opening went into the session when it was made.
+        if !out.is_empty() {
+            session.send(out)?;
+            out.clear();
+        }
+        return session.write_to(sock).map_err(|e| io_error("write", &e));
+    }
+    while *written < opening.len() || !out.is_empty() {
+        let pending = match *written < opening.len() {
+            true => &opening[*written..],
+            false => &out[..],
+        };
+        match sock.write(pending) {
+            Ok(0) => return Err(io_error("write", &ErrorKind::WriteZero.into())),
+            Ok(n) if *written < opening.len() => *written += n,
+            Ok(n) => drop(out.drain(..n)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error("write", &e)),
+        }
+    }
+    Ok(())
 }
 
 fn stop_reason(stop: Stop) -> String {
@@ -749,6 +1001,7 @@ mod tests {
             churn: 0.0,
             cycle: false,
             tls: None,
+            h2: None,
         };
         let live = Arc::new(Live::new());
         let report = run(plan, clock, Arc::clone(&live)).unwrap();
@@ -799,6 +1052,7 @@ mod tests {
             churn: 40.0,
             cycle: false,
             tls: None,
+            h2: None,
         };
         let live = Arc::new(Live::new());
         let report = run(plan, clock, Arc::clone(&live)).unwrap();
