@@ -1,6 +1,7 @@
 //! What authorization adds to a new stream: `cargo bench --bench auth`.
 //!
-//! `JwtPolicy::stream` on a parsed request whose `Authorization: Bearer` holds a token of the
+//! `JwtPolicy::stream` (a token seen before, answered from the verified tokens, and one seen for
+//! the first time) on a parsed request whose `Authorization: Bearer` holds a token of the
 //! usual shape (a `sub`, an `exp`, three `subscribe` patterns), for HS256, ES256 and EdDSA
 //! (PyJWT's fixtures, `tests/fixtures/jwt`), beside the request parse every stream pays anyway.
 //! BENCHMARKS.md ("Authorization") sets the figures against the set-up rate.
@@ -40,8 +41,14 @@ fn bench(c: &mut Criterion) {
         );
         let req = parse_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap().request;
         assert!(policy.stream(&req, &channels, NOW).is_ok(), "{name}");
+        // The same token again (a reconnect): answered from the verified tokens.
         group.bench_function(format!("policy_{name}"), |b| {
             b.iter(|| black_box(policy.stream(black_box(&req), &channels, NOW)))
+        });
+        // A token seen for the first time: the whole check, signature included.
+        let uncached = policy.clone().token_cache_bytes(0);
+        group.bench_function(format!("policy_{name}_first_seen"), |b| {
+            b.iter(|| black_box(uncached.stream(black_box(&req), &channels, NOW)))
         });
         if name == "hs256" {
             group.bench_function("parse_head", |b| {
