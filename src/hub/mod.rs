@@ -50,10 +50,12 @@
 pub mod fanout;
 pub(crate) mod follow;
 pub mod ids;
+pub mod local;
 pub mod log;
 pub mod logs;
 pub mod presence;
 pub mod publish;
+pub mod subscription;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,12 +159,21 @@ pub struct Hub {
     logs: Logs,
     retention: Retention,
     follows: Follows,
+    /// Streams served by someone else's I/O ([`subscription`]), delivered to by `publish`.
+    outside: subscription::Subscribers,
 }
 
 impl Hub {
     /// A hub keeping `retention`, giving id-less events ids by `ids` (`None`: they stay id-less).
     pub fn new(retention: Retention, ids: Option<IdScheme>) -> Hub {
-        Hub { seq: 0, ids, logs: Logs::default(), retention, follows: Follows::default() }
+        Hub {
+            seq: 0,
+            ids,
+            logs: Logs::default(),
+            retention,
+            follows: Follows::default(),
+            outside: subscription::Subscribers::default(),
+        }
     }
 
     /// The sequence number of the latest publish.
@@ -210,6 +221,7 @@ impl Hub {
                 }
             }
         }
+        self.outside.deliver(seq, &frame, target);
         Ok(Published { seq, id, frame })
     }
 
@@ -368,6 +380,11 @@ impl Hub {
             self.logs.remove(name);
         }
         dropped
+    }
+
+    /// How many [`subscription::Subscription`]s are open on this hub.
+    pub fn subscriptions(&self) -> usize {
+        self.outside.len()
     }
 
     /// The channels followed from a backplane.
