@@ -78,7 +78,7 @@ impl LocalHub {
         Subscription::register(&self.hub, &mut hub, channels, last_event_id, limit, Start::Now(resume), false)
     }
 
-    /// Open subscriptions.
+    /// Open subscriptions (not counting those cut off).
     pub fn subscribers(&self) -> usize {
         self.lock().subscriptions()
     }

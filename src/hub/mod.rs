@@ -382,7 +382,7 @@ impl Hub {
         dropped
     }
 
-    /// How many [`subscription::Subscription`]s are open on this hub.
+    /// How many [`subscription::Subscription`]s are open on this hub (and not cut off).
     pub fn subscriptions(&self) -> usize {
         self.outside.len()
     }

@@ -173,29 +173,46 @@ pub(crate) struct Subscribers {
 }
 
 impl Subscribers {
-    /// Hands publish `seq` to the subscriptions it targets, each once.
-    pub(crate) fn deliver(&self, seq: u64, frame: &Frame, target: &Target) {
+    /// Hands publish `seq` to the subscriptions it targets, each once. One it cuts off leaves
+    /// the registry at once (it takes nothing more, and holds no queue), though its reader may
+    /// learn of it only when it next polls (a server that cannot write to the client).
+    pub(crate) fn deliver(&mut self, seq: u64, frame: &Frame, target: &Target) {
         if self.slots.is_empty() {
             return;
         }
-        let give = |slot: &Slot| {
+        let mut cut = Vec::new();
+        let mut give = |id: u64, slot: &Slot| {
             let mut s = lock(&slot.state);
             if s.end.is_none() && !s.pending && s.member.accepts(seq) {
                 s.push(frame);
+                if s.end.is_some() {
+                    cut.push(id);
+                }
             }
         };
         match target {
-            Target::All => self.slots.values().for_each(|s| give(s)),
+            Target::All => self.slots.iter().for_each(|(&id, s)| give(id, s)),
             Target::Channels(list) => {
                 for channel in list.iter() {
-                    for id in self.by_channel.get(channel).map_or(&[][..], Vec::as_slice) {
-                        if let Some(slot) = self.slots.get(id) {
-                            give(slot);
+                    for &id in self.by_channel.get(channel).map_or(&[][..], Vec::as_slice) {
+                        if let Some(slot) = self.slots.get(&id) {
+                            give(id, slot);
                         }
                     }
                 }
             }
         }
+        for id in cut {
+            let channels = self.slots.get(&id).map(|s| lock(&s.state).member.channels.clone());
+            if let Some(channels) = channels {
+                self.remove(id, &channels);
+            }
+        }
+    }
+
+    /// How many subscriptions are registered (open, and not cut off).
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
     }
 
     fn insert(&mut self, slot: Arc<Slot>, channels: &[Arc<str>]) -> u64 {
@@ -218,11 +235,6 @@ impl Subscribers {
                 }
             }
         }
-    }
-
-    /// How many subscriptions are registered.
-    pub(crate) fn len(&self) -> usize {
-        self.slots.len()
     }
 }
 
@@ -534,6 +546,7 @@ mod tests {
         assert!(events.is_empty(), "cut off: its queue is dropped, never a hole in the middle");
         assert!(matches!(end, Some(Some(Ended::SlowClient(Overflow { limit, .. }))) if limit == 3 * one));
         assert_eq!(read(&mut slow).1, Some(None), "the error once, then the end");
+        assert_eq!(hub.subscribers(), 1, "out of the registry as soon as it was cut off");
         hub.publish_to(&Target::channels(["a"]), Event::new("after")).unwrap();
         assert_eq!(read(&mut fast).0, ["after"]);
     }

@@ -1,0 +1,181 @@
+//! An axum application with its own routes, and ssehub's streams on `/sse`.
+//!
+//! ```text
+//! cargo run -p ssehub-axum --example app [-- ADDR] [--redis URL] [--tick-ms MS] [--max-queue-bytes N]
+//! ```
+//!
+//! - `GET /`        a page whose `EventSource('/sse')` shows the events
+//! - `GET /hello`   the application's own route
+//! - `POST /publish?channel=NAME&event=TYPE`  publishes the body (to `default` without a channel);
+//!   answers `201 {"id":"..."}`
+//! - `GET /sse?channel=...`  the stream: replay by `Last-Event-ID` (with a `gap` event when
+//!   events were missed), keep-alive comments, a slow client cut off
+//! - a tick on `default` every `--tick-ms` (1000; 0: none), `tick N`, each with its id
+//!
+//! With `--redis URL` the hub is an `ssehub::Server`'s on the loopback address, sharing Redis
+//! (and so every channel) with the `ssehub serve --redis URL` nodes.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use ssehub_axum::SseHub;
+
+const PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<title>ssehub in axum</title>
+<h1>ssehub in an axum application</h1>
+<p>Events: <span id="count">0</span>, last id <code id="last"></code>, gaps <span id="gaps">0</span></p>
+<ol id="events"></ol>
+<script>
+  const es = new EventSource('/sse');
+  const seen = [];
+  window.received = seen;
+  es.onmessage = (e) => {
+    seen.push({ data: e.data, id: e.lastEventId });
+    document.getElementById('count').textContent = seen.length;
+    document.getElementById('last').textContent = e.lastEventId;
+    const li = document.createElement('li');
+    li.textContent = e.data.length > 80 ? e.data.slice(0, 80) + '…' : e.data;
+    document.getElementById('events').prepend(li);
+    while (document.getElementById('events').children.length > 20) document.getElementById('events').lastChild.remove();
+  };
+  es.addEventListener('gap', (e) => {
+    window.gaps = (window.gaps || 0) + 1;
+    document.getElementById('gaps').textContent = window.gaps;
+  });
+</script>
+"#;
+
+#[derive(Deserialize)]
+struct PublishQuery {
+    channel: Option<String>,
+    event: Option<String>,
+}
+
+async fn publish(
+    State(hub): State<SseHub>,
+    Query(q): Query<PublishQuery>,
+    body: String,
+) -> impl IntoResponse {
+    let mut event = ssehub::Event::new(body);
+    if let Some(t) = q.event {
+        event = event.event(t);
+    }
+    let channel = q.channel.unwrap_or_else(|| ssehub::hub::DEFAULT_CHANNEL.to_owned());
+    if ssehub::hub::validate_channels(vec![channel.clone()]).is_err() {
+        return (StatusCode::BAD_REQUEST, "bad channel name\n".to_owned());
+    }
+    match hub.publish(&channel, event).await {
+        Ok(p) => (StatusCode::CREATED, format!("{{\"id\":\"{}\"}}", p.id.as_deref().unwrap_or_default())),
+        Err(e) => (
+            StatusCode::from_u16(ssehub::http::answer::Refusal::status(&e))
+                .unwrap_or(StatusCode::BAD_REQUEST),
+            format!("{e}\n"),
+        ),
+    }
+}
+
+struct Args {
+    addr: String,
+    redis: Option<String>,
+    tick: Duration,
+    max_queue_bytes: Option<usize>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        addr: "127.0.0.1:3000".into(),
+        redis: None,
+        tick: Duration::from_secs(1),
+        max_queue_bytes: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--redis" => a.redis = Some(value("--redis")?),
+            "--tick-ms" => {
+                a.tick =
+                    Duration::from_millis(value("--tick-ms")?.parse().map_err(|e| format!("--tick-ms: {e}"))?)
+            }
+            "--max-queue-bytes" => {
+                a.max_queue_bytes =
+                    Some(value("--max-queue-bytes")?.parse().map_err(|e| format!("--max-queue-bytes: {e}"))?)
+            }
+            s if !s.starts_with('-') => a.addr = s.to_owned(),
+            s => return Err(format!("unknown option {s}")),
+        }
+    }
+    Ok(a)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("app: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut builder = SseHub::builder();
+    if let Some(n) = args.max_queue_bytes {
+        builder = builder.max_queue_bytes(n);
+    }
+    // Kept for as long as the application runs: its hub is the one the streams use.
+    let mut _server = None;
+    let hub = match &args.redis {
+        None => builder.local(ssehub::Retention::default()),
+        Some(url) => {
+            let server = ssehub::Server::builder()
+                .workers(1)
+                .redis(ssehub::RedisConfig::new(url))
+                .bind("127.0.0.1:0")
+                .unwrap_or_else(|e| {
+                    eprintln!("app: {e}");
+                    std::process::exit(1);
+                });
+            let hub = builder.attach(server.broadcaster());
+            _server = Some(server);
+            hub
+        }
+    };
+    if !args.tick.is_zero() {
+        let ticker = hub.clone();
+        let every = args.tick;
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut interval = tokio::time::interval(every);
+            loop {
+                interval.tick().await;
+                n += 1;
+                if let Err(e) = ticker.publish(ssehub::hub::DEFAULT_CHANNEL, format!("tick {n}")).await {
+                    eprintln!("app: tick {n} not published: {e}");
+                }
+            }
+        });
+    }
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/hello", get(|| async { "hello from axum\n" }))
+        .route("/publish", post(publish))
+        .route("/sse", hub.handler())
+        .with_state(hub);
+    let listener = match tokio::net::TcpListener::bind(&args.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("app: cannot listen on {}: {e}", args.addr);
+            std::process::exit(1);
+        }
+    };
+    println!("listening on http://{}", listener.local_addr().map_or(args.addr.clone(), |a| a.to_string()));
+    if let Err(e) = axum::serve(listener, app).await {
+        eprintln!("app: {e}");
+        std::process::exit(1);
+    }
+}
