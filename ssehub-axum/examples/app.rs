@@ -1,16 +1,19 @@
 //! An axum application with its own routes, and ssehub's streams on `/sse`.
 //!
 //! ```text
-//! cargo run -p ssehub-axum --example app [-- ADDR] [--redis URL] [--tick-ms MS] [--max-queue-bytes N]
+//! cargo run -p ssehub-axum --example app [-- ADDR] [--redis URL] [--tick-ms MS]
+//!     [--max-queue-bytes N] [--stream-ms MS] [--retry-ms MS]
 //! ```
 //!
-//! - `GET /`        a page whose `EventSource('/sse')` shows the events
+//! - `GET /`        a page whose `EventSource('/sse')` shows the events (`/?channel=a`: of `a`)
 //! - `GET /hello`   the application's own route
 //! - `POST /publish?channel=NAME&event=TYPE`  publishes the body (to `default` without a channel);
 //!   answers `201 {"id":"..."}`
 //! - `GET /sse?channel=...`  the stream: replay by `Last-Event-ID` (with a `gap` event when
 //!   events were missed), keep-alive comments, a slow client cut off
 //! - a tick on `default` every `--tick-ms` (1000; 0: none), `tick N`, each with its id
+//! - `--stream-ms`: every stream ends after that long (the client resumes by `Last-Event-ID`);
+//!   `--retry-ms`: the reconnection delay the streams ask for
 //!
 //! With `--redis URL` the hub is an `ssehub::Server`'s on the loopback address, sharing Redis
 //! (and so every channel) with the `ssehub serve --redis URL` nodes.
@@ -29,25 +32,33 @@ const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <title>ssehub in axum</title>
 <h1>ssehub in an axum application</h1>
-<p>Events: <span id="count">0</span>, last id <code id="last"></code>, gaps <span id="gaps">0</span></p>
+<p>Events <span id="count">0</span>, last id <code id="last"></code>,
+  connections <span id="opens">0</span>, ticks missing <span id="holes">0</span>,
+  ticks twice <span id="dups">0</span>, gap events <span id="gaps">0</span></p>
 <ol id="events"></ol>
 <script>
-  const es = new EventSource('/sse');
-  const seen = [];
-  window.received = seen;
+  const $ = (id) => document.getElementById(id);
+  const bump = (id) => { $(id).textContent = Number($(id).textContent) + 1; };
+  let lastTick = 0;
+  // The page's own query (`/?channel=a`) is the stream's.
+  const es = new EventSource('/sse' + location.search);
+  es.onopen = () => bump('opens');
   es.onmessage = (e) => {
-    seen.push({ data: e.data, id: e.lastEventId });
-    document.getElementById('count').textContent = seen.length;
-    document.getElementById('last').textContent = e.lastEventId;
+    bump('count');
+    $('last').textContent = e.lastEventId;
+    const tick = /^tick (\d+)$/.exec(e.data);
+    if (tick) {
+      const n = Number(tick[1]);
+      if (lastTick && n <= lastTick) bump('dups');
+      else if (lastTick && n > lastTick + 1) $('holes').textContent = Number($('holes').textContent) + n - lastTick - 1;
+      lastTick = Math.max(lastTick, n);
+    }
     const li = document.createElement('li');
     li.textContent = e.data.length > 80 ? e.data.slice(0, 80) + '…' : e.data;
-    document.getElementById('events').prepend(li);
-    while (document.getElementById('events').children.length > 20) document.getElementById('events').lastChild.remove();
+    $('events').prepend(li);
+    while ($('events').children.length > 20) $('events').lastChild.remove();
   };
-  es.addEventListener('gap', (e) => {
-    window.gaps = (window.gaps || 0) + 1;
-    document.getElementById('gaps').textContent = window.gaps;
-  });
+  es.addEventListener('gap', () => bump('gaps'));
 </script>
 "#;
 
@@ -85,6 +96,8 @@ struct Args {
     redis: Option<String>,
     tick: Duration,
     max_queue_bytes: Option<usize>,
+    stream_for: Option<Duration>,
+    retry: Option<u64>,
 }
 
 fn args() -> Result<Args, String> {
@@ -93,6 +106,8 @@ fn args() -> Result<Args, String> {
         redis: None,
         tick: Duration::from_secs(1),
         max_queue_bytes: None,
+        stream_for: None,
+        retry: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -106,6 +121,13 @@ fn args() -> Result<Args, String> {
             "--max-queue-bytes" => {
                 a.max_queue_bytes =
                     Some(value("--max-queue-bytes")?.parse().map_err(|e| format!("--max-queue-bytes: {e}"))?)
+            }
+            "--stream-ms" => {
+                let ms = value("--stream-ms")?.parse().map_err(|e| format!("--stream-ms: {e}"))?;
+                a.stream_for = Some(Duration::from_millis(ms));
+            }
+            "--retry-ms" => {
+                a.retry = Some(value("--retry-ms")?.parse().map_err(|e| format!("--retry-ms: {e}"))?)
             }
             s if !s.starts_with('-') => a.addr = s.to_owned(),
             s => return Err(format!("unknown option {s}")),
@@ -123,7 +145,10 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut builder = SseHub::builder();
+    let mut builder = SseHub::builder().max_duration(args.stream_for);
+    if let Some(ms) = args.retry {
+        builder = builder.initial_retry(ms);
+    }
     if let Some(n) = args.max_queue_bytes {
         builder = builder.max_queue_bytes(n);
     }

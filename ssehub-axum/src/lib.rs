@@ -76,6 +76,7 @@ struct Inner {
     source: Source,
     keep_alive: Option<Duration>,
     max_queue_bytes: usize,
+    max_duration: Option<Duration>,
     first: Bytes,
     verify: Option<Box<Verify>>,
     subscribe: Option<Box<Subscribe>>,
@@ -107,6 +108,7 @@ impl std::fmt::Debug for SseHub {
 pub struct SseHubBuilder {
     keep_alive: Option<Duration>,
     max_queue_bytes: usize,
+    max_duration: Option<Duration>,
     retry: Option<u64>,
     verify: Option<Box<Verify>>,
     subscribe: Option<Box<Subscribe>>,
@@ -133,6 +135,7 @@ impl SseHub {
         SseHubBuilder {
             keep_alive: defaults.keep_alive,
             max_queue_bytes: defaults.max_queue_bytes,
+            max_duration: None,
             retry: None,
             verify: None,
             subscribe: None,
@@ -168,8 +171,13 @@ impl SseHub {
             Ok(Err(e)) => return unavailable(&e.to_string()),
             Err(_) => return unavailable("the backplane did not answer in time"),
         }
-        let ends =
-            access.ends_at(since_epoch(), std::time::Instant::now()).map(tokio::time::Instant::from_std);
+        let now = std::time::Instant::now();
+        let expires = access.ends_at(since_epoch(), now);
+        let ends = match (expires, self.inner.max_duration.and_then(|d| now.checked_add(d))) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(tokio::time::Instant::from_std);
         let body = SseBody::new(self.inner.first.clone(), sub, self.inner.keep_alive, ends);
         let mut response = axum::body::Body::new(body).into_response();
         for (name, value) in ssehub::http::response::STREAM_HEADERS {
@@ -251,6 +259,14 @@ impl SseHubBuilder {
         self
     }
 
+    /// Ends every stream after `max` (default: never): the client reconnects at once and
+    /// resumes by `Last-Event-ID`, with nothing lost (say, to spread long-lived streams over
+    /// the instances after a deploy).
+    pub fn max_duration(mut self, max: Option<Duration>) -> Self {
+        self.max_duration = max;
+        self
+    }
+
     /// A `retry:` field (milliseconds) at the start of every stream.
     pub fn initial_retry(mut self, millis: u64) -> Self {
         self.retry = Some(millis);
@@ -309,6 +325,7 @@ impl SseHubBuilder {
                 source,
                 keep_alive: self.keep_alive,
                 max_queue_bytes: self.max_queue_bytes,
+                max_duration: self.max_duration,
                 first: Bytes::from(first),
                 verify: self.verify,
                 subscribe: self.subscribe,
@@ -332,3 +349,8 @@ fn since_epoch() -> Duration {
 
 /// Why a stream ended early (the error its body ends with).
 pub type StreamEnded = Ended;
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
