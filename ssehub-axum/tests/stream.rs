@@ -176,3 +176,25 @@ async fn an_idle_stream_gets_keep_alive_comments() {
     }
     assert!(r.events.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_to_a_server_the_app_and_the_servers_own_clients_share_its_hub() {
+    let server = ssehub::Server::builder().workers(1).bind("127.0.0.1:0").unwrap();
+    let hub = SseHub::builder().attach(server.broadcaster());
+    let addr = serve(app(&hub)).await;
+    let mut on_app = Reader::open(addr, "/sse?channel=a", &[]).await;
+    let mut on_server = Reader::open(server.local_addr(), "/sse?channel=a", &[]).await;
+    eventually("the server's stream", || server.broadcaster().client_count() == 1).await;
+    let first = server.broadcaster().publish("a", Event::new("from the server")).unwrap().id.unwrap();
+    hub.publish("a", Event::new("from the app")).await.unwrap();
+    on_app.until(2).await;
+    on_server.until(2).await;
+    assert_eq!(on_app.data(), ["from the server", "from the app"]);
+    assert_eq!(on_server.data(), on_app.data());
+    // Replay from the server's logs.
+    let mut resumed = Reader::open(addr, "/sse?channel=a", &[&format!("Last-Event-ID: {first}")]).await;
+    resumed.until(1).await;
+    assert_eq!(resumed.data(), ["from the app"]);
+    drop((on_app, on_server, resumed));
+    tokio::task::spawn_blocking(move || server.shutdown()).await.unwrap();
+}
