@@ -14,6 +14,8 @@
 //! - a tick on `default` every `--tick-ms` (1000; 0: none), `tick N`, each with its id
 //! - `--stream-ms`: every stream ends after that long (the client resumes by `Last-Event-ID`);
 //!   `--retry-ms`: the reconnection delay the streams ask for
+//! - `--rate R [--size N]`: instead of the tick, R events a second of N bytes (the nanoseconds
+//!   since the epoch first), as `ssehub serve --rate`, for `ssehub bench`
 //!
 //! With `--redis URL` the hub is an `ssehub::Server`'s on the loopback address, sharing Redis
 //! (and so every channel) with the `ssehub serve --redis URL` nodes.
@@ -98,6 +100,9 @@ struct Args {
     max_queue_bytes: Option<usize>,
     stream_for: Option<Duration>,
     retry: Option<u64>,
+    /// `--rate R --size N`: R events a second instead of the tick, as `ssehub serve --rate`
+    /// (data: the nanoseconds since the epoch, padded to N bytes), for `ssehub bench`.
+    rate: Option<(f64, usize)>,
 }
 
 fn args() -> Result<Args, String> {
@@ -108,7 +113,9 @@ fn args() -> Result<Args, String> {
         max_queue_bytes: None,
         stream_for: None,
         retry: None,
+        rate: None,
     };
+    let mut size = 64;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -129,11 +136,40 @@ fn args() -> Result<Args, String> {
             "--retry-ms" => {
                 a.retry = Some(value("--retry-ms")?.parse().map_err(|e| format!("--retry-ms: {e}"))?)
             }
+            "--rate" => {
+                let r: f64 = value("--rate")?.parse().map_err(|e| format!("--rate: {e}"))?;
+                a.rate = Some((r, size));
+            }
+            "--size" => {
+                size = value("--size")?.parse().map_err(|e| format!("--size: {e}"))?;
+                a.rate = a.rate.map(|(r, _)| (r, size));
+            }
             s if !s.starts_with('-') => a.addr = s.to_owned(),
             s => return Err(format!("unknown option {s}")),
         }
     }
     Ok(a)
+}
+
+/// `rate` events a second to every stream, each one's data the nanoseconds since the epoch
+/// then `x`s up to `size` bytes (what `ssehub bench` reads latency from).
+async fn publish_at(hub: SseHub, rate: f64, size: usize) {
+    let start = tokio::time::Instant::now();
+    let mut sent = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    loop {
+        tick.tick().await;
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        while sent < due {
+            let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let mut data = format!("{} ", ns.as_nanos());
+            while data.len() < size {
+                data.push('x');
+            }
+            let _ = hub.send(ssehub::Event::new(data)).await;
+            sent += 1;
+        }
+    }
 }
 
 #[tokio::main]
@@ -170,7 +206,9 @@ async fn main() {
             hub
         }
     };
-    if !args.tick.is_zero() {
+    if let Some((rate, size)) = args.rate {
+        tokio::spawn(publish_at(hub.clone(), rate, size));
+    } else if !args.tick.is_zero() {
         let ticker = hub.clone();
         let every = args.tick;
         tokio::spawn(async move {
