@@ -51,10 +51,12 @@ pub mod fanout;
 pub(crate) mod follow;
 pub mod idempotency;
 pub mod ids;
+pub mod local;
 pub mod log;
 pub mod logs;
 pub mod presence;
 pub mod publish;
+pub mod subscription;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -178,6 +180,8 @@ pub struct Hub {
     retention: Retention,
     follows: Follows,
     remembered: Remembered,
+    /// Streams served by someone else's I/O ([`subscription`]), delivered to by `publish`.
+    outside: subscription::Subscribers,
 }
 
 impl Hub {
@@ -190,6 +194,7 @@ impl Hub {
             retention,
             follows: Follows::default(),
             remembered: Remembered::default(),
+            outside: subscription::Subscribers::default(),
         }
     }
 
@@ -238,6 +243,7 @@ impl Hub {
                 }
             }
         }
+        self.outside.deliver(seq, &frame, target);
         Ok(Published { seq, id, frame })
     }
 
@@ -428,6 +434,11 @@ impl Hub {
             self.logs.remove(name);
         }
         dropped
+    }
+
+    /// How many [`subscription::Subscription`]s are open on this hub (and not cut off).
+    pub fn subscriptions(&self) -> usize {
+        self.outside.len()
     }
 
     /// The channels followed from a backplane.

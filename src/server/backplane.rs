@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 
 use super::commands::Command;
-use super::handle::{Join, JoinError, PublishError, Receipt, Unavailable, WAIT};
+use super::handle::{Join, JoinError, JoinFor, PublishError, Receipt, Unavailable, WAIT};
 use super::slots::ConnId;
 use super::{Fanout, RedisConfig, ServerError};
 use crate::backplane::backoff::Backoff;
@@ -37,6 +37,7 @@ use crate::backplane::{Keys, StreamId, keys};
 use crate::event::Event;
 use crate::http::Framing;
 use crate::hub::idempotency::IdempotencyKey;
+use crate::hub::subscription::Subscription;
 use crate::hub::{Published, Resume, Target};
 use crate::proto::Frame;
 
@@ -581,7 +582,16 @@ impl Reader {
 
     fn post_joined(&self, join: &Join, resume: Result<Resume, JoinError>) {
         let channels = join.channels.clone();
-        self.fanout.post(join.id.worker, Command::Joined { key: join.id.key, channels, resume });
+        match &join.to {
+            JoinFor::Conn(id) => {
+                self.fanout.post(id.worker, Command::Joined { key: id.key, channels, resume })
+            }
+            // Only refusals come here: a subscription's replay is handed over in answer_join.
+            JoinFor::Outside(slot) => {
+                let resume = resume.map_err(|e| e.to_string());
+                let _ = Subscription::start_pending(slot, resume, join.last_event_id.as_deref());
+            }
+        }
     }
 
     /// Plans the join, sends its reads (at most two pipelines), and hands the stream its replay.
@@ -614,8 +624,26 @@ impl Reader {
                 hub.follow(channel.clone(), now);
                 self.cursors.channels.insert(channel, id);
             }
-            hub.subscribe(channels);
-            hub.seq()
+            let seq = hub.seq();
+            match &join.to {
+                JoinFor::Conn(_) => hub.subscribe(channels),
+                // Started here, under the lock, so that the next publish finds it live (one whose
+                // Subscription is dropped already is not, nor counted).
+                JoinFor::Outside(slot) => {
+                    let resume = Resume {
+                        seq,
+                        gap: replay.gap,
+                        frames: replay.frames,
+                        then: replay.then,
+                        last_id: None,
+                    };
+                    if Subscription::start_pending(slot, Ok(resume), join.last_event_id.as_deref()) {
+                        hub.subscribe(channels);
+                    }
+                    return Ok(());
+                }
+            }
+            seq
         };
         let resume = Resume { seq, gap: replay.gap, frames: replay.frames, then: replay.then, last_id: None };
         self.post_joined(join, Ok(resume));

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::handle::{ClientInner, Join, Unavailable, WAIT};
+use super::handle::{ClientInner, Join, JoinFor, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
 use super::worker::{Link, Live, PendingStream, Worker};
 use super::{Client, Rejection, Shared, since_epoch};
@@ -294,7 +294,7 @@ impl Worker {
         let id = ConnId { worker: self.index, key };
         let Some(mut e) = self.endpoint(key) else { return };
         e.defer(WAIT, now);
-        let join = Join { id, channels, last_event_id, deadline: now + WAIT };
+        let join = Join { to: JoinFor::Conn(id), channels, last_event_id, deadline: now + WAIT };
         if !backplane.join(join) {
             e.respond(&answer::refusal(&Unavailable::ShutDown), Framing::CLOSE, now);
         } else if let Some(live) = self.slots.get(key) {

@@ -17,6 +17,7 @@ use crate::error::EncodeError;
 use crate::event::Event;
 use crate::http::answer::Refusal;
 use crate::hub::idempotency::IdempotencyKey;
+use crate::hub::subscription::{Slot, Start, Subscription};
 use crate::hub::{Published, Target};
 use crate::proto::Frame;
 use crate::server::Shared;
@@ -27,10 +28,19 @@ pub(crate) const WAIT: Duration = Duration::from_secs(5);
 /// A new stream the local logs could not answer.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct Join {
-    pub(crate) id: ConnId,
+    pub(crate) to: JoinFor,
     pub(crate) channels: Vec<Arc<str>>,
     pub(crate) last_event_id: Option<String>,
     pub(crate) deadline: Instant,
+}
+
+/// Who waits for a [`Join`]'s answer.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum JoinFor {
+    /// A worker's connection (answered with `Command::Joined`).
+    Conn(ConnId),
+    /// A [`Subscription`] (started by the read thread itself, under the hub's lock).
+    Outside(Arc<Slot>),
 }
 
 /// Why a stream the backplane had to start was not.
@@ -389,6 +399,75 @@ impl Broadcaster {
         batch: impl IntoIterator<Item = (Target, Event)>,
     ) -> Vec<Result<Receipt, PublishError>> {
         self.shared.publish_batch(batch.into_iter().collect())
+    }
+
+    /// A [`Subscription`] to `channels` (checked ones: see [`crate::hub::validate_channels`])
+    /// resuming after `last_event_id`, its queue bounded to `limit` bytes, fed by this server's
+    /// hub like its own streams (and, with a backplane, by Redis): for an application that
+    /// serves the stream with its own I/O (see [`crate::hub::subscription`]).
+    ///
+    /// Without a backplane the replay is queued at once. With one, when the local logs cannot
+    /// answer, the backplane's read thread starts it ([`Subscription::poll_ready`] says when);
+    /// should Redis not answer, it ends with [`Ended::Unavailable`](crate::hub::subscription::Ended).
+    /// (It is not counted in [`Broadcaster::client_count`], and takes no part in presence.)
+    pub fn subscribe(
+        &self,
+        channels: &[Arc<str>],
+        last_event_id: Option<&str>,
+        limit: usize,
+    ) -> Subscription {
+        let shared = &self.shared;
+        let now = Instant::now();
+        let budget = limit.max(1);
+        let mut hub = shared.lock_hub();
+        let Some(backplane) = &shared.backplane else {
+            let resume = hub.resume(channels, last_event_id, budget, now);
+            return Subscription::register(
+                &shared.hub,
+                &mut hub,
+                channels,
+                last_event_id,
+                limit,
+                Start::Now(resume),
+                false,
+            );
+        };
+        if let Some(resume) = hub.resume_followed(channels, last_event_id, budget, now) {
+            hub.subscribe(channels);
+            return Subscription::register(
+                &shared.hub,
+                &mut hub,
+                channels,
+                last_event_id,
+                limit,
+                Start::Now(resume),
+                true,
+            );
+        }
+        let sub = Subscription::register(
+            &shared.hub,
+            &mut hub,
+            channels,
+            last_event_id,
+            limit,
+            Start::Pending,
+            false,
+        );
+        drop(hub);
+        let join = Join {
+            to: JoinFor::Outside(sub.slot()),
+            channels: channels.to_vec(),
+            last_event_id: last_event_id.map(str::to_owned),
+            deadline: now + WAIT,
+        };
+        if !backplane.join(join) {
+            let _ = Subscription::start_pending(
+                &sub.slot(),
+                Err(Unavailable::ShutDown.to_string()),
+                last_event_id,
+            );
+        }
+        sub
     }
 
     /// Open event streams, across all workers.
