@@ -178,18 +178,35 @@ fn the_total_queue_bound_cuts_off_clients_that_are_behind_and_spares_those_that_
     // each client's own bound (1 MiB) until the total is hit.
     let big = "y".repeat(16 * 1024);
     let hub = server.broadcaster();
+    // The reader counts what it has read; the publisher stays at most 16 events (256 KiB, under
+    // the even share) ahead of it, however slowly a loaded machine lets it read.
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reading = {
+        let read = read.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let mut got = 0;
+            while got < 1024 && std::time::Instant::now() < deadline {
+                got += reader.items_within(1024 - got, Duration::from_millis(200)).len();
+                read.store(got, std::sync::atomic::Ordering::Release);
+            }
+            (reader, got)
+        })
+    };
     let publisher = std::thread::spawn(move || {
         for n in 0..1024 {
-            hub.publish("r0", Event::new(big.as_str())).unwrap();
-            if n % 8 == 7 {
-                // At most ~128 MB/s, which a reader keeps up with on a loaded machine too.
-                std::thread::sleep(Duration::from_millis(1));
+            let ahead = || n - read.load(std::sync::atomic::Ordering::Acquire).min(n);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while ahead() >= 16 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(200));
             }
+            hub.publish("r0", Event::new(big.as_str())).unwrap();
         }
     });
-    let got = reader.items_within(1024, Duration::from_secs(30));
     publisher.join().unwrap();
-    assert_eq!(got.len(), 1024, "the reader keeps up and keeps its stream");
+    // Held open to the end: the reader keeps its stream.
+    let (_reader, got) = reading.join().unwrap();
+    assert_eq!(got, 1024, "the reader keeps up and keeps its stream");
     assert!(
         wait_until(TIMEOUT, || server.stats().slow_dropped as usize == CLIENTS),
         "every client behind is dropped once the total is reached: {:?}",
