@@ -49,7 +49,7 @@ const BLOCK: Duration = Duration::from_millis(25);
 const READ_COUNT: usize = 512;
 /// Publishes sent to Redis in one script call, at most (the script's cost per call is paid
 /// once per batch; a batch this size runs a few milliseconds in Redis at most).
-const BATCH: usize = 128;
+const BATCH: usize = 512;
 /// A followed channel without local subscribers is dropped after this long.
 const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 

@@ -380,7 +380,7 @@ impl Broadcaster {
     ///
     /// With a Redis backplane this is the way to publish many events from one thread: where
     /// [`Broadcaster::publish_to`] waits a round trip to Redis per event, the batch is handed
-    /// over at once and sent 128 events to a script call; the call waits at most 5 s for each
+    /// over at once and sent 512 events to a script call; the call waits at most 5 s for each
     /// answer after the one before. Without a backplane it takes the hub's lock once for all.
     ///
     /// ```
