@@ -6,86 +6,15 @@
 
 #![cfg(feature = "cli")]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod bench_run;
 
-/// The longest one `bench` run may take (it measures for a few seconds).
-const RUN_DEADLINE: Duration = Duration::from_secs(60);
+use std::process::Output;
 
-/// `ssehub serve` on a free port, publishing 20 timestamped, numbered events a second.
-struct Serve {
-    child: Child,
-    /// The stream's URL, as the server printed it.
-    url: String,
-    /// Kept open: a server whose stdout is closed fails on its next line.
-    _stdout: BufReader<std::process::ChildStdout>,
-}
+use bench_run::{Serve, json};
 
-impl Serve {
-    fn start(extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--rate", "20", "--size", "64"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        // "ssehub listening on http://127.0.0.1:PORT/ (stream: http://127.0.0.1:PORT/sse)"
-        let url = line.split("(stream: ").nth(1).and_then(|r| r.split(')').next()).expect(&line);
-        Serve { child, url: url.to_owned(), _stdout: stdout }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `ssehub bench ARGS` to its end (killed past [`RUN_DEADLINE`]).
+/// `ssehub bench ARGS` to its end.
 fn bench(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
-        .arg("bench")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read both pipes on threads so that a full pipe cannot stall the run.
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let deadline = Instant::now() + RUN_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("bench {args:?} still running after {RUN_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{e}: {text}\nstderr: {}", String::from_utf8_lossy(&out.stderr)))
+    bench_run::bench(args, &[])
 }
 
 /// What every good run shows: `streams` streams established on `connections` connections,
@@ -110,7 +39,7 @@ fn assert_all_streams_served(v: &serde_json::Value, connections: u64, per: u64) 
 #[test]
 fn streams_over_h2c_prior_knowledge() {
     let server = Serve::start(&[]);
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     let args = [&server.url[..], "--h2", "-c", "3", "--streams-per-connection", "4", "-d", "2"];
     let out = bench(
         &[&args[..], &["--warmup", "1", "--expect-rate", "20", "--server-pid", &pid, "--json"]].concat(),
@@ -195,7 +124,7 @@ fn refusals_are_counted_per_stream_and_bad_flags_are_one_line_errors() {
     let h1 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = h1.local_addr().unwrap();
     let peer = std::thread::spawn(move || {
-        use std::io::Write;
+        use std::io::{Read, Write};
         let (mut sock, _) = h1.accept().unwrap();
         let mut preface = [0u8; 24];
         sock.read_exact(&mut preface).unwrap();

@@ -5,14 +5,11 @@
 
 #![cfg(feature = "tls")]
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod bench_run;
 
-/// The longest one `bench` run may take (it measures for a few seconds).
-const RUN_DEADLINE: Duration = Duration::from_secs(60);
+use std::path::{Path, PathBuf};
+
+use bench_run::{Serve, bench, json};
 
 /// A certificate for localhost and 127.0.0.1 written to `dir`: (certificate path, key path).
 fn write_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -30,85 +27,13 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// `ssehub serve` over TLS on a free port, publishing 20 timestamped events a second.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-    /// Kept open: a server whose stdout is closed fails on its next line.
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Serve {
-    fn start(tls: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--rate", "20", "--size", "64"])
-            .args(tls)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line.split("https://").nth(1).and_then(|r| r.split('/').next()).expect(&line);
-        Serve { child, addr: addr.parse().unwrap(), _stdout: stdout }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `ssehub bench ARGS` to its end (killed past [`RUN_DEADLINE`]).
-fn bench(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssehub"));
-    cmd.arg("bench").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    // Read both pipes on threads so that a full pipe cannot stall the run.
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let deadline = Instant::now() + RUN_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("bench {args:?} still running after {RUN_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{e}: {text}\nstderr: {}", String::from_utf8_lossy(&out.stderr)))
-}
-
 #[test]
 fn streams_over_tls_verified_with_cacert() {
     let dir = scratch("cacert");
     let (cert, key) = write_certificate(&dir, "server");
     let server = Serve::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     let url = format!("https://localhost:{}/sse", server.addr.port());
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     let out = bench(
         &[&url, "-c", "6", "-d", "2", "--warmup", "1", "--cacert", cert.to_str().unwrap()]
             .into_iter()
@@ -141,7 +66,7 @@ fn insecure_streams_and_handshakes() {
     assert!(table.contains("4 established, 0 failed"), "{table}");
     assert!(table.contains("  tls                    4  TLSv1.3 "), "{table}");
 
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     let args = [&url[..], "-c", "3", "-d", "1", "--warmup", "0", "--insecure", "--handshakes"];
     let out = bench(&[&args[..], &["--server-pid", &pid, "--json"]].concat(), &[]);
     assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));

@@ -419,40 +419,19 @@ impl Broadcaster {
         let shared = &self.shared;
         let now = Instant::now();
         let budget = limit.max(1);
+        let register = |hub: &mut crate::hub::Hub, start, followed| {
+            Subscription::register(&shared.hub, hub, channels, last_event_id, limit, start, followed)
+        };
         let mut hub = shared.lock_hub();
         let Some(backplane) = &shared.backplane else {
             let resume = hub.resume(channels, last_event_id, budget, now);
-            return Subscription::register(
-                &shared.hub,
-                &mut hub,
-                channels,
-                last_event_id,
-                limit,
-                Start::Now(resume),
-                false,
-            );
+            return register(&mut hub, Start::Now(resume), false);
         };
         if let Some(resume) = hub.resume_followed(channels, last_event_id, budget, now) {
             hub.subscribe(channels);
-            return Subscription::register(
-                &shared.hub,
-                &mut hub,
-                channels,
-                last_event_id,
-                limit,
-                Start::Now(resume),
-                true,
-            );
+            return register(&mut hub, Start::Now(resume), true);
         }
-        let sub = Subscription::register(
-            &shared.hub,
-            &mut hub,
-            channels,
-            last_event_id,
-            limit,
-            Start::Pending,
-            false,
-        );
+        let sub = register(&mut hub, Start::Pending, false);
         drop(hub);
         let join = Join {
             to: JoinFor::Outside(sub.slot()),
