@@ -74,12 +74,12 @@ pub(crate) struct Live {
 }
 
 /// What a slot holds.
-// A socket is most slots' content; boxing it would cost an allocation per connection to save
-// a stream slot (HTTP/2) some 200 bytes.
-#[allow(clippy::large_enum_variant)]
+// The socket is boxed: inline it would make every slot its size (232 bytes), HTTP/2 streams'
+// too, which need a key and an id; boxed, a stream's slot is some 200 bytes smaller, for one
+// allocation per connection (not per event).
 pub(crate) enum Link {
     /// A socket, and (HTTP/1.1) its request or stream.
-    Socket(Socket),
+    Socket(Box<Socket>),
     /// Stream `id` of the HTTP/2 socket in slot `parent`.
     Stream { parent: Key, id: u32 },
 }
@@ -588,7 +588,7 @@ impl Worker {
             tls,
             streams: Vec::new(),
         };
-        let live = Live::new(Link::Socket(socket), admin);
+        let live = Live::new(Link::Socket(Box::new(socket)), admin);
         let key = self.slots.insert(live);
         let sock = self.slots.get(key).and_then(Live::socket).expect("just inserted");
         let token = Token(FIRST_CONN + key.slot);
@@ -940,4 +940,16 @@ pub(super) fn refuse(mut sock: TcpStream, stats: &super::Counters) {
     // Best effort on a fresh socket, whose send buffer is empty.
     let _ = io::Write::write(&mut sock, &out);
     let _ = sock.shutdown(Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every HTTP/2 stream has a slot of its own (and vacant slots take the same room): a slot
+    /// stays small, the socket boxed (BENCHMARKS.md, HTTP/2 memory per stream).
+    #[test]
+    fn a_slot_is_small() {
+        let live = std::mem::size_of::<super::Live>();
+        eprintln!("Live: {live} bytes, Socket: {}", std::mem::size_of::<super::Socket>());
+        assert!(live <= 128, "a slot is {live} bytes");
+    }
 }
