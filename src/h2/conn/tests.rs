@@ -995,3 +995,120 @@ fn a_protocol_error_ends_the_streams_as_such() {
     let t = tally_after(&mut c, &mut client, t0);
     assert_eq!(t.reason, Some(EndReason::ProtocolError));
 }
+
+mod flow_control {
+    //! Flow control as a property: whatever the windows and whatever order the client's
+    //! `WINDOW_UPDATE`s come in, the server never sends a stream more than its window nor the
+    //! connection more than its own (RFC 9113 §6.9), never a frame over the peer's frame size,
+    //! and, once given room, sends every body whole and in order.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// `WINDOW_UPDATE` on stream `0` (the connection) or on the `n`th stream.
+        Update { on: usize, inc: u32 },
+        /// The client reads what the server can write.
+        Read,
+    }
+
+    fn op(streams: usize) -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0..=streams, 1u32..40_000).prop_map(|(on, inc)| Op::Update { on, inc }),
+            2 => Just(Op::Read),
+        ]
+    }
+
+    fn case() -> impl Strategy<Value = (u32, Vec<usize>, Vec<Op>)> {
+        (0u32..70_000, prop::collection::vec(0usize..120_000, 1..4)).prop_flat_map(|(initial, bodies)| {
+            let n = bodies.len();
+            (Just(initial), Just(bodies), prop::collection::vec(op(n), 0..40))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn data_never_exceeds_a_window_and_every_body_arrives_whole((initial, bodies, ops) in case()) {
+            let t0 = Instant::now();
+            let (mut c, mut client) = open(config(), &[Setting::InitialWindowSize(initial)], t0);
+            let ids: Vec<u32> = (0..bodies.len() as u32).map(|n| 2 * n + 1).collect();
+            for (id, len) in ids.iter().zip(&bodies) {
+                c.received(&client.get(*id, "/"));
+                request_on(&mut c, t0);
+                let body: Vec<u8> = (0..*len).map(|i| (i % 251) as u8).collect();
+                c.respond(*id, &Response::new(200).body(body), false, t0);
+            }
+            let mut allowed: Vec<u64> = vec![u64::from(initial); ids.len()];
+            let mut connection_allowed: u64 = 65_535;
+            let mut got: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];
+            let mut ended = vec![false; ids.len()];
+            let check = |frames: Vec<Got>, got: &mut Vec<Vec<u8>>, ended: &mut Vec<bool>, allowed: &[u64], conn: u64| {
+                for f in frames {
+                    if let Got::Data { stream, data, end } = f {
+                        prop_assert!(data.len() <= 16_384, "a frame of {} bytes", data.len());
+                        let n = ids.iter().position(|id| *id == stream).unwrap();
+                        prop_assert!(!ended[n], "data after END_STREAM");
+                        got[n].extend_from_slice(&data);
+                        ended[n] |= end;
+                        prop_assert!(got[n].len() as u64 <= allowed[n], "stream {stream}: {} > {}", got[n].len(), allowed[n]);
+                    }
+                }
+                let total: u64 = got.iter().map(|g| g.len() as u64).sum();
+                prop_assert!(total <= conn, "connection: {total} > {conn}");
+                Ok(())
+            };
+            for op in ops {
+                match op {
+                    Op::Update { on, inc } => {
+                        let mut v = Vec::new();
+                        if on == 0 {
+                            connection_allowed += u64::from(inc);
+                            frame::encode_window_update(0, inc, &mut v);
+                        } else {
+                            allowed[on - 1] += u64::from(inc);
+                            frame::encode_window_update(ids[on - 1], inc, &mut v);
+                        }
+                        c.received(&v);
+                        // A window update may let a stream finish: it reports it closed.
+                        let closed = |e: &Event| matches!(e, Event::Closed { .. });
+                        prop_assert!(events(&mut c, t0).iter().all(closed));
+                    }
+                    Op::Read => {
+                        let frames = client.read(&mut c, t0);
+                        check(frames, &mut got, &mut ended, &allowed, connection_allowed)?;
+                    }
+                }
+            }
+            // Room for everything: every body arrives, whole, in order, ended once.
+            let mut v = Vec::new();
+            frame::encode_window_update(0, 1 << 30, &mut v);
+            for id in &ids {
+                frame::encode_window_update(*id, 1 << 30, &mut v);
+            }
+            c.received(&v);
+            // As the driver does after every read: the events (streams closed) are taken.
+            let _ = events(&mut c, t0);
+            for a in &mut allowed {
+                *a += 1 << 30;
+            }
+            connection_allowed += 1 << 30;
+            // A write pass is bounded: read until the server has nothing more to write.
+            for _ in 0..1_000 {
+                let frames = client.read(&mut c, t0);
+                if frames.is_empty() && !c.wants_write() {
+                    break;
+                }
+                check(frames, &mut got, &mut ended, &allowed, connection_allowed)?;
+            }
+            for (n, len) in bodies.iter().enumerate() {
+                let body: Vec<u8> = (0..*len).map(|i| (i % 251) as u8).collect();
+                prop_assert!(got[n] == body, "stream {}: {} of {} bytes, in order", ids[n], got[n].len(), body.len());
+                prop_assert!(ended[n], "stream {} ended", ids[n]);
+            }
+        }
+    }
+}
