@@ -126,6 +126,14 @@ pub enum OnceError {
     KeyReused,
 }
 
+impl Published {
+    /// The id a publisher is answered with: the event's, or its sequence number when it has
+    /// none (id assignment off).
+    pub fn id_or_seq(&self) -> Arc<str> {
+        self.id.clone().unwrap_or_else(|| self.seq.to_string().into())
+    }
+}
+
 /// What a stream does once the frames of a [`Resume`] or a [`Batch`] are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Then {
@@ -272,8 +280,7 @@ impl Hub {
             Seen::Conflict(_) => Err(OnceError::KeyReused),
             Seen::New => {
                 let published = self.publish(target, event, now).map_err(OnceError::Invalid)?;
-                let id = published.id.clone().unwrap_or_else(|| published.seq.to_string().into());
-                self.remembered.remember(key.clone(), fingerprint, id, now);
+                self.remembered.remember(key.clone(), fingerprint, published.id_or_seq(), now);
                 Ok(Once::Published(published))
             }
         }

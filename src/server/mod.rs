@@ -1234,14 +1234,14 @@ impl Shared {
         }
         let Some(key) = key else {
             let published = self.publish(target, event)?;
-            let id = published.id.unwrap_or_else(|| published.seq.to_string().into());
+            let id = published.id_or_seq();
             return Ok(Receipt { id, replayed: false });
         };
         let mut hub = self.lock_hub();
         match hub.publish_once(target, event, key, std::time::Instant::now()) {
             Ok(Once::Published(published)) => {
                 post_published(&self.mailboxes, &published, target);
-                let id = published.id.unwrap_or_else(|| published.seq.to_string().into());
+                let id = published.id_or_seq();
                 Ok(Receipt { id, replayed: false })
             }
             Ok(Once::Replayed(id)) => Ok(Receipt { id, replayed: true }),
@@ -1265,7 +1265,7 @@ impl Shared {
             .map(|(target, event)| {
                 let published = hub.publish(&target, event, now)?;
                 post_published(&self.mailboxes, &published, &target);
-                let id = published.id.unwrap_or_else(|| published.seq.to_string().into());
+                let id = published.id_or_seq();
                 Ok(Receipt { id, replayed: false })
             })
             .collect()
