@@ -146,6 +146,61 @@ fn a_client_that_moves_to_another_node_gets_exactly_what_it_missed() {
 
 #[test]
 #[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
+fn many_resumes_at_once_on_channels_a_node_does_not_follow_each_get_exactly_what_they_missed() {
+    // What a drain elsewhere sends to a node: hundreds of clients at once, each resuming on
+    // channels this node does not read yet (answered in batches, several joins to a pipeline).
+    with_two_nodes(|_, a, b| {
+        const CHANNELS: usize = 30;
+        const CLIENTS: usize = 150;
+        let mut ids: Vec<Vec<String>> = vec![Vec::new(); CHANNELS];
+        for round in 0..3 {
+            for (c, list) in ids.iter_mut().enumerate() {
+                list.push(publish(a, &format!("?channel=c{c}"), &format!("{c}.{round}")));
+            }
+        }
+        // Client n reads channel n % CHANNELS (five clients a channel) and saw its first event.
+        let mut conns: Vec<Conn> = (0..CLIENTS)
+            .map(|n| {
+                let c = n % CHANNELS;
+                let mut conn = Conn::connect(b.local_addr());
+                conn.send(&net::get(
+                    &format!("/sse?channel=c{c}"),
+                    &format!("Last-Event-ID: {}\r\n", ids[c][0]),
+                ));
+                conn
+            })
+            .collect();
+        let mut streams: Vec<Stream> = conns
+            .drain(..)
+            .map(|mut conn| {
+                let head = conn.read_head();
+                assert_eq!(head.status, 200, "{head:?}");
+                Stream::from_head(conn, head)
+            })
+            .collect();
+        for (n, stream) in streams.iter_mut().enumerate() {
+            let c = n % CHANNELS;
+            let missed = [format!("{c}.1"), format!("{c}.2")];
+            assert_eq!(data_of(&stream.items_within(2, TIMEOUT)), missed, "client {n}");
+        }
+        // Then live, once each: the seam between replay and live reading is exact for all.
+        let live: Vec<String> =
+            (0..CHANNELS).map(|c| publish(a, &format!("?channel=c{c}"), "live")).collect();
+        for (n, stream) in streams.iter_mut().enumerate() {
+            let c = n % CHANNELS;
+            assert_eq!(
+                stream.items_within(1, TIMEOUT),
+                [net::event("message", "live", &live[c])],
+                "client {n}"
+            );
+        }
+        let mut refs: Vec<&mut Stream> = streams.iter_mut().step_by(15).collect();
+        assert_nothing_more(&mut refs);
+    });
+}
+
+#[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
 fn a_node_that_stops_mid_stream_loses_nothing_for_its_clients() {
     with_redis(|redis| {
         let (a, b) = (node(redis), node(redis));
@@ -252,12 +307,24 @@ fn redis_lost_and_back_publishes_503_meanwhile_and_clients_see_no_gap() {
         );
         assert!(on_b.items_within(1, Duration::from_millis(10)).is_empty());
         // A new client of a channel the node reads starts from the node's own log; one of a
-        // channel it does not read waits for Redis, and is told 503 when that takes too long.
+        // channel it does not read waits for Redis, and is told 503 when that takes too long;
+        // an EventSource (`Accept: text/event-stream`), which would give up after a 503, is
+        // told to come back instead: a stream of one `retry` that ends.
         let mut joined = Stream::open(b.local_addr(), "/sse?channel=r", "");
         let mut waiting = Conn::connect(b.local_addr());
         waiting.send(&net::get("/sse?channel=new", ""));
+        let mut browser = Conn::connect(b.local_addr());
+        browser.send(&net::get("/sse?channel=new", "Accept: text/event-stream\r\n"));
         let head = waiting.try_read_head(Instant::now() + Duration::from_secs(8)).expect("an answer");
         assert_eq!((head.status, head.header("retry-after")), (503, Some("1")));
+        let head = browser.try_read_head(Instant::now() + Duration::from_secs(8)).expect("an answer");
+        assert_eq!((head.status, head.header("content-type")), (200, Some("text/event-stream")));
+        let (body, _) = browser.read_to_end(TIMEOUT);
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains(": 503 the backplane did not answer in time\n"), "{body}");
+        let retry =
+            body.lines().find_map(|l| l.strip_prefix("retry: ")).and_then(|ms| ms.parse::<u64>().ok());
+        assert!(retry.is_some_and(|ms| (1500..2500).contains(&ms)), "Retry-After 1 s, spread: {body}");
 
         redis.run();
         let after = {
@@ -368,6 +435,12 @@ fn a_node_reads_at_most_max_channels() {
         third.send(&net::get("/sse?channel=three", ""));
         let head = third.read_head();
         assert_eq!((head.status, head.header("retry-after")), (503, Some("10")), "{head:?}");
+        let mut browser = Conn::connect(a.local_addr());
+        browser.send(&net::get("/sse?channel=three", "Accept: text/event-stream\r\n"));
+        let (head, body) = browser.read_response();
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(head.status, 200, "an EventSource is told to come back: {body}");
+        assert!(body.contains("retry: 10"), "after Retry-After's 10 s: {body}");
         // Channels the node reads already are still open to new streams.
         let mut again = Stream::open(a.local_addr(), "/sse?channel=two", "");
         let id = publish(&a, "?channel=two", "still served");

@@ -152,6 +152,60 @@ pub(crate) fn top_of(reply: &Value) -> Result<StreamId, BadReply> {
     Ok(entries_of(reply)?.first().map_or(StreamId::ZERO, |(id, _)| *id))
 }
 
+/// A batch of joins admitted together: which are refused, and the channels the rest make the
+/// node follow (each once, in the joins' order). See [`admit`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Admitted {
+    /// Per join, in order: `Some` when it is refused.
+    pub(crate) refused: Vec<Option<JoinRefusal>>,
+    /// The channels to follow before the admitted joins are planned: read their tops
+    /// ([`Admitted::reads`]), then follow each from its top.
+    pub(crate) new: Vec<Arc<str>>,
+}
+
+impl Admitted {
+    /// The first round of a batch: each new channel's newest entry ([`Read::Top`]).
+    pub(crate) fn reads(&self, keys: &Keys) -> Vec<Read> {
+        self.new.iter().map(|c| Read::Top { key: keys.channel(c) }).collect()
+    }
+}
+
+/// Admits a batch of joins (each one's channels) under the channel bound, in order, as if each
+/// were planned after the ones before it had followed their channels: a join that would take
+/// the node past [`Limits::max_channels`] is refused, and the others still count.
+///
+/// The read thread then follows [`Admitted::new`] from their tops in one round trip, after
+/// which every admitted join's channels are followed and its [`plan`] reads no top: all joins
+/// of a batch replay a new channel up to the same cursor, the one reading goes on from. So a
+/// batch of any size costs three round trips (tops, then each plan's reads pipelined together,
+/// then their ranges) where one join at a time costs two each.
+pub(crate) fn admit<'a>(
+    joins: impl IntoIterator<Item = &'a [Arc<str>]>,
+    cursors: &Cursors,
+    max_channels: usize,
+) -> Admitted {
+    let mut admitted = Admitted::default();
+    for channels in joins {
+        let following = cursors.channels.len() + admitted.new.len();
+        let mut new: Vec<&Arc<str>> = Vec::new();
+        for channel in channels {
+            if !cursors.channels.contains_key(channel)
+                && !admitted.new.contains(channel)
+                && !new.contains(&channel)
+            {
+                new.push(channel);
+            }
+        }
+        if following + new.len() > max_channels {
+            admitted.refused.push(Some(JoinRefusal::TooManyChannels { following, max: max_channels }));
+        } else {
+            admitted.new.extend(new.into_iter().cloned());
+            admitted.refused.push(None);
+        }
+    }
+    admitted
+}
+
 /// A stream a replay reads: its key, and where the replay stops (the cursor reading goes on from).
 #[derive(Clone, Debug)]
 struct Stream {
@@ -587,6 +641,33 @@ mod tests {
             plan(&names(&["a", "c"]), None, &full, &keys(), limits).is_ok(),
             "followed ones cost nothing"
         );
+    }
+
+    #[test]
+    fn a_batch_follows_each_new_channel_once_and_counts_the_bound_across_its_joins() {
+        let following = cursors(id(1, 0), &[("a", id(1, 0)), ("b", id(1, 0))]);
+        let joins = [names(&["c", "a"]), names(&["d"]), names(&["c", "c"]), names(&[]), names(&["b"])];
+        let admitted = admit(joins.iter().map(|j| &j[..]), &following, 3);
+        let full = JoinRefusal::TooManyChannels { following: 3, max: 3 };
+        assert_eq!(admitted.refused, [None, Some(full), None, None, None], "d would be a fourth");
+        assert_eq!(admitted.new, names(&["c"]), "c is read once for both joins");
+        assert_eq!(admitted.reads(&keys()), [Read::Top { key: key("c") }]);
+        let one = admit([&names(&["e", "f"])[..]], &following, 3);
+        let over = JoinRefusal::TooManyChannels { following: 2, max: 3 };
+        assert_eq!((one.refused, one.new), (vec![Some(over)], vec![]), "as plan refuses it alone");
+    }
+
+    #[test]
+    fn once_a_batch_has_followed_its_channels_each_join_reads_no_top() {
+        // The batch read c's top (6-0) and follows it from there: a join on c then replays
+        // up to 6-0 exactly as if it had read the top itself.
+        let before = cursors(id(8, 0), &[]);
+        let alone = ranges(&["c"], Some("42"), &before, &[entries(&[id(6, 0)])]);
+        let after = cursors(id(8, 0), &[("c", id(6, 0))]);
+        let planned = plan(&names(&["c"]), Some("42"), &after, &keys(), limits()).unwrap();
+        assert_eq!(planned.reads(), []);
+        let batched = planned.read(&[]).unwrap();
+        assert_eq!(batched.reads(), alone.reads());
     }
 
     #[test]

@@ -51,6 +51,65 @@ pub fn refusal(refusal: &dyn Refusal) -> Response {
     response
 }
 
+/// A stream that holds only a `retry` (and a comment saying why, if any) and ends: what an
+/// `EventSource` is told to come back after `retry_ms`, keeping its `Last-Event-ID`. (A
+/// non-`200` answer would make it give up for good: the WHATWG `EventSource` reconnects after
+/// a stream ends, never after an error status.)
+///
+/// ```
+/// let r = ssehub::http::answer::come_back(Some("the backplane is unavailable"), 1500);
+/// assert_eq!(r.status, 200);
+/// assert_eq!(r.body, b": the backplane is unavailable\nretry: 1500\n\n");
+/// ```
+pub fn come_back(why: Option<&str>, retry_ms: u64) -> Response {
+    let mut body = String::new();
+    if let Some(why) = why {
+        // One comment line: an EventSource skips it; a person reading the stream sees why.
+        body.push_str(": ");
+        body.extend(why.chars().map(|c| if c.is_control() { ' ' } else { c }));
+        body.push('\n');
+    }
+    body.push_str(&format!("retry: {retry_ms}\n\n"));
+    Response::new(200)
+        .header("Content-Type", "text/event-stream")
+        .header("Cache-Control", "no-store")
+        .body(body)
+}
+
+/// The answer to a stream request that `refusal` turns away. A refusal for a while (`503`,
+/// with its `Retry-After` in seconds) to a client that reads event streams (`Accept:
+/// text/event-stream`, as every `EventSource` sends) is [`come_back`] after that long plus
+/// `spread_ms` (so that clients refused together do not all return together); any other
+/// is [`refusal`].
+///
+/// ```
+/// use ssehub::http::answer::{self, Refusal};
+/// struct Busy;
+/// impl std::fmt::Display for Busy {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("busy") }
+/// }
+/// impl Refusal for Busy {
+///     fn status(&self) -> u16 { 503 }
+///     fn headers(&self) -> Vec<(&'static str, String)> { vec![("Retry-After", "2".into())] }
+/// }
+/// let browser = answer::stream_refusal(&Busy, true, 300);
+/// assert_eq!((browser.status, &browser.body[..]), (200, &b": 503 busy\nretry: 2300\n\n"[..]));
+/// assert_eq!(answer::stream_refusal(&Busy, false, 300).status, 503);
+/// ```
+pub fn stream_refusal(refusal: &dyn Refusal, event_stream_client: bool, spread_ms: u64) -> Response {
+    if !(event_stream_client && refusal.status() == 503) {
+        return self::refusal(refusal);
+    }
+    let after_secs: u64 = refusal
+        .headers()
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(1);
+    let retry_ms = after_secs.min(3600).saturating_mul(1000).saturating_add(spread_ms);
+    come_back(Some(&format!("503 {refusal}")), retry_ms)
+}
+
 /// The answer to an accepted publish: `201` with `{"id":"<id>"}`.
 ///
 /// ```

@@ -86,6 +86,19 @@ impl Request {
         self.header_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// Whether the client reads event streams: an `Accept` field naming `text/event-stream`
+    /// (every `EventSource` sends `Accept: text/event-stream`). Such a client gives up for good
+    /// on an error status, so a temporary refusal is better told as a `retry`
+    /// ([`crate::http::answer::stream_refusal`]).
+    pub fn accepts_event_stream(&self) -> bool {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("accept")).any(|(_, v)| {
+            v.split(|&b| b == b',').any(|range| {
+                let media = range.split(|&b| b == b';').next().unwrap_or_default();
+                media.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
+            })
+        })
+    }
+
     /// The raw value of the first header named `name` (ASCII case-insensitive).
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
@@ -338,6 +351,20 @@ mod tests {
 
     fn req(bytes: &[u8]) -> Request {
         parse(bytes).unwrap().unwrap().request
+    }
+
+    #[test]
+    fn an_event_stream_client_is_known_by_its_accept_field() {
+        let accepts = |accept: &str| {
+            req(format!("GET /sse HTTP/1.1\r\nHost: h\r\n{accept}\r\n").as_bytes()).accepts_event_stream()
+        };
+        assert!(accepts("Accept: text/event-stream\r\n"), "what EventSource sends");
+        assert!(accepts("accept: Text/Event-Stream;q=0.9\r\n"));
+        assert!(accepts("Accept: text/html, text/event-stream\r\n"));
+        assert!(accepts("Accept: */*\r\nAccept: text/event-stream\r\n"), "any Accept field");
+        assert!(!accepts(""));
+        assert!(!accepts("Accept: */*\r\n"), "curl's default");
+        assert!(!accepts("Accept: text/event-streamx\r\n"));
     }
 
     #[test]

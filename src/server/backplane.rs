@@ -6,8 +6,9 @@
 //! ```text
 //! worker: POST /publish ─► Job ─► publish thread ─► EVALSHA (a batch per call) ─► Command::Answer ─► worker
 //! Broadcaster::publish ──► Job ─►       〃        ─► reply channel ─► caller (blocks ≤ 5 s)
-//! worker: new stream the local logs cannot answer ─► Join ─► read thread ─► join::plan
-//!   ─► pipeline 1 ─► Plan::read ─► pipeline 2 ─► Ranges::finish ─► Command::Joined ─► worker
+//! worker: new stream the local logs cannot answer ─► Join ─► read thread, a batch at a time:
+//!   join::admit ─► pipeline of tops (follow) ─► join::plan each ─► pipeline 1 ─► Plan::read
+//!   ─► pipeline 2 ─► Ranges::finish ─► Command::Joined ─► worker
 //! read thread: XREAD BLOCK ─► reply::streams_of ─► merge ─► Hub::publish (entry id) ─► workers
 //! ```
 //!
@@ -50,6 +51,9 @@ const READ_COUNT: usize = 512;
 /// Publishes sent to Redis in one script call, at most (the script's cost per call is paid
 /// once per batch; a batch this size runs a few milliseconds in Redis at most).
 const BATCH: usize = 512;
+/// Joins answered together, at most: three round trips for the batch, and a bound on the
+/// replies held at once (each join's replay is bounded by the client's queue).
+const JOIN_BATCH: usize = 64;
 /// A followed channel without local subscribers is dropped after this long.
 const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 
@@ -437,7 +441,7 @@ impl Reader {
                 std::thread::sleep(Duration::from_millis(50));
                 // Joins wait for the connection, but not past their deadline.
                 pending.extend(joins.try_iter());
-                pending.retain(|j| j.deadline > Instant::now());
+                self.expire(&mut pending, Instant::now());
                 continue;
             }
             pending.extend(joins.try_iter());
@@ -558,26 +562,127 @@ impl Reader {
     }
 
     /// Starts the streams waiting for this thread: follows their channels, reads what they
-    /// missed, and hands each its replay and seam. A join past its deadline is dropped (its
-    /// worker has answered `503` already).
+    /// missed, and hands each its replay and seam, [`JOIN_BATCH`] joins at a time (three round
+    /// trips a batch: [`join::admit`]). A join past its deadline is refused ([`Reader::expire`]).
+    /// When the connection is lost, the joins not answered yet wait for the reconnection (up to
+    /// their deadlines).
     fn answer_joins(&mut self, pending: &mut Vec<Join>) -> redis::RedisResult<()> {
-        let mut joins = std::mem::take(pending).into_iter();
-        for join in joins.by_ref() {
-            if join.deadline <= Instant::now() {
-                continue;
-            }
-            if let Err(e) = self.answer_join(&join) {
-                // The stream is refused at once rather than left to time out; a lost connection
-                // also stops the others (they wait for the reconnection, up to their deadline).
-                let refusal = JoinError::Unavailable(Unavailable::Redis(Arc::new(e.clone())));
-                self.post_joined(&join, Err(refusal));
-                if is_connection_fault(&e) {
+        self.expire(pending, Instant::now());
+        let mut joins: Vec<Join> = std::mem::take(pending);
+        while !joins.is_empty() {
+            let rest = joins.split_off(joins.len().min(JOIN_BATCH));
+            match self.answer_batch(&joins) {
+                Ok(()) => {}
+                Err(e) if is_connection_fault(&e) => {
                     pending.extend(joins);
+                    pending.extend(rest);
                     return Err(e);
                 }
+                // One command refused (or a reply of the wrong shape): answered one at a time,
+                // so that only the join it belongs to is refused.
+                Err(_) => {
+                    for join in &joins {
+                        if let Err(e) = self.answer_join(join) {
+                            let refusal = JoinError::Unavailable(Unavailable::Redis(Arc::new(e.clone())));
+                            self.post_joined(join, Err(refusal));
+                            if is_connection_fault(&e) {
+                                pending.extend(rest);
+                                return Err(e);
+                            }
+                        }
+                    }
+                }
             }
+            joins = rest;
         }
         Ok(())
+    }
+
+    /// Answers the joins past their deadline [`Unavailable::TimedOut`] (their streams are told
+    /// to come back later), and keeps the others.
+    fn expire(&self, pending: &mut Vec<Join>, now: Instant) {
+        pending.retain(|join| {
+            let waiting = join.deadline > now;
+            if !waiting {
+                self.post_joined(join, Err(JoinError::Unavailable(Unavailable::TimedOut)));
+            }
+            waiting
+        });
+    }
+
+    /// Answers a batch of joins in three round trips: the new channels' tops (after which
+    /// every channel of the batch is followed), every join's first reads pipelined together,
+    /// then every join's ranges. On `Err` no join of the batch has been answered (the channels
+    /// it followed stay followed, from cursors that are right).
+    fn answer_batch(&mut self, joins: &[Join]) -> redis::RedisResult<()> {
+        if self.conn.is_none() {
+            return Ok(());
+        }
+        let admitted =
+            join::admit(joins.iter().map(|j| &j.channels[..]), &self.cursors, self.link.max_channels);
+        let replies = self.send(&admitted.reads(&self.link.keys))?;
+        let tops = replies.iter().map(join::top_of).collect::<Result<Vec<_>, _>>()?;
+        if !admitted.new.is_empty() {
+            let now = Instant::now();
+            let mut hub = self.fanout.lock_hub();
+            for (channel, top) in admitted.new.iter().zip(tops) {
+                hub.follow(channel.clone(), now);
+                self.cursors.channels.insert(channel.clone(), top);
+            }
+        }
+        let limits = self.limits();
+        let (mut plans, mut refused) = (Vec::with_capacity(joins.len()), Vec::new());
+        for (join, refusal) in joins.iter().zip(admitted.refused) {
+            let last = join.last_event_id.as_deref();
+            match refusal
+                .map_or_else(|| join::plan(&join.channels, last, &self.cursors, &self.link.keys, limits), Err)
+            {
+                Ok(plan) => plans.push((join, plan)),
+                Err(refusal) => refused.push((join, refusal)),
+            }
+        }
+        let reads: Vec<Read> = plans.iter().flat_map(|(_, plan)| plan.reads().iter().cloned()).collect();
+        let replies = self.send(&reads)?;
+        let mut at = 0;
+        let mut ranges = Vec::with_capacity(plans.len());
+        for (join, plan) in plans {
+            let n = plan.reads().len();
+            ranges.push((join, plan.read(&replies[at..at + n])?));
+            at += n;
+        }
+        let reads: Vec<Read> = ranges.iter().flat_map(|(_, r)| r.reads().iter().cloned()).collect();
+        let replies = self.send(&reads)?;
+        let mut replays = Vec::with_capacity(ranges.len());
+        let mut at = 0;
+        for (join, ranges) in ranges {
+            let n = ranges.reads().len();
+            replays.push((join, ranges.finish(&replies[at..at + n])?));
+            at += n;
+        }
+        // Answered only now, every read done: an `Err` above leaves the whole batch unanswered.
+        for (join, refusal) in refused {
+            self.post_joined(join, Err(JoinError::Refused(refusal)));
+        }
+        for (join, replay) in replays {
+            self.start(join, replay);
+        }
+        Ok(())
+    }
+
+    /// Sends `reads` in one pipeline on the connection (see [`send`]).
+    fn send(&mut self, reads: &[Read]) -> redis::RedisResult<Vec<Value>> {
+        match self.conn.as_mut() {
+            Some(conn) => send(conn, reads),
+            None => Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::NotConnected))),
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_channels: self.link.max_channels,
+            retention: self.link.retention,
+            max_queue_bytes: self.fanout.max_queue_bytes,
+        }
     }
 
     fn post_joined(&self, join: &Join, resume: Result<Resume, JoinError>) {
@@ -586,7 +691,7 @@ impl Reader {
             JoinFor::Conn(id) => {
                 self.fanout.post(id.worker, Command::Joined { key: id.key, channels, resume })
             }
-            // Only refusals come here: a subscription's replay is handed over in answer_join.
+            // Only refusals come here: a subscription's replay is handed over in `start`.
             JoinFor::Outside(slot) => {
                 let resume = resume.map_err(|e| e.to_string());
                 let _ = Subscription::start_pending(slot, resume, join.last_event_id.as_deref());
@@ -594,14 +699,10 @@ impl Reader {
         }
     }
 
-    /// Plans the join, sends its reads (at most two pipelines), and hands the stream its replay.
+    /// Plans one join, sends its reads (at most two pipelines), and hands the stream its replay.
     fn answer_join(&mut self, join: &Join) -> redis::RedisResult<()> {
+        let limits = self.limits();
         let Some(conn) = self.conn.as_mut() else { return Ok(()) };
-        let limits = Limits {
-            max_channels: self.link.max_channels,
-            retention: self.link.retention,
-            max_queue_bytes: self.fanout.max_queue_bytes,
-        };
         let channels = &join.channels;
         let plan =
             match join::plan(channels, join.last_event_id.as_deref(), &self.cursors, &self.link.keys, limits)
@@ -616,6 +717,13 @@ impl Reader {
         let ranges = plan.read(&replies)?;
         let replies = send(conn, ranges.reads())?;
         let replay = ranges.finish(&replies)?;
+        self.start(join, replay);
+        Ok(())
+    }
+
+    /// Follows the channels a replay names, and starts the stream from the hub's current
+    /// sequence number, so that the next live delivery is its first.
+    fn start(&mut self, join: &Join, replay: join::Replay) {
         self.skipped.fetch_add(replay.skipped, Ordering::Relaxed);
         let now = Instant::now();
         let seq = {
@@ -626,7 +734,7 @@ impl Reader {
             }
             let seq = hub.seq();
             match &join.to {
-                JoinFor::Conn(_) => hub.subscribe(channels),
+                JoinFor::Conn(_) => hub.subscribe(&join.channels),
                 // Started here, under the lock, so that the next publish finds it live (one whose
                 // Subscription is dropped already is not, nor counted).
                 JoinFor::Outside(slot) => {
@@ -638,16 +746,15 @@ impl Reader {
                         last_id: None,
                     };
                     if Subscription::start_pending(slot, Ok(resume), join.last_event_id.as_deref()) {
-                        hub.subscribe(channels);
+                        hub.subscribe(&join.channels);
                     }
-                    return Ok(());
+                    return;
                 }
             }
             seq
         };
         let resume = Resume { seq, gap: replay.gap, frames: replay.frames, then: replay.then, last_id: None };
         self.post_joined(join, Ok(resume));
-        Ok(())
     }
 }
 

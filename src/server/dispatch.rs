@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::handle::{ClientInner, Join, JoinFor, Unavailable, WAIT};
+use super::handle::{ClientInner, DEFER_STREAM, Join, JoinFor, Unavailable, WAIT};
 use super::slots::{ConnId, Key};
 use super::worker::{Link, Live, PendingStream, Worker};
 use super::{Client, Rejection, Shared, since_epoch};
@@ -293,7 +293,7 @@ impl Worker {
         let backplane = shared.backplane.as_ref().expect("a backplane");
         let id = ConnId { worker: self.index, key };
         let Some(mut e) = self.endpoint(key) else { return };
-        e.defer(WAIT, now);
+        e.defer(DEFER_STREAM, now);
         let join = Join { to: JoinFor::Conn(id), channels, last_event_id, deadline: now + WAIT };
         if !backplane.join(join) {
             e.respond(&answer::refusal(&Unavailable::ShutDown), Framing::CLOSE, now);
@@ -320,8 +320,12 @@ impl Worker {
             }
             (Some(p), Err(refusal)) => {
                 self.shared.reject(Rejection::Unavailable);
+                // An EventSource is told to come back (a 503 would end it for good).
+                let spread =
+                    super::drain::retry_hint(self.shared.next_client_id.fetch_add(1, Ordering::Relaxed));
+                let response = answer::stream_refusal(&refusal, p.req.accepts_event_stream(), spread);
                 if let Some(mut e) = self.endpoint(key) {
-                    e.respond(&answer::refusal(&refusal), Framing::of(&p.req).closing(), now);
+                    e.respond(&response, Framing::of(&p.req).closing(), now);
                 }
                 self.serve(key.slot, now);
             }

@@ -102,10 +102,7 @@ pub(crate) fn retry_hint(client_id: u64) -> u64 {
 /// The answer to a stream request on a draining node: a stream that holds only `retry` and
 /// ends, so that the client reconnects (elsewhere) soon, keeping its `Last-Event-ID`.
 pub(crate) fn turn_away(retry_ms: u64) -> Response {
-    Response::new(200)
-        .header("Content-Type", "text/event-stream")
-        .header("Cache-Control", "no-store")
-        .body(format!("retry: {retry_ms}\n\n"))
+    crate::http::answer::come_back(None, retry_ms)
 }
 
 /// A worker's drain under way.

@@ -22,8 +22,14 @@ use crate::hub::{Published, Target};
 use crate::proto::Frame;
 use crate::server::Shared;
 
-/// Longest a worker keeps a connection waiting for the backplane before answering `503`.
+/// Longest a connection waits for the backplane: a publish's answer, or a stream's start
+/// (past it the read thread answers the stream [`Unavailable::TimedOut`] itself).
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
+
+/// Longest a worker keeps a stream request waiting for the read thread before answering
+/// `503` itself: past [`WAIT`] by more than one Redis command may take, so that the read
+/// thread's answer (which an `EventSource` is told as a `retry`) normally comes first.
+pub(crate) const DEFER_STREAM: Duration = Duration::from_secs(8);
 
 /// A new stream the local logs could not answer.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
