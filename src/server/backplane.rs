@@ -734,7 +734,10 @@ impl Reader {
             }
             let seq = hub.seq();
             match &join.to {
-                JoinFor::Conn(_) => hub.subscribe(&join.channels),
+                JoinFor::Conn(id) => {
+                    hub.subscribe(&join.channels);
+                    self.fanout.listen(id.worker);
+                }
                 // Started here, under the lock, so that the next publish finds it live (one whose
                 // Subscription is dropped already is not, nor counted).
                 JoinFor::Outside(slot) => {

@@ -276,7 +276,7 @@ impl Worker {
         let budget = shared.config.max_queue_bytes;
         let resume = {
             let mut hub = shared.lock_hub();
-            match &shared.backplane {
+            let resume = match &shared.backplane {
                 None => Some(hub.resume(&channels, last_event_id.as_deref(), budget, now)),
                 Some(_) => {
                     let resume = hub.resume_followed(&channels, last_event_id.as_deref(), budget, now);
@@ -285,7 +285,11 @@ impl Worker {
                     }
                     resume
                 }
+            };
+            if resume.is_some() {
+                shared.mailboxes[self.index].listen();
             }
+            resume
         };
         if let Some(resume) = resume {
             return self.start_stream(key, &req, headers, channels, access, resume, now);
@@ -330,7 +334,10 @@ impl Worker {
                 self.serve(key.slot, now);
             }
             // Gone, or answered 503 already: give back the subscription counted for it.
-            (None, Ok(_)) => self.shared.lock_hub().unsubscribe(&channels, now),
+            (None, Ok(_)) => {
+                self.shared.lock_hub().unsubscribe(&channels, now);
+                self.shared.mailboxes[self.index].unlisten();
+            }
             (None, Err(_)) => {}
         }
     }
@@ -353,7 +360,10 @@ impl Worker {
         first.extend(resume.gap);
         first.extend(resume.frames);
         headers.extend(shared.config.headers.iter().cloned());
-        let Some(mut e) = self.endpoint(key) else { return };
+        let Some(mut e) = self.endpoint(key) else {
+            shared.mailboxes[self.index].unlisten();
+            return;
+        };
         e.start_stream(req, &headers, &first, now);
         if let Some(end) = access.ends_at(since_epoch(), now) {
             e.end_stream_at(end);
@@ -391,7 +401,10 @@ impl Worker {
             let tls = false;
             super::access::Opened::new(|| sock.sock.peer_addr().ok(), req, tls, now)
         });
-        let Some(live) = self.slots.get(key) else { return };
+        let Some(live) = self.slots.get(key) else {
+            shared.mailboxes[self.index].unlisten();
+            return;
+        };
         live.member = Some(member);
         live.client = Some(inner.clone());
         live.access = access;
