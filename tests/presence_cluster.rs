@@ -272,3 +272,24 @@ fn join_and_leave_once_across_two_nodes_and_a_killed_one() {
     assert!(killed.elapsed() < Duration::from_secs(10), "{:?}", killed.elapsed());
     assert_eq!(presence(a, "room-1"), serde_json::json!({"channel": "room-1", "subscribers": 0, "sub": []}));
 }
+
+#[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
+fn holds_survive_a_redis_restart() {
+    let mut redis = RedisServer::start();
+    let (one, a) = node(&redis);
+    let _one = Killed(one);
+    let mut watch = Stream::open(a, "/sse?channel=$presence/room-1", &reader("watcher"));
+    std::thread::sleep(Duration::from_millis(300));
+    let alice = Stream::open(a, "/sse?channel=room-1", &reader("alice"));
+    let second = Duration::from_secs(1);
+    assert_eq!(events(&mut watch, 1, Duration::from_secs(3), second), [r#"join {"sub":"alice"}"#]);
+    // Redis restarts (its data kept, its scripts not): the node reconnects and loads the
+    // script again; alice, still there, is no second join.
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    redis.run();
+    assert_eq!(events(&mut watch, 1, Duration::from_secs(3), Duration::ZERO), Vec::<String>::new());
+    drop(alice);
+    assert_eq!(events(&mut watch, 1, Duration::from_secs(8), second), [r#"leave {"sub":"alice"}"#]);
+}

@@ -272,7 +272,8 @@ mod redis_beat {
         /// and the next call replaces the whole set.
         pub(super) fn sync(&mut self, holds: &mut Holds, renew: bool, ttl: Duration, grace: Duration) {
             let sync = holds.next(MAX_CHANGES);
-            if sync.is_empty() && !renew {
+            // Disconnected (a call or the heartbeat failed): try again on the heartbeat only.
+            if !renew && (sync.is_empty() || self.conn.is_none()) {
                 return;
             }
             match self.call(Some(&sync), ttl, grace) {
