@@ -1,8 +1,9 @@
 //! Presence events once per cluster, on a real `redis-server`: the presence script itself
 //! (holds counted across nodes, joins and leaves XADDed once, a dead node reaped once however
 //! many nodes race to do it), then two `ssehub serve` nodes: a subject on both is one join and
-//! one leave, seen by a `$presence/NAME` reader on each node; a subject on a node that is
-//! killed gets exactly one leave; counts stay exact throughout.
+//! one leave, seen by a `$presence/NAME` reader on each node; a move between nodes within the
+//! debounce is neither; a subject on a node that is killed, or that stops cleanly, gets
+//! exactly one leave; a Redis restart makes no second join; counts stay exact throughout.
 #![cfg(all(feature = "jwt", feature = "redis"))]
 
 mod net;
@@ -292,4 +293,54 @@ fn holds_survive_a_redis_restart() {
     assert_eq!(events(&mut watch, 1, Duration::from_secs(3), Duration::ZERO), Vec::<String>::new());
     drop(alice);
     assert_eq!(events(&mut watch, 1, Duration::from_secs(8), second), [r#"leave {"sub":"alice"}"#]);
+}
+
+/// A library node on `redis` with JWT authorization and presence events.
+fn library_node(redis: &RedisServer) -> ssehub::Server {
+    use ssehub::auth::{Algorithm, JwtConfig, JwtPolicy, Verifier};
+    let verifier = Verifier::from_config(JwtConfig::hmac(Algorithm::HS256, SECRET)).unwrap();
+    ssehub::Server::builder()
+        .workers(1)
+        .policy(JwtPolicy::new(verifier))
+        .publish_path("/publish")
+        .presence("/channels")
+        .presence_events(true)
+        .redis(ssehub::RedisConfig::new(&redis.url()))
+        .bind("127.0.0.1:0")
+        .unwrap()
+}
+
+#[test]
+#[cfg_attr(not(has_redis_server), ignore = "needs redis-server (apt-get install redis-server)")]
+fn a_node_that_stops_cleanly_is_uncounted_within_a_beat_and_its_subjects_leave_once() {
+    let redis = RedisServer::start();
+    let one = library_node(&redis);
+    let two = library_node(&redis);
+    let (a, b) = (one.local_addr(), two.local_addr());
+    let mut watch = Stream::open(a, "/sse?channel=$presence/room-1", &reader("watcher"));
+    std::thread::sleep(Duration::from_millis(300));
+    let carol = Stream::open(b, "/sse?channel=room-1", &reader("carol"));
+    assert!(counts_are([a, b], 1, &["carol"]));
+    let second = Duration::from_secs(1);
+    assert_eq!(events(&mut watch, 1, Duration::from_secs(3), second), [r#"join {"sub":"carol"}"#]);
+    // Node two stops: it deletes its heartbeat (uncounted at node one's next beat) and marks
+    // itself gone;
+    // node one removes its holds a debounce later, carol's leave once.
+    two.shutdown();
+    drop(carol);
+    let stopped = Instant::now();
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut conn).unwrap();
+    let now_ms = secs * 1000 + micros / 1000;
+    let gone: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg("{ssehub}:presence-live")
+        .arg("-inf")
+        .arg(now_ms)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(gone.len(), 1, "node two, marked gone as it stopped: {gone:?}");
+    assert!(wait_until(Duration::from_secs(2), || presence(a, "room-1")["subscribers"] == 0));
+    assert_eq!(events(&mut watch, 1, Duration::from_secs(8), second), [r#"leave {"sub":"carol"}"#]);
+    assert!(stopped.elapsed() < Duration::from_secs(7), "{:?}", stopped.elapsed());
+    one.shutdown();
 }

@@ -50,6 +50,9 @@ pub(crate) struct Presence {
     /// Whether join and leave events are published.
     events: bool,
     stop: AtomicBool,
+    /// The presence thread, if started (joined at shutdown, so that a node that stops says so
+    /// in Redis before it exits).
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 struct State {
@@ -68,6 +71,7 @@ impl Presence {
             }),
             events,
             stop: AtomicBool::new(false),
+            thread: Mutex::new(None),
         }
     }
 
@@ -93,6 +97,17 @@ impl Presence {
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
+
+    /// Waits for the thread to stop (after [`Presence::stop`]: within a tick, plus its last
+    /// Redis calls, each bounded by their timeouts).
+    pub(crate) fn wait(&self) {
+        let thread = lock(&self.thread).take();
+        if let Some(t) = thread
+            && t.thread().id() != std::thread::current().id()
+        {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Starts the presence thread when there is something for it to do (events, or a cluster).
@@ -109,7 +124,8 @@ pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
         return Ok(());
     }
     let weak = Arc::downgrade(shared);
-    std::thread::Builder::new().name("ssehub-presence".into()).spawn(move || run(weak, beat))?;
+    let thread = std::thread::Builder::new().name("ssehub-presence".into()).spawn(move || run(weak, beat))?;
+    *lock(&shared.presence.thread) = Some(thread);
     Ok(())
 }
 
