@@ -230,7 +230,9 @@ mod redis_beat {
     use crate::hub::presence::holds::{Holds, Sync};
 
     /// This node's heartbeat in Redis: `{ns}:presence:NODE` (its text, with an expiry), and the
-    /// set `{ns}:presence:nodes` of nodes by when their heartbeat expires.
+    /// set `{ns}:presence:nodes` of nodes by when their heartbeat expires; with events on, its
+    /// presence holds too, through the presence script ([`presence_script`]) on the same
+    /// connection.
     pub(super) struct Heartbeat {
         client: Option<redis::Client>,
         conn: Option<redis::Connection>,
