@@ -12,6 +12,9 @@
 //! | `{ns}:last-id` | string | the last entry id the publish script gave out |
 //! | `{ns}:trimmed` | hash | stream key → the newest entry id trimmed from it |
 //! | `{ns}:idem:<key>` | string, expiring | `<entry id> <fingerprint>`: what a publish's `Idempotency-Key` published |
+//! | `{ns}:presence-live` | sorted set | node → when it counts as gone (ms): nodes holding presence |
+//! | `{ns}:presence-held:<node>` | set | the node's presence holds, `CHANNEL\tDATA` ([`presence_script`]) |
+//! | `{ns}:presence-holders` | hash | presence hold → how many nodes hold it |
 //!
 //! An entry's fields are the event's: `data`, `event` (its type), `retry` (milliseconds) and
 //! `comment`, each when present (`empty` marks an event with none of them). The entry id is the event's id; an id set on a published event
@@ -252,6 +255,173 @@ impl PublishBatch {
     }
 }
 
+/// The keys of presence's join and leave events (see [`presence_script`]).
+impl Keys {
+    /// The set of `node`'s holds (members `CHANNEL\tDATA`).
+    pub(crate) fn presence_held(&self, node: &str) -> String {
+        format!("{}:presence-held:{node}", self.prefix)
+    }
+
+    /// The hash member → how many nodes hold it.
+    pub(crate) fn presence_holders(&self) -> String {
+        format!("{}:presence-holders", self.prefix)
+    }
+
+    /// The sorted set of nodes with holds, by when they count as gone (milliseconds, Redis's
+    /// clock).
+    pub(crate) fn presence_nodes(&self) -> String {
+        format!("{}:presence-live", self.prefix)
+    }
+
+    /// The prefix itself (`{ns}`), from which the presence script names the streams it writes
+    /// and a dead node's set of holds.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// The presence script's own part (see [`presence_script`]); `publish` is [`PUBLISH_SCRIPT`]
+/// made a function of its `KEYS` and `ARGV`.
+const PRESENCE_SCRIPT_BODY: &str = r#"
+local live, holders, held = KEYS[1], KEYS[2], KEYS[3]
+local node, mode, prefix = ARGV[1], ARGV[2], ARGV[6]
+local ttl, grace, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local events = {}
+local function add(set, m)
+  if redis.call('SADD', set, m) == 1 and redis.call('HINCRBY', holders, m, 1) == 1 then
+    events[#events + 1] = {m, 'join'}
+  end
+end
+local function remove(set, m)
+  if redis.call('SREM', set, m) == 1 then
+    if redis.call('HINCRBY', holders, m, -1) <= 0 then
+      redis.call('HDEL', holders, m)
+      events[#events + 1] = {m, 'leave'}
+    end
+  end
+end
+local fresh = 0
+if mode == 'gone' then
+  redis.call('ZADD', live, now, node)
+else
+  local known = redis.call('ZSCORE', live, node)
+  redis.call('ZADD', live, now + ttl, node)
+  if mode == 'replace' then
+    local want = {}
+    for i = 7, #ARGV do want[ARGV[i]] = true end
+    for _, m in ipairs(redis.call('SMEMBERS', held)) do
+      if not want[m] then remove(held, m) end
+    end
+    for i = 7, #ARGV do add(held, ARGV[i]) end
+  elseif not known then
+    fresh = 1
+  else
+    for i = 7, #ARGV, 2 do
+      if ARGV[i] == '+' then add(held, ARGV[i + 1]) else remove(held, ARGV[i + 1]) end
+    end
+  end
+end
+local reaped = 0
+for _, d in ipairs(redis.call('ZRANGEBYSCORE', live, '-inf', now - grace)) do
+  if d ~= node then
+    reaped = reaped + 1
+    local set = prefix .. ':presence-held:' .. d
+    for _, m in ipairs(redis.call('SMEMBERS', set)) do remove(set, m) end
+    redis.call('DEL', set)
+    redis.call('ZREM', live, d)
+  end
+end
+if #events > 0 then
+  local pk = {prefix .. ':last-id', prefix .. ':trimmed'}
+  local pa = {keep, '1'}
+  for _, e in ipairs(events) do
+    local tab = string.find(e[1], '\t', 1, true)
+    pk[#pk + 1] = prefix .. ':idem:'
+    pk[#pk + 1] = prefix .. ':channel:$presence/' .. string.sub(e[1], 1, tab - 1)
+    for _, v in ipairs({'1', '4', '0', 'data', string.sub(e[1], tab + 1), 'event', e[2]}) do
+      pa[#pa + 1] = v
+    end
+  end
+  publish(pk, pa)
+end
+return {fresh, #events, reaped}
+"#;
+
+/// The script that changes one node's presence holds and publishes the joins and leaves they
+/// make, once for the whole cluster (see [`crate::hub::presence::holds`]).
+///
+/// `KEYS`: the sorted set of live nodes (`{ns}:presence-live`), the hash of holders per
+/// member, this node's set of holds. `ARGV`: the node, the mode (`delta`, `replace` or
+/// `gone`), its time to live in milliseconds, the grace in milliseconds, the entries kept per
+/// stream, the key prefix `{ns}`, then for `delta` a `+` or `-` and a member per change, for
+/// `replace` every member. Returns `[fresh, events, reaped]`.
+///
+/// * Every call but `gone` marks the node live until `now + ttl` (Redis's clock); `gone` (a
+///   node that stops) marks it gone now.
+/// * A member added to a node's set for the first time raises its holders by one, and `0 → 1`
+///   publishes `event: join`; removed, lowers it, and `1 → 0` publishes `event: leave`, each
+///   with the member's data on `{ns}:channel:$presence/CHANNEL`, through the publish script's
+///   own code (so the ids, the last id and the trimming are a publish's). Adding twice or
+///   removing a missing member does nothing: a call that is sent again is harmless.
+/// * `delta` from a node not in the live set (never seen, or reaped) changes nothing and
+///   answers `fresh = 1`: the node's set is not what it thinks, and it sends `replace`, which
+///   makes the set exactly the members given.
+/// * Every call reaps: a node whose liveness ended at least `grace` ago (it died, or it said
+///   `gone`) loses all its holds (the leaves they make published) and leaves the live set.
+///   Whichever node's call runs first does it; the others find nothing left, so each leave is
+///   published once. The grace is the debounce, so that clients of a dead node that reconnect
+///   to another within it make neither a leave nor a join.
+///
+/// A dead node's set and the streams are named from the prefix inside the script: all share
+/// the `{ns}` hash tag, so they are on the shard of the declared keys.
+pub fn presence_script() -> String {
+    format!("local function publish(KEYS, ARGV)\n{PUBLISH_SCRIPT}\nend\n{PRESENCE_SCRIPT_BODY}")
+}
+
+/// What one [`presence_script`] call changes: `Some(sync)` for a node that is up, `None` for one
+/// that stops (`gone`).
+pub(crate) struct PresenceCall<'a> {
+    pub(crate) node: &'a str,
+    pub(crate) sync: Option<&'a crate::hub::presence::holds::Sync>,
+    pub(crate) ttl_ms: u128,
+    pub(crate) grace_ms: u128,
+    pub(crate) retention: usize,
+}
+
+impl PresenceCall<'_> {
+    /// The call's `KEYS` and `ARGV`.
+    pub(crate) fn layout(&self, keys: &Keys) -> (Vec<String>, Vec<String>) {
+        use crate::hub::presence::holds::Sync;
+        let k = vec![keys.presence_nodes(), keys.presence_holders(), keys.presence_held(self.node)];
+        let mode = match self.sync {
+            None => "gone",
+            Some(Sync::Delta(_)) => "delta",
+            Some(Sync::Replace(_)) => "replace",
+        };
+        let mut a = vec![
+            self.node.to_owned(),
+            mode.to_owned(),
+            self.ttl_ms.to_string(),
+            self.grace_ms.to_string(),
+            self.retention.max(1).to_string(),
+            keys.prefix().to_owned(),
+        ];
+        match self.sync {
+            None => {}
+            Some(Sync::Delta(changes)) => {
+                for (add, m) in changes {
+                    a.push(if *add { "+" } else { "-" }.to_owned());
+                    a.push(m.clone());
+                }
+            }
+            Some(Sync::Replace(all)) => a.extend(all.iter().cloned()),
+        }
+        (k, a)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +434,32 @@ mod tests {
         assert_eq!(k.last_id(), "{ssehub}:last-id");
         assert_eq!(k.trimmed(), "{ssehub}:trimmed");
         assert_eq!(k.idempotency("k-1"), "{ssehub}:idem:k-1");
+        assert_eq!(k.presence_held("n1"), "{ssehub}:presence-held:n1");
+        assert_eq!(k.presence_holders(), "{ssehub}:presence-holders");
+        assert_eq!(k.presence_nodes(), "{ssehub}:presence-live");
+    }
+
+    #[test]
+    fn presence_calls_lay_out_their_arguments() {
+        use crate::hub::presence::holds::Sync;
+        let k = Keys::new("ns");
+        let delta = Sync::Delta(vec![(true, "a\tx".into()), (false, "b\ty".into())]);
+        let call =
+            PresenceCall { node: "n1", sync: Some(&delta), ttl_ms: 3000, grace_ms: 2000, retention: 0 };
+        let (keys, args) = call.layout(&k);
+        assert_eq!(keys, ["{ns}:presence-live", "{ns}:presence-holders", "{ns}:presence-held:n1"]);
+        assert_eq!(args, ["n1", "delta", "3000", "2000", "1", "{ns}", "+", "a\tx", "-", "b\ty"]);
+        let replace = Sync::Replace(vec!["a\tx".into()]);
+        let (_, args) = PresenceCall { sync: Some(&replace), ..call }.layout(&k);
+        assert_eq!(&args[1..2], ["replace"]);
+        assert_eq!(&args[6..], ["a\tx"]);
+        let (_, args) = PresenceCall { sync: None, ..call }.layout(&k);
+        assert_eq!(args.len(), 6);
+        assert_eq!(args[1], "gone");
+        // The publish script runs inside, as a function of its own KEYS and ARGV.
+        let script = presence_script();
+        assert!(script.starts_with("local function publish(KEYS, ARGV)\n"));
+        assert!(script.contains(PUBLISH_SCRIPT));
     }
 
     fn stored(event: &Event) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -14,10 +14,19 @@
 //! characters ([`super::validate_channels`]), so tabs and newlines separate safely.
 //!
 //! **Join and leave events** (opt-in) go to the companion channel `$presence/NAME`
-//! ([`PRESENCE_PREFIX`]): `event: join` / `event: leave` with data `{"sub":"alice"}`, when a
-//! subject's first stream on `NAME` (on this node) starts and when its last one ends. A leave is
-//! held back for a debounce ([`Debounce`]): a subject that reconnects within it (a token renewed,
-//! a network change) makes neither a leave nor a join. Anonymous streams make no events.
+//! ([`PRESENCE_PREFIX`]): `event: join` / `event: leave` with data `{"sub":"alice"}`, once per
+//! cluster: when a subject's first stream on `NAME` on any node starts and when its last one on
+//! every node ends. A leave is held back for a debounce ([`Debounce`]): a subject that
+//! reconnects within it (a token renewed, a network change, another node) makes neither a leave
+//! nor a join. Anonymous streams make no events.
+//!
+//! On one node (no Redis) the node is the cluster: [`Debounce`]'s joins and leaves are the
+//! events. With Redis they are the node's *holds* starting and ending ([`holds`]): a script in
+//! Redis counts, per channel and subject, the nodes holding it, and publishes `join` when that
+//! goes from 0 to 1 and `leave` when it goes back to 0, once, into `$presence/NAME`'s stream,
+//! which every node's reader delivers like any publish. A node that dies (its liveness not
+//! renewed) has its holds removed by whichever node's call comes first, a debounce after its
+//! liveness ends, each leave that makes published once.
 //!
 //! Everything here is pure: time is passed in, and no operation panics on any input (a
 //! heartbeat from another node is parsed leniently: a bad line is skipped).
@@ -28,6 +37,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
+pub mod holds;
 
 /// Bytes escaped in a subject in a heartbeat: controls, `%`, `=`, space, tab (a control).
 const SUBJECT: &AsciiSet = &CONTROLS.add(b'%').add(b'=').add(b' ');

@@ -1082,6 +1082,7 @@ impl Server {
             backplane.wait();
         }
         self.shared.presence.stop();
+        self.shared.presence.wait();
         failed.map_or(Ok(()), Err)
     }
 

@@ -218,7 +218,7 @@ pub struct Args {
     pub metrics_addr: Option<String>,
     /// Publish `event: join` / `event: leave` (data `{"sub":...}`) on `$presence/NAME` when a
     /// token's subject comes to or leaves channel NAME (a leave held back 3 s: a reconnect is
-    /// neither).
+    /// neither); with --redis, once for the whole cluster.
     #[arg(long)]
     pub presence_events: bool,
     #[command(flatten)]
