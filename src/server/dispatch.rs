@@ -90,6 +90,10 @@ impl Worker {
                     let live = Live::new(link, admin);
                     let key = self.slots.insert(live);
                     if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
+                        // Four at a time, not doubled (as the connection's own list of streams).
+                        if sock.streams.len() == sock.streams.capacity() {
+                            sock.streams.reserve_exact(4);
+                        }
                         sock.streams.push((stream, key));
                     }
                     self.handle_request(key, request, now);
@@ -102,10 +106,7 @@ impl Worker {
                         .and_then(Live::socket)
                         .and_then(|s| s.streams.iter().find(|(id, _)| *id == stream).map(|(_, k)| *k));
                     if let Some(key) = key {
-                        if let Some(opened) = self.slots.get(key).and_then(|l| l.access.as_mut()) {
-                            opened.tally = tally;
-                        }
-                        self.finalize(key.slot);
+                        self.finalize_tallied(key.slot, tally);
                     }
                 }
                 h2::Event::Refused(why) => {
@@ -385,7 +386,7 @@ impl Worker {
             let tls = sock.tls.is_some();
             #[cfg(not(feature = "tls"))]
             let tls = false;
-            super::access::Opened::new(|| sock.sock.peer_addr().ok(), req, tls, now)
+            super::access::Opened::new(&mut sock.access, || sock.sock.peer_addr().ok(), req, tls, now)
         });
         let Some(live) = self.slots.get(key) else { return };
         live.member = Some(member);
