@@ -94,7 +94,7 @@ impl Worker {
                         if sock.streams.len() == sock.streams.capacity() {
                             sock.streams.reserve_exact(4);
                         }
-                        sock.streams.push((stream, key));
+                        sock.streams.push(super::slots::Child::new(stream, key));
                     }
                     self.handle_request(key, request, now);
                 }
@@ -104,7 +104,7 @@ impl Worker {
                         .slots
                         .get(parent)
                         .and_then(Live::socket)
-                        .and_then(|s| s.streams.iter().find(|(id, _)| *id == stream).map(|(_, k)| *k));
+                        .and_then(|s| s.streams.iter().find(|c| c.id == stream).map(|c| c.key()));
                     if let Some(key) = key {
                         self.finalize_tallied(key.slot, tally);
                     }
@@ -422,7 +422,9 @@ impl Worker {
         }
         let mut more = false;
         let mut at = 0;
-        while let Some(&(_, key)) = self.slots.at(i).and_then(Live::socket).and_then(|s| s.streams.get(at)) {
+        while let Some(key) =
+            self.slots.at(i).and_then(Live::socket).and_then(|s| s.streams.get(at)).map(|c| c.key())
+        {
             more |= self.refill_stream(key, now);
             at += 1;
         }

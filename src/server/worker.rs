@@ -92,7 +92,7 @@ pub(crate) struct Socket {
     #[cfg(feature = "tls")]
     pub(super) tls: Option<Box<crate::proto::tls::Tls>>,
     /// HTTP/2: the slots of the streams that have one, by stream id.
-    pub(super) streams: Vec<(u32, Key)>,
+    pub(super) streams: Vec<super::slots::Child>,
     /// The access log's facts its streams share (client, path, ...), once the first starts.
     pub(super) access: Option<Arc<super::access::Facts>>,
 }
@@ -835,7 +835,7 @@ impl Worker {
         let tally = match &mut live.link {
             Link::Socket(sock) => {
                 let tally = sock.proto.http1().and_then(|c| c.stream_tally());
-                for (id, key) in std::mem::take(&mut sock.streams) {
+                for (id, key) in std::mem::take(&mut sock.streams).into_iter().map(|c| (c.id, c.key())) {
                     if let Some(stream) = self.slots.get(key) {
                         let logged = stream.access.is_some();
                         let tally = sock.proto.http2().filter(|_| logged).and_then(|h2| h2.tally(id));
@@ -861,7 +861,7 @@ impl Worker {
                 let (parent, id) = (*parent, *id);
                 let mut tally = given;
                 if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
-                    sock.streams.retain(|&(s, _)| s != id);
+                    sock.streams.retain(|c| c.id != id);
                     if let Some(h2) = sock.proto.http2() {
                         // Gone from our side (a panicking callback, say): the peer is told.
                         h2.reset_stream(id, crate::h2::ErrorCode::Cancel, Instant::now());
