@@ -240,6 +240,31 @@ fn an_http2_stream_is_logged_too() {
     serve.stop();
 }
 
+/// The streams of one HTTP/2 connection share its facts (client, path) in the server, yet
+/// each gets its own line, with its own channels and tally, when the connection goes.
+#[test]
+fn each_stream_of_an_http2_connection_that_goes_gets_its_line() {
+    let serve = Serve::start(&["--no-clock", "--log-format", "json"], &[]);
+    let mut h2 = net::h2::H2::connect(serve.addr);
+    h2.get(1, "/sse?channel=room");
+    h2.get(3, "/sse?channel=news");
+    assert_eq!(h2.head(1)[0], (":status".to_owned(), "200".to_owned()));
+    assert_eq!(h2.head(3)[0], (":status".to_owned(), "200".to_owned()));
+    drop(h2);
+    let room = serve.access_line(&json!({"http": "HTTP/2", "channels": ["room"]}), TIMEOUT);
+    let news = serve.access_line(&json!({"http": "HTTP/2", "channels": ["news"]}), TIMEOUT);
+    for line in [&room, &news] {
+        check_access_fields(line);
+        assert_eq!(
+            (&line["path"], &line["tls"], &line["reason"]),
+            (&json!("/sse"), &json!(false), &json!("client_left"))
+        );
+        assert!(line["bytes"].as_u64().unwrap() > 9, "its HEADERS at least: {line}");
+    }
+    assert_eq!(room["client"], news["client"], "one connection, one client");
+    serve.stop();
+}
+
 /// Over TLS, a stream open when the server is stopped: `tls` true, reason `shutdown`.
 #[test]
 fn a_tls_stream_ended_by_the_shutdown_says_so() {

@@ -90,7 +90,11 @@ impl Worker {
                     let live = Live::new(link, admin);
                     let key = self.slots.insert(live);
                     if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
-                        sock.streams.push((stream, key));
+                        // Four at a time, not doubled (as the connection's own list of streams).
+                        if sock.streams.len() == sock.streams.capacity() {
+                            sock.streams.reserve_exact(4);
+                        }
+                        sock.streams.push(super::slots::Child::new(stream, key));
                     }
                     self.handle_request(key, request, now);
                 }
@@ -100,12 +104,9 @@ impl Worker {
                         .slots
                         .get(parent)
                         .and_then(Live::socket)
-                        .and_then(|s| s.streams.iter().find(|(id, _)| *id == stream).map(|(_, k)| *k));
+                        .and_then(|s| s.streams.iter().find(|c| c.id == stream).map(|c| c.key()));
                     if let Some(key) = key {
-                        if let Some(opened) = self.slots.get(key).and_then(|l| l.access.as_mut()) {
-                            opened.tally = tally;
-                        }
-                        self.finalize(key.slot);
+                        self.finalize_tallied(key.slot, tally);
                     }
                 }
                 h2::Event::Refused(why) => {
@@ -399,7 +400,7 @@ impl Worker {
             let tls = sock.tls.is_some();
             #[cfg(not(feature = "tls"))]
             let tls = false;
-            super::access::Opened::new(|| sock.sock.peer_addr().ok(), req, tls, now)
+            super::access::Opened::new(&mut sock.access, || sock.sock.peer_addr().ok(), req, tls, now)
         });
         let Some(live) = self.slots.get(key) else {
             shared.mailboxes[self.index].unlisten();
@@ -438,7 +439,9 @@ impl Worker {
         }
         let mut more = false;
         let mut at = 0;
-        while let Some(&(_, key)) = self.slots.at(i).and_then(Live::socket).and_then(|s| s.streams.get(at)) {
+        while let Some(key) =
+            self.slots.at(i).and_then(Live::socket).and_then(|s| s.streams.get(at)).map(|c| c.key())
+        {
             more |= self.refill_stream(key, now);
             at += 1;
         }

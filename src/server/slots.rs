@@ -26,6 +26,31 @@ pub(crate) struct ConnId {
     pub(crate) key: Key,
 }
 
+/// An HTTP/2 stream of a socket and its slot, in the socket's list of them: twelve bytes where
+/// `(u32, Key)` takes twenty-four (the list holds one per stream for the connection's life; a
+/// slot's index fits 32 bits, as the worker's open files do many times over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Child {
+    /// The stream id.
+    pub(crate) id: u32,
+    slot: u32,
+    generation: u32,
+}
+
+impl Child {
+    /// Stream `id` in the slot `key` names.
+    pub(crate) fn new(id: u32, key: Key) -> Child {
+        // Never past 32 bits (see above); if it were, the child would name no slot.
+        let slot = u32::try_from(key.slot).unwrap_or(u32::MAX);
+        Child { id, slot, generation: key.generation }
+    }
+
+    /// The stream's slot.
+    pub(crate) fn key(self) -> Key {
+        Key { slot: self.slot as usize, generation: self.generation }
+    }
+}
+
 #[derive(Debug)]
 struct Slot<T> {
     generation: u32,
@@ -124,6 +149,14 @@ impl<T> Slots<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_names_its_slot_in_twelve_bytes() {
+        let key = Key { slot: 70_000, generation: 9 };
+        let child = Child::new(5, key);
+        assert_eq!((child.id, child.key()), (5, key));
+        assert_eq!(std::mem::size_of::<Child>(), 12);
+    }
 
     #[test]
     fn a_stale_key_never_reaches_the_next_value_in_its_slot() {

@@ -92,7 +92,9 @@ pub(crate) struct Socket {
     #[cfg(feature = "tls")]
     pub(super) tls: Option<Box<crate::proto::tls::Tls>>,
     /// HTTP/2: the slots of the streams that have one, by stream id.
-    pub(super) streams: Vec<(u32, Key)>,
+    pub(super) streams: Vec<super::slots::Child>,
+    /// The access log's facts its streams share (client, path, ...), once the first starts.
+    pub(super) access: Option<Arc<super::access::Facts>>,
 }
 
 /// What starting a deferred stream needs once the backplane has answered.
@@ -587,6 +589,7 @@ impl Worker {
             #[cfg(feature = "tls")]
             tls,
             streams: Vec::new(),
+            access: None,
         };
         let live = Live::new(Link::Socket(Box::new(socket)), admin);
         let key = self.slots.insert(live);
@@ -816,16 +819,27 @@ impl Worker {
     /// Takes slot `i` out of the worker: a socket is deregistered and closed (with the streams
     /// it carries); a stream gives back its subscriptions and tells the application it ended.
     pub(super) fn finalize(&mut self, i: usize) {
+        self.finalize_tallied(i, None);
+    }
+
+    /// [`Worker::finalize`], for an HTTP/2 stream whose tally its connection gave already (as
+    /// it reported the stream closed, or before the socket went): the stream's access line
+    /// says what it sent.
+    pub(super) fn finalize_tallied(
+        &mut self,
+        i: usize,
+        tally: Option<crate::proto::stream_end::StreamTally>,
+    ) {
+        let given = tally;
         let Some(mut live) = self.slots.remove(i) else { return };
         let tally = match &mut live.link {
             Link::Socket(sock) => {
                 let tally = sock.proto.http1().and_then(|c| c.stream_tally());
-                for (id, key) in std::mem::take(&mut sock.streams) {
+                for (id, key) in std::mem::take(&mut sock.streams).into_iter().map(|c| (c.id, c.key())) {
                     if let Some(stream) = self.slots.get(key) {
-                        if let (Some(opened), Some(h2)) = (stream.access.as_mut(), sock.proto.http2()) {
-                            opened.tally = opened.tally.or_else(|| h2.tally(id));
-                        }
-                        self.finalize(key.slot);
+                        let logged = stream.access.is_some();
+                        let tally = sock.proto.http2().filter(|_| logged).and_then(|h2| h2.tally(id));
+                        self.finalize_tallied(key.slot, tally);
                     }
                 }
                 if let Protocol::Http2(_) = sock.proto {
@@ -845,9 +859,9 @@ impl Worker {
             }
             Link::Stream { parent, id } => {
                 let (parent, id) = (*parent, *id);
-                let mut tally = live.access.as_ref().and_then(|a| a.tally);
+                let mut tally = given;
                 if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
-                    sock.streams.retain(|&(s, _)| s != id);
+                    sock.streams.retain(|c| c.id != id);
                     if let Some(h2) = sock.proto.http2() {
                         // Gone from our side (a panicking callback, say): the peer is told.
                         h2.reset_stream(id, crate::h2::ErrorCode::Cancel, Instant::now());

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::stream::Local;
+use super::stream::{Local, Tick, window};
 use super::{Connection, Event, Refusal};
 use crate::h2::ErrorCode;
 use crate::h2::frame;
@@ -31,6 +31,7 @@ impl Connection {
     /// Answers stream `stream` with `response` (its head only when `head_only`: a `HEAD`
     /// request). `false` if the stream is gone or already answered.
     pub fn respond(&mut self, stream: u32, response: &Response, head_only: bool, now: Instant) -> bool {
+        let epoch = self.accepted;
         if self.stream(stream).is_none_or(|s| s.answered()) {
             return false;
         }
@@ -49,7 +50,7 @@ impl Connection {
         } else {
             s.out.push_unbounded(Frame::raw(body.to_vec()));
             s.local = Local::Ending;
-            s.last_queued = now;
+            s.last_queued = Tick::of(now, epoch);
         }
         true
     }
@@ -64,6 +65,7 @@ impl Connection {
         first: &[Frame],
         now: Instant,
     ) -> bool {
+        let epoch = self.accepted;
         if self.stream(stream).is_none_or(|s| s.answered()) {
             return false;
         }
@@ -73,7 +75,7 @@ impl Connection {
         self.headers(stream, &fields, false, now);
         let s = self.stream(stream).expect("checked above");
         s.local = Local::Streaming;
-        s.last_queued = now;
+        s.last_queued = Tick::of(now, epoch);
         for f in first {
             s.out.push_unbounded(f.clone());
         }
@@ -83,13 +85,14 @@ impl Connection {
     /// Queues an event on stream `stream`. Past the queue bound the stream is reset (`CANCEL`)
     /// and `Err` says so; a stream that is gone or finishing takes nothing, quietly.
     pub fn push(&mut self, stream: u32, frame: Frame, now: Instant) -> Result<(), Overflow> {
+        let epoch = self.accepted;
         let Some(s) = self.stream(stream) else { return Ok(()) };
         if s.local != Local::Streaming {
             return Ok(());
         }
         match s.out.push(frame) {
             Ok(()) => {
-                s.last_queued = now;
+                s.last_queued = Tick::of(now, epoch);
                 Ok(())
             }
             Err(overflow) => {
@@ -108,6 +111,7 @@ impl Connection {
 
     /// Queues a replay batch (sized by [`Connection::replay_room`]) whatever the bound.
     pub fn push_replay(&mut self, stream: u32, frames: Vec<Frame>, now: Instant) {
+        let epoch = self.accepted;
         let Some(s) = self.stream(stream) else { return };
         if s.local != Local::Streaming {
             return;
@@ -115,7 +119,7 @@ impl Connection {
         for f in frames {
             s.out.push_unbounded(f);
         }
-        s.last_queued = now;
+        s.last_queued = Tick::of(now, epoch);
     }
 
     /// Room in stream `stream`'s queue, once it is empty (a replay batch waits for that): its
@@ -143,6 +147,7 @@ impl Connection {
     /// Ends the event stream on `stream` at `at` (its authorization expires then), after what
     /// is queued; a later call moves the end.
     pub fn end_stream_at(&mut self, stream: u32, at: Instant) {
+        let at = Tick::of(at, self.accepted);
         if let Some(s) = self.stream(stream) {
             if s.local == Local::Streaming {
                 s.ends_at = Some(at);
@@ -223,13 +228,13 @@ impl Connection {
             let end = s.local == Local::Ending;
             let mut frames = 0;
             loop {
-                let window = s.send_window.min(self.send_window).max(0) as usize;
-                let room = window.min(max_frame).min(budget);
+                let open = i64::from(s.send_window).min(self.send_window).max(0) as usize;
+                let room = open.min(max_frame).min(budget);
                 if room == 0 && !(s.out.is_empty() && end) {
                     break;
                 }
                 let (taken, end_stream) = self.out.commit_data(s.id, &mut s.out, room, end);
-                s.send_window -= taken as i64;
+                s.send_window = window(i64::from(s.send_window) - taken as i64);
                 self.send_window -= taken as i64;
                 budget -= taken;
                 frames += 1;
@@ -249,7 +254,7 @@ impl Connection {
             s.blocked_since = match (s.out.is_empty(), frames > 0) {
                 (true, _) => None,
                 (false, true) => None,
-                (false, false) => s.blocked_since.or(Some(now)),
+                (false, false) => s.blocked_since.or(Some(Tick::of(now, self.accepted))),
             };
         }
         for id in ended {

@@ -30,7 +30,7 @@
 use std::time::Instant;
 
 use super::request::{Refused, check_trailers, request_of};
-use super::stream::{Incoming, Stream};
+use super::stream::{Incoming, STREAMS_STEP, Stream, Tick, window};
 use super::{Block, Connection, Event, MAX_BLOCK_FRAMES, Phase, Refusal};
 use crate::h2::frame::{self, Frame, FrameError, Setting};
 use crate::h2::hpack::{DecodeError, HeaderList};
@@ -176,15 +176,16 @@ impl Connection {
                         Setting::InitialWindowSize(v) => {
                             let delta = i64::from(v) - i64::from(self.peer_initial_window);
                             self.peer_initial_window = v;
-                            for st in &mut self.streams {
-                                st.send_window += delta;
-                            }
-                            if self.streams.iter().any(|st| st.send_window > i64::from(MAX_WINDOW_SIZE)) {
+                            let max = i64::from(MAX_WINDOW_SIZE);
+                            if self.streams.iter().any(|st| i64::from(st.send_window) + delta > max) {
                                 return self.conn_error(
                                     ErrorCode::FlowControlError,
                                     Refusal::FlowControl,
                                     now,
                                 );
+                            }
+                            for st in &mut self.streams {
+                                st.send_window = window(i64::from(st.send_window) + delta);
                             }
                         }
                         Setting::MaxFrameSize(v) => self.peer_max_frame = v,
@@ -234,10 +235,10 @@ impl Connection {
         if s.remote_closed {
             return self.stream_error(id, ErrorCode::StreamClosed, Refusal::Protocol, now);
         }
-        if i64::from(flow) > s.recv_window {
+        if i64::from(flow) > i64::from(s.recv_window) {
             return self.stream_error(id, ErrorCode::FlowControlError, Refusal::FlowControl, now);
         }
-        s.recv_window -= i64::from(flow);
+        s.recv_window = window(i64::from(s.recv_window) - i64::from(flow));
         s.recv_unacked += flow;
         let mut too_large = false;
         let mut malformed = false;
@@ -256,7 +257,7 @@ impl Connection {
             s.remote_closed = true;
         } else if s.recv_unacked >= UPDATE_AT && !too_large {
             let inc = std::mem::take(&mut s.recv_unacked);
-            s.recv_window += i64::from(inc);
+            s.recv_window = window(i64::from(s.recv_window) + i64::from(inc));
             self.note_output(now);
             frame::encode_window_update(id, inc, &mut self.out.control);
         }
@@ -297,10 +298,11 @@ impl Connection {
         if increment == 0 {
             return self.stream_error(id, ErrorCode::ProtocolError, Refusal::Protocol, now);
         }
-        s.send_window += i64::from(increment);
-        if s.send_window > i64::from(MAX_WINDOW_SIZE) {
-            self.stream_error(id, ErrorCode::FlowControlError, Refusal::FlowControl, now);
+        let sum = i64::from(s.send_window) + i64::from(increment);
+        if sum > i64::from(MAX_WINDOW_SIZE) {
+            return self.stream_error(id, ErrorCode::FlowControlError, Refusal::FlowControl, now);
         }
+        s.send_window = window(sum);
     }
 
     /// A whole header block on stream `id`.
@@ -411,8 +413,12 @@ impl Connection {
             i64::from(DEFAULT_INITIAL_WINDOW_SIZE),
             self.config.settings.max_queue_bytes,
             self.pool.clone(),
-            now,
+            Tick::of(now, self.accepted),
         );
+        // Grown by `STREAMS_STEP`, not doubled (see there).
+        if self.streams.len() == self.streams.capacity() {
+            self.streams.reserve_exact(STREAMS_STEP);
+        }
         self.streams.push(stream);
         self.settle(now);
         self.streams.last_mut().expect("just pushed")

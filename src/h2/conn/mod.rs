@@ -608,12 +608,12 @@ impl Connection {
                     match st.local {
                         Local::Waiting(t) => consider(Some(t)),
                         Local::Streaming => {
-                            consider(s.keep_alive.map(|k| st.last_queued + k));
-                            consider(st.ends_at);
+                            consider(s.keep_alive.map(|k| st.last_queued.at(self.accepted) + k));
+                            consider(st.ends_at.map(|t| t.at(self.accepted)));
                         }
                         _ => {}
                     }
-                    consider(st.blocked_since.map(|t| t + s.send_timeout));
+                    consider(st.blocked_since.map(|t| t.at(self.accepted) + s.send_timeout));
                 }
             }
         }
@@ -663,18 +663,19 @@ impl Connection {
             did.idle = true;
             return did;
         }
+        let epoch = self.accepted;
         let mut i = 0;
         while i < self.streams.len() {
             let st = &mut self.streams[i];
             let id = st.id;
-            if st.blocked_since.is_some_and(|t| now >= t + s.send_timeout) {
+            if st.blocked_since.is_some_and(|t| now >= t.at(epoch) + s.send_timeout) {
                 did.stalled_streams += 1;
                 EndReason::SendTimeout.note(&mut st.end);
                 self.events.push_back(Event::Refused(Refusal::StalledStream));
                 self.reset(id, ErrorCode::Cancel, now);
                 continue; // the stream is gone: the next one is at `i` now
             }
-            if st.local == Local::Streaming && st.ends_at.is_some_and(|t| now >= t) {
+            if st.local == Local::Streaming && st.ends_at.is_some_and(|t| now >= t.at(epoch)) {
                 did.ended += 1;
                 EndReason::AuthExpired.note(&mut st.end);
                 st.local = Local::Ending;
@@ -683,7 +684,7 @@ impl Connection {
             }
             let waited_out = matches!(st.local, Local::Waiting(t) if now >= t);
             let quiet = matches!(st.local, Local::Streaming)
-                && s.keep_alive.is_some_and(|k| now >= st.last_queued + k);
+                && s.keep_alive.is_some_and(|k| now >= st.last_queued.at(epoch) + k);
             if waited_out {
                 did.no_answers += 1;
                 let busy = Response::unavailable("the backplane did not answer in time", 1);

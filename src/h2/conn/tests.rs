@@ -1112,3 +1112,55 @@ mod flow_control {
         }
     }
 }
+
+/// Windows are kept in four bytes: at 2^31 - 1 they still work, past it they are refused
+/// (RFC 9113 §6.9.1), from a `WINDOW_UPDATE` (the stream) or a `SETTINGS` (the connection).
+#[test]
+fn stream_windows_at_their_bound() {
+    let t0 = Instant::now();
+    let max = MAX_WINDOW_SIZE_TEST;
+    let update = |id, inc| {
+        let mut v = Vec::new();
+        frame::encode_window_update(id, inc, &mut v);
+        v
+    };
+    // Opened at the largest window: one more octet resets the stream.
+    let (mut c, mut client) = open(config(), &[Setting::InitialWindowSize(max)], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    client.read(&mut c, t0);
+    c.received(&update(1, 1));
+    assert_eq!(events(&mut c, t0), [Event::Refused(Refusal::FlowControl), Event::Closed { stream: 1 }]);
+    assert_eq!(client.read(&mut c, t0), [Got::Rst { stream: 1, code: ErrorCode::FlowControlError }]);
+    // Raised to the largest by WINDOW_UPDATE, then past it by SETTINGS: the connection ends.
+    let (mut c, mut client) = open(config(), &[], t0);
+    c.received(&client.get(1, "/sse"));
+    request_on(&mut c, t0);
+    c.start_stream(1, &[], &[], t0);
+    client.read(&mut c, t0);
+    c.received(&update(1, max - crate::h2::DEFAULT_INITIAL_WINDOW_SIZE));
+    assert_eq!(events(&mut c, t0), []);
+    let mut s = Vec::new();
+    frame::encode_settings(&[Setting::InitialWindowSize(crate::h2::DEFAULT_INITIAL_WINDOW_SIZE + 1)], &mut s);
+    c.received(&s);
+    let got = events(&mut c, t0);
+    assert_eq!(got[0], Event::Refused(Refusal::FlowControl), "{got:?}");
+    let got = client.read(&mut c, t0);
+    assert!(got.contains(&Got::GoAway { last: 1, code: ErrorCode::FlowControlError }), "{got:?}");
+}
+
+/// A connection's list of streams grows a few at a time, not doubling (each stream there is
+/// 168 bytes for the connection's life: BENCHMARKS.md, HTTP/2 memory per stream).
+#[test]
+fn the_list_of_streams_grows_a_few_at_a_time() {
+    let t0 = Instant::now();
+    let (mut c, mut client) = open(config(), &[], t0);
+    for n in 1..=10u32 {
+        c.received(&client.get(2 * n - 1, "/sse"));
+        request_on(&mut c, t0);
+        c.start_stream(2 * n - 1, &[], &[], t0);
+    }
+    assert_eq!(c.open_streams(), 10);
+    assert!(c.streams.capacity() <= 12, "{}", c.streams.capacity());
+}
