@@ -734,10 +734,7 @@ impl Reader {
             }
             let seq = hub.seq();
             match &join.to {
-                JoinFor::Conn(id) => {
-                    hub.subscribe(&join.channels);
-                    self.fanout.listen(id.worker);
-                }
+                JoinFor::Conn(_) => hub.subscribe(&join.channels),
                 // Started here, under the lock, so that the next publish finds it live (one whose
                 // Subscription is dropped already is not, nor counted).
                 JoinFor::Outside(slot) => {

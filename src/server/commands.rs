@@ -14,7 +14,6 @@
 //!
 //! [`Coalescer`]: crate::proto::coalesce::Coalescer
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -56,13 +55,6 @@ pub(crate) enum Command {
 pub(crate) struct Mailbox {
     inner: Mutex<Inbox>,
     waker: mio::Waker,
-    /// Streams on this worker that publishes must reach (started, or starting). A publish
-    /// skips a worker with none: no command, no wake-up (with 2 workers and the streams on
-    /// one, or none at all, that is a wake-up a publish saved). It grows only under the hub's
-    /// lock, where a stream takes its place in the sequence ([`Mailbox::listen`]) and where
-    /// publishes are numbered and posted: so a publish numbered after a stream's start always
-    /// finds it counted. It shrinks when the stream is gone, when nothing more is owed to it.
-    listening: AtomicUsize,
 }
 
 struct Inbox {
@@ -73,27 +65,7 @@ struct Inbox {
 
 impl Mailbox {
     pub(crate) fn new(waker: mio::Waker) -> Mailbox {
-        Mailbox {
-            inner: Mutex::new(Inbox { commands: Vec::new(), closed: false }),
-            waker,
-            listening: AtomicUsize::new(0),
-        }
-    }
-
-    /// Counts a stream of this worker's that publishes must reach from now on. Call it under
-    /// the hub's lock, in the same hold that gave the stream its place in the sequence.
-    pub(crate) fn listen(&self) {
-        self.listening.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A stream counted by [`Mailbox::listen`] is gone (or never started).
-    pub(crate) fn unlisten(&self) {
-        let _ = self.listening.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-    }
-
-    /// Whether a publish must be posted here (read under the hub's lock).
-    pub(crate) fn is_listening(&self) -> bool {
-        self.listening.load(Ordering::Relaxed) > 0
+        Mailbox { inner: Mutex::new(Inbox { commands: Vec::new(), closed: false }), waker }
     }
 
     /// Posts a command; gives it back when the worker has stopped.

@@ -277,7 +277,7 @@ impl Worker {
         let budget = shared.config.max_queue_bytes;
         let resume = {
             let mut hub = shared.lock_hub();
-            let resume = match &shared.backplane {
+            match &shared.backplane {
                 None => Some(hub.resume(&channels, last_event_id.as_deref(), budget, now)),
                 Some(_) => {
                     let resume = hub.resume_followed(&channels, last_event_id.as_deref(), budget, now);
@@ -286,11 +286,7 @@ impl Worker {
                     }
                     resume
                 }
-            };
-            if resume.is_some() {
-                shared.mailboxes[self.index].listen();
             }
-            resume
         };
         if let Some(resume) = resume {
             return self.start_stream(key, &req, headers, channels, access, resume, now);
@@ -335,10 +331,7 @@ impl Worker {
                 self.serve(key.slot, now);
             }
             // Gone, or answered 503 already: give back the subscription counted for it.
-            (None, Ok(_)) => {
-                self.shared.lock_hub().unsubscribe(&channels, now);
-                self.shared.mailboxes[self.index].unlisten();
-            }
+            (None, Ok(_)) => self.shared.lock_hub().unsubscribe(&channels, now),
             (None, Err(_)) => {}
         }
     }
@@ -361,10 +354,7 @@ impl Worker {
         first.extend(resume.gap);
         first.extend(resume.frames);
         headers.extend(shared.config.headers.iter().cloned());
-        let Some(mut e) = self.endpoint(key) else {
-            shared.mailboxes[self.index].unlisten();
-            return;
-        };
+        let Some(mut e) = self.endpoint(key) else { return };
         e.start_stream(req, &headers, &first, now);
         if let Some(end) = access.ends_at(since_epoch(), now) {
             e.end_stream_at(end);
@@ -402,10 +392,7 @@ impl Worker {
             let tls = false;
             super::access::Opened::new(&mut sock.access, || sock.sock.peer_addr().ok(), req, tls, now)
         });
-        let Some(live) = self.slots.get(key) else {
-            shared.mailboxes[self.index].unlisten();
-            return;
-        };
+        let Some(live) = self.slots.get(key) else { return };
         live.member = Some(member);
         live.client = Some(inner.clone());
         live.access = access;

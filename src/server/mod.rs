@@ -1307,14 +1307,6 @@ impl Fanout {
         }
     }
 
-    /// Counts a stream on `worker` that publishes must reach: see [`Mailbox::listen`] (under
-    /// the hub's lock).
-    pub(crate) fn listen(&self, worker: usize) {
-        if let Some(mailbox) = self.mailboxes.get(worker) {
-            mailbox.listen();
-        }
-    }
-
     /// As [`post_published`].
     pub(crate) fn post_published(&self, published: &Published, target: &Target) {
         post_published(&self.mailboxes, published, target);
@@ -1330,61 +1322,11 @@ pub(crate) fn since_epoch() -> Duration {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
 }
 
-/// Hands a publish to every worker with streams ([`Mailbox::listen`]). Callers hold the hub's
-/// lock, so that every worker sees publishes in sequence order, and every stream started
-/// before this publish was numbered is counted.
+/// Hands a publish to every worker. Callers hold the hub's lock, so that every worker sees
+/// publishes in sequence order.
 fn post_published(mailboxes: &[Mailbox], published: &Published, target: &Target) {
     let at = std::time::Instant::now();
-    for mailbox in mailboxes.iter().filter(|m| m.is_listening()) {
+    for mailbox in mailboxes {
         let _ = mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone(), at));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mailboxes(n: usize) -> (Vec<mio::Poll>, Vec<Mailbox>) {
-        let polls: Vec<mio::Poll> = (0..n).map(|_| mio::Poll::new().unwrap()).collect();
-        let boxes = polls
-            .iter()
-            .map(|p| Mailbox::new(mio::Waker::new(p.registry(), mio::Token(0)).unwrap()))
-            .collect();
-        (polls, boxes)
-    }
-
-    fn posted(mailbox: &Mailbox) -> Vec<u64> {
-        let mut commands = Vec::new();
-        mailbox.take(&mut commands);
-        commands
-            .iter()
-            .filter_map(|c| if let Command::Publish(seq, ..) = c { Some(*seq) } else { None })
-            .collect()
-    }
-
-    #[test]
-    fn a_publish_is_posted_only_to_workers_with_streams() {
-        let (_polls, boxes) = mailboxes(2);
-        let published = |seq| Published {
-            seq,
-            id: None,
-            frame: crate::proto::Frame::event(&crate::Event::new("x")).unwrap(),
-        };
-        post_published(&boxes, &published(1), &Target::All);
-        assert_eq!((posted(&boxes[0]), posted(&boxes[1])), (vec![], vec![]), "no streams: no wake-up");
-        boxes[1].listen();
-        boxes[1].listen();
-        post_published(&boxes, &published(2), &Target::All);
-        assert_eq!((posted(&boxes[0]), posted(&boxes[1])), (vec![], vec![2]));
-        boxes[1].unlisten();
-        post_published(&boxes, &published(3), &Target::All);
-        assert_eq!(posted(&boxes[1]), [3], "one stream left");
-        boxes[1].unlisten();
-        boxes[1].unlisten(); // more than were counted: stays at none
-        post_published(&boxes, &published(4), &Target::All);
-        assert_eq!(posted(&boxes[1]), Vec::<u64>::new());
-        boxes[1].listen();
-        post_published(&boxes, &published(5), &Target::All);
-        assert_eq!(posted(&boxes[1]), [5], "counted again from one");
     }
 }

@@ -877,7 +877,6 @@ impl Worker {
             super::access::log_end(opened, &member.channels, tally, Instant::now());
         }
         if let Some(member) = live.member.take() {
-            self.shared.mailboxes[self.index].unlisten();
             self.subs.leave(i, &member.channels);
             self.shared.presence.leave(&member.channels, member.subject.as_ref());
             if self.shared.backplane.is_some() {
