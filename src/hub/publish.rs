@@ -97,6 +97,13 @@ pub enum PublishRefusal {
     PolicyFailed,
     /// A bad `Idempotency-Key`: `400`.
     IdempotencyKey(KeyError),
+    /// A channel only the server writes: the presence companion channels `$presence/NAME`
+    /// ([`crate::hub::presence::PRESENCE_PREFIX`]), whose join and leave events subscribers
+    /// trust to come from the hub: `403`, whatever the token.
+    Reserved {
+        /// The channel asked for.
+        channel: String,
+    },
 }
 
 impl std::fmt::Display for PublishRefusal {
@@ -111,6 +118,9 @@ impl std::fmt::Display for PublishRefusal {
             PublishRefusal::Auth(r) => r.fmt(f),
             PublishRefusal::PolicyFailed => f.write_str("the authorization policy failed"),
             PublishRefusal::IdempotencyKey(e) => e.fmt(f),
+            PublishRefusal::Reserved { channel } => {
+                write!(f, "channel {channel:?} carries presence events: only the server publishes there")
+            }
         }
     }
 }
@@ -124,6 +134,7 @@ impl Refusal for PublishRefusal {
             PublishRefusal::Method => 405,
             PublishRefusal::Auth(r) => r.status(),
             PublishRefusal::PolicyFailed => 500,
+            PublishRefusal::Reserved { .. } => 403,
             _ => 400,
         }
     }
@@ -177,10 +188,14 @@ fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, KeyError> {
 /// (for `Expect: 100-continue`); the channels asked for if allowed. Allowed with
 /// `Authorization: Bearer <the shared token>` (the scheme in any case, RFC 9110 §11.1, compared
 /// in constant time); otherwise the policy's patterns must hold every channel. Without a
-/// policy, or without any bearer and no policy: [`PublishRefusal::Unauthorized`].
+/// policy, or without any bearer and no policy: [`PublishRefusal::Unauthorized`]. A presence
+/// channel is refused to every bearer ([`PublishRefusal::Reserved`]).
 pub fn authorize(req: &Request, who: &Publishers<'_>) -> Result<Vec<Arc<str>>, PublishRefusal> {
     let allowed = publisher(req, who)?;
     let channels = requested_channels(req).map_err(PublishRefusal::Channel)?;
+    if let Some(c) = channels.iter().find(|c| c.starts_with(crate::hub::presence::PRESENCE_PREFIX)) {
+        return Err(PublishRefusal::Reserved { channel: c.to_string() });
+    }
     if let Some(patterns) = allowed
         && let Some(c) = channels.iter().find(|c| !patterns.matches(c))
     {
@@ -222,6 +237,26 @@ mod tests {
             Ok(p) => p.event.validate().map_or(400, |()| 201),
             Err(r) => r.status(),
         }
+    }
+
+    #[test]
+    fn presence_channels_are_the_servers_alone_whatever_the_token() {
+        let raw = |query: &str| {
+            format!(
+                "POST /publish{query} HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1\r\n\r\nx"
+            )
+        };
+        for query in ["?channel=$presence/room", "?channel=a&channel=%24presence%2Froom"] {
+            let refused = check(&request(raw(query).as_bytes()), &SHARED).unwrap_err();
+            assert_eq!(refused, PublishRefusal::Reserved { channel: "$presence/room".into() }, "{query}");
+            assert_eq!(refused.status(), 403);
+            assert_eq!(
+                refused.to_string(),
+                "channel \"$presence/room\" carries presence events: only the server publishes there"
+            );
+        }
+        assert_eq!(status(raw("?channel=presence/room").as_bytes()), 201, "only the prefix is reserved");
+        assert_eq!(status(raw("?channel=room/$presence/x").as_bytes()), 201);
     }
 
     #[test]
