@@ -14,9 +14,14 @@
 //!   type 22); one that begins with an ASCII capital letter is an HTTP request sent to the wrong
 //!   port, and is answered in plain text with a `400` saying to use `https://` (as nginx does),
 //!   instead of an alert its client cannot read ([`TlsFailure::PlainHttp`]).
-//! - **Bounded buffers.** rustls buffers the records it has not written yet; that buffer is held
-//!   to [`TLS_BUFFER`] bytes, and the connection's own queue bound is lowered by as much, so that
-//!   a slow TLS reader holds no more than a plain one before it is cut off.
+//! - **Bounded buffers.** The records not written yet are held to [`TLS_BUFFER`] bytes, and the
+//!   connection's own queue bound is lowered by as much, so that a slow TLS reader holds no more
+//!   than a plain one before it is cut off.
+//! - **No buffer on an idle connection.** rustls runs unbuffered
+//!   ([`UnbufferedServerConnection`]): the bytes received and the records to send are in two
+//!   `Vec`s of ours, freed whenever they empty, so an idle stream costs rustls's session state
+//!   alone (about 3.4 KiB of heap; the buffered `ServerConnection` also kept a 4 KiB receive
+//!   buffer for good: `tests/tls_memory.rs`, BENCHMARKS.md).
 //! - **Failures** are typed, with a short stable reason for the metrics ([`TlsFailure::reason`]).
 //!   After one, [`Tls::write_to`] still sends the alert rustls queued.
 //! - **Encode once** still holds: the shared frames are plaintext; each connection encrypts its
@@ -26,14 +31,18 @@
 //! open ([`TlsConfig::reload`]): new handshakes get the new certificate, open ones keep theirs.
 
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::UnbufferedServerConnection;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+};
+use rustls::{ProtocolVersion, ServerConfig};
 
 /// The most TLS record bytes a connection buffers unsent (then it takes no more plaintext until
 /// the socket takes some): one full record and its overhead.
@@ -242,9 +251,27 @@ pub enum Received {
     Closed,
 }
 
+/// The most received bytes a connection holds unprocessed: a handshake message rustls joins
+/// from several records (rustls's own limit, 64 KiB) and a record after it. Past it the peer is
+/// failed (`protocol`).
+const MAX_INCOMING: usize = 0xffff + 5 + 16 * 1024 + 2048;
+
 /// One connection's TLS state. See the [module docs](self).
+///
+/// The buffers are ours, not rustls's: it runs in its unbuffered mode
+/// ([`UnbufferedServerConnection`]), and both of ours are freed whenever they are empty, so that
+/// an idle stream holds no buffer at all (rustls's buffered `ServerConnection` keeps a 4 KiB
+/// receive buffer for good after the first read).
 pub struct Tls {
-    conn: ServerConnection,
+    conn: UnbufferedServerConnection,
+    /// Received bytes not yet taken by rustls (a record the socket cut, or a handshake message
+    /// still arriving); unallocated when there are none.
+    incoming: Vec<u8>,
+    /// Records for the socket, from `sent` on; unallocated once all are written.
+    outgoing: Vec<u8>,
+    sent: usize,
+    /// The failure that ended the session: it is the answer to whatever arrives after.
+    failed: Option<rustls::Error>,
     /// Nothing has been received yet (the first byte tells TLS from plain HTTP).
     fresh: bool,
     /// The handshake was seen to complete (reported once, by [`Tls::handshake_done`]).
@@ -252,6 +279,8 @@ pub struct Tls {
     /// We ended the session ([`Tls::close`]): what arrives after is dropped unread (rustls
     /// may not answer it with an alert of its own after ours).
     closed: bool,
+    /// The peer's `close_notify` came: nothing more is read.
+    peer_closed: bool,
 }
 
 impl fmt::Debug for Tls {
@@ -260,38 +289,201 @@ impl fmt::Debug for Tls {
     }
 }
 
+/// Where [`Tls::process`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// rustls waits for more bytes (the handshake is under way, or nothing is left to read).
+    Blocked,
+    /// Application data may be written; how many plaintext bytes were (see [`Tls::process`]).
+    Written(usize),
+    /// The session is closed both ways.
+    Closed,
+}
+
 impl Tls {
     /// A connection just accepted, on `config`.
     pub fn new(config: &TlsConfig) -> Result<Tls, TlsError> {
-        let mut conn = ServerConnection::new(config.config.clone()).map_err(TlsError::Rustls)?;
-        conn.set_buffer_limit(Some(TLS_BUFFER));
-        Ok(Tls { conn, fresh: true, reported: false, closed: false })
+        let conn = UnbufferedServerConnection::new(config.config.clone()).map_err(TlsError::Rustls)?;
+        Ok(Tls {
+            conn,
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+            sent: 0,
+            failed: None,
+            fresh: true,
+            reported: false,
+            closed: false,
+            peer_closed: false,
+        })
     }
 
     /// Takes bytes read from the socket; appends the plaintext they carried to `plaintext`.
     ///
     /// After [`Tls::close`], bytes are dropped: the session is over (a lingering connection
     /// reads only to see the peer leave).
-    pub fn received(&mut self, mut bytes: &[u8], plaintext: &mut Vec<u8>) -> Result<Received, TlsFailure> {
-        if self.closed {
+    pub fn received(&mut self, bytes: &[u8], plaintext: &mut Vec<u8>) -> Result<Received, TlsFailure> {
+        if let Some(e) = &self.failed {
+            return Err(TlsFailure::Protocol(e.clone()));
+        }
+        if self.closed || self.peer_closed {
             return Ok(Received::Open);
         }
         if std::mem::take(&mut self.fresh) && bytes.first().is_some_and(u8::is_ascii_uppercase) {
             return Err(TlsFailure::PlainHttp);
         }
-        while !bytes.is_empty() {
-            match self.conn.read_tls(&mut bytes) {
-                Ok(0) => break, // after close_notify, nothing more is read
-                Ok(_) => {}
-                // The plaintext buffer is full: drain it below, then read on.
-                Err(_) => {}
-            }
-            self.conn.process_new_packets().map_err(TlsFailure::Protocol)?;
-            if self.drain(plaintext)? == Received::Closed {
-                return Ok(Received::Closed);
-            }
+        self.incoming.extend_from_slice(bytes);
+        let result = self.process(Some(plaintext), None, false);
+        if result.is_ok() && self.incoming.len() > MAX_INCOMING {
+            return Err(self.fail(rustls::Error::InvalidMessage(rustls::InvalidMessage::MessageTooLarge)));
         }
-        Ok(Received::Open)
+        match result {
+            Err(e) => Err(self.fail(e)),
+            Ok(_) if self.peer_closed => {
+                self.incoming = Vec::new();
+                Ok(Received::Closed)
+            }
+            Ok(_) => Ok(Received::Open),
+        }
+    }
+
+    /// The session failed on `e`: whatever alert rustls queued is made ready for
+    /// [`Tls::write_to`], and nothing more is read.
+    fn fail(&mut self, e: rustls::Error) -> TlsFailure {
+        self.failed = Some(e.clone());
+        // rustls hands over what it queued (the alert), a message a call, before it looks at
+        // the bytes received again: it is not called once they are all taken (it would fail on
+        // them a second time). The bytes stay as rustls left them until then: it keeps offsets
+        // into them across calls.
+        for _ in 0..8 {
+            if !self.conn.wants_write() {
+                break;
+            }
+            let UnbufferedStatus { mut discard, state } = self.conn.process_tls_records(&mut self.incoming);
+            match state {
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    encode_into(&mut self.outgoing, &mut encode)
+                }
+                // Plaintext not taken yet, ahead of the alert: dropped.
+                Ok(ConnectionState::ReadTraffic(mut records)) => {
+                    while let Some(Ok(record)) = records.next_record() {
+                        discard += record.discard;
+                    }
+                }
+                _ => break,
+            }
+            self.incoming.drain(..discard.min(self.incoming.len()));
+        }
+        self.incoming = Vec::new();
+        TlsFailure::Protocol(e)
+    }
+
+    /// Runs rustls over the bytes received until it waits for more, and: appends what it
+    /// decrypted to `plaintext` (without one, stops where there is plaintext to take); puts the
+    /// records it makes in `outgoing`; and once application data may be sent, encrypts `write`
+    /// (if given) and says how much of it was taken, then (`close_notify`) a `close_notify`.
+    fn process(
+        &mut self,
+        mut plaintext: Option<&mut Vec<u8>>,
+        write: Option<&[u8]>,
+        close_notify: bool,
+    ) -> Result<Stop, rustls::Error> {
+        let stop = loop {
+            let UnbufferedStatus { mut discard, state } = self.conn.process_tls_records(&mut self.incoming);
+            // What to do next (`None`: go on), or the failure.
+            let next: Result<Option<Stop>, rustls::Error> = match state {
+                Err(e) => Err(e),
+                Ok(ConnectionState::ReadTraffic(mut records)) => match plaintext.as_deref_mut() {
+                    Some(plaintext) => loop {
+                        match records.next_record() {
+                            None => break Ok(None),
+                            Some(Ok(record)) => {
+                                discard += record.discard;
+                                plaintext.extend_from_slice(record.payload);
+                            }
+                            Some(Err(e)) => break Err(e),
+                        }
+                    },
+                    // Left in rustls for the next `received`.
+                    None => Ok(Some(Stop::Blocked)),
+                },
+                // Early data is never accepted (`max_early_data_size` is 0): dropped if any.
+                Ok(ConnectionState::ReadEarlyData(mut records)) => loop {
+                    match records.next_record() {
+                        None => break Ok(None),
+                        Some(Ok(record)) => discard += record.discard,
+                        Some(Err(e)) => break Err(e),
+                    }
+                },
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    encode_into(&mut self.outgoing, &mut encode);
+                    Ok(None)
+                }
+                // What was encoded is in `outgoing`, for `write_to`, ahead of anything after.
+                Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                    transmit.done();
+                    Ok(None)
+                }
+                Ok(ConnectionState::PeerClosed) => {
+                    self.peer_closed = true;
+                    Ok(None)
+                }
+                Ok(ConnectionState::Closed) => {
+                    self.peer_closed = true;
+                    Ok(Some(Stop::Closed))
+                }
+                Ok(ConnectionState::WriteTraffic(mut traffic)) => {
+                    let mut taken = 0;
+                    let mut exhausted = false;
+                    if let Some(data) = write.filter(|d| !d.is_empty()) {
+                        // A record's overhead is at most 5 + 1 + 16 (TLS 1.3) or 5 + 8 + 16
+                        // (TLS 1.2) bytes; `fill` grows the room if rustls needs more.
+                        let records = data.len() / (16 * 1024) + 1;
+                        let encrypted = fill(&mut self.outgoing, data.len() + 32 * records, |out| {
+                            match traffic.encrypt(data, out) {
+                                Ok(n) => Ok(n),
+                                Err(EncryptError::InsufficientSize(InsufficientSizeError {
+                                    required_size,
+                                })) => Err(required_size),
+                                Err(_) => {
+                                    exhausted = true;
+                                    Ok(0)
+                                }
+                            }
+                        });
+                        if encrypted && !exhausted {
+                            taken = data.len();
+                        }
+                    }
+                    if close_notify {
+                        let _ = fill(&mut self.outgoing, 64, |out| match traffic.queue_close_notify(out) {
+                            Ok(n) => Ok(n),
+                            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                                Err(required_size)
+                            }
+                            Err(_) => Ok(0),
+                        });
+                    }
+                    if exhausted {
+                        // TLS 1.2 keys used up: rustls queued a close_notify instead.
+                        Err(rustls::Error::EncryptError)
+                    } else {
+                        Ok(Some(Stop::Written(taken)))
+                    }
+                }
+                Ok(ConnectionState::BlockedHandshake) => Ok(Some(Stop::Blocked)),
+                // A state of a later rustls: nothing is done with it here.
+                Ok(_) => Ok(Some(Stop::Blocked)),
+            };
+            // rustls requires it before it is called again, failure or not.
+            self.incoming.drain(..discard.min(self.incoming.len()));
+            if let Some(stop) = next? {
+                break stop;
+            }
+        };
+        if self.incoming.is_empty() {
+            self.incoming = Vec::new();
+        }
+        Ok(stop)
     }
 
     /// The socket ended (read returned 0): a closed session, or (during the handshake) a
@@ -300,49 +492,67 @@ impl Tls {
         if self.conn.is_handshaking() { Err(TlsFailure::Eof) } else { Ok(()) }
     }
 
-    fn drain(&mut self, plaintext: &mut Vec<u8>) -> Result<Received, TlsFailure> {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match self.conn.reader().read(&mut buf) {
-                Ok(0) => return Ok(Received::Closed),
-                Ok(n) => plaintext.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Open),
-                // EOF without close_notify: treated as a close (the HTTP layer decides).
-                Err(_) => return Ok(Received::Closed),
+    /// Where the HTTP layer writes its plaintext: into TLS records, up to [`TLS_BUFFER`]
+    /// unsent; past it the writer would block, as a full socket does. It blocks too until the
+    /// handshake is done.
+    pub fn plaintext(&mut self) -> PlaintextWriter<'_> {
+        PlaintextWriter(self)
+    }
+
+    /// Encrypts as much of `data` as the record buffer takes; how much that was (0: none).
+    fn encrypt(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed.is_some() || self.closed {
+            return Ok(0);
+        }
+        let room = TLS_BUFFER.saturating_sub(self.outgoing.len() - self.sent);
+        let data = &data[..data.len().min(room)];
+        match self.process(None, Some(data), false) {
+            Ok(Stop::Written(n)) => Ok(n),
+            Ok(_) => Ok(0),
+            Err(e) => {
+                self.fail(e);
+                Err(io::Error::new(io::ErrorKind::InvalidData, "TLS failed"))
             }
         }
     }
 
-    /// Where the HTTP layer writes its plaintext: into TLS records, up to [`TLS_BUFFER`]
-    /// unsent; past it the writer would block, as a full socket does.
-    pub fn plaintext(&mut self) -> PlaintextWriter<'_> {
-        PlaintextWriter(&mut self.conn)
-    }
-
     /// Whether records wait to be written to the socket.
     pub fn wants_write(&self) -> bool {
-        self.conn.wants_write()
+        self.sent < self.outgoing.len()
     }
 
     /// Writes the records that wait, until none is left or `w` would block; the bytes written.
     pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
         let mut total = 0;
-        while self.conn.wants_write() {
-            match self.conn.write_tls(w) {
+        while self.sent < self.outgoing.len() {
+            match w.write(&self.outgoing[self.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => total += n,
+                Ok(n) => {
+                    self.sent += n;
+                    total += n;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+        if self.sent == self.outgoing.len() {
+            // All written: an idle connection holds no buffer.
+            self.outgoing = Vec::new();
+            self.sent = 0;
+        }
         Ok(total)
     }
 
-    /// Ends the session: a `close_notify` goes out with the next [`Tls::write_to`].
+    /// Ends the session: a `close_notify` goes out with the next [`Tls::write_to`] (once the
+    /// handshake is done; before it, the socket's end says enough).
     pub fn close(&mut self) {
-        self.closed = true;
-        self.conn.send_close_notify();
+        if std::mem::replace(&mut self.closed, true) || self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = self.process(None, None, true) {
+            self.fail(e);
+        }
     }
 
     /// `true` once, when the handshake has completed.
@@ -374,8 +584,49 @@ impl Tls {
     }
 }
 
+/// Appends what `write` puts into room at the end of `out`, first `estimate` bytes of it, then
+/// as many as `write` says it needs (`Err(required)`), until it fits; whether it did (it always
+/// does: rustls says exactly what it needs).
+#[must_use]
+fn fill(
+    out: &mut Vec<u8>,
+    estimate: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, usize>,
+) -> bool {
+    let start = out.len();
+    let mut room = estimate;
+    for _ in 0..4 {
+        out.resize(start + room, 0);
+        match write(&mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n.min(room));
+                return true;
+            }
+            Err(required) if required > room => room = required,
+            Err(_) => break,
+        }
+    }
+    out.truncate(start);
+    false
+}
+
+/// Appends the record rustls has ready (a handshake message, an alert) to `out`.
+fn encode_into<Data>(out: &mut Vec<u8>, encode: &mut rustls::unbuffered::EncodeTlsData<'_, Data>) {
+    let _ = fill(out, 0, |out| match encode.encode(out) {
+        Ok(n) => Ok(n),
+        Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => Err(required_size),
+        Err(EncodeError::AlreadyEncoded) => Ok(0),
+    });
+}
+
+thread_local! {
+    /// Where a vectored write's slices are joined, so that they go out in one record: one a
+    /// worker thread, not one a connection.
+    static GATHER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The HTTP layer's writer into a TLS connection (see [`Tls::plaintext`]).
-pub struct PlaintextWriter<'a>(&'a mut ServerConnection);
+pub struct PlaintextWriter<'a>(&'a mut Tls);
 
 impl Write for PlaintextWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -383,9 +634,31 @@ impl Write for PlaintextWriter<'_> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self.0.writer().write_vectored(bufs)? {
-            // The record buffer is full: as a socket would say.
-            0 if bufs.iter().any(|b| !b.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
+        let mut nonempty = bufs.iter().filter(|b| !b.is_empty());
+        let taken = match (nonempty.next(), nonempty.next()) {
+            (None, _) => return Ok(0),
+            (Some(one), None) => self.0.encrypt(one)?,
+            (Some(_), Some(_)) => GATHER.with(|gather| {
+                let mut gather = gather.borrow_mut();
+                gather.clear();
+                let room = TLS_BUFFER.saturating_sub(self.0.outgoing.len() - self.0.sent);
+                for b in bufs {
+                    let left = room - gather.len();
+                    if left == 0 {
+                        break;
+                    }
+                    gather.extend_from_slice(&b[..b.len().min(left)]);
+                }
+                let taken = self.0.encrypt(&gather);
+                if gather.capacity() > TLS_BUFFER {
+                    *gather = Vec::new();
+                }
+                taken
+            })?,
+        };
+        match taken {
+            // The record buffer is full, or the handshake is not done: as a socket would say.
+            0 => Err(io::ErrorKind::WouldBlock.into()),
             n => Ok(n),
         }
     }
@@ -398,6 +671,7 @@ impl Write for PlaintextWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     /// A self-signed certificate for localhost, made once per test run.
     fn config() -> TlsConfig {
@@ -443,6 +717,8 @@ mod tests {
         server: Tls,
         /// Plaintext the server received.
         got: Vec<u8>,
+        /// Plaintext the client received.
+        client_got: Vec<u8>,
     }
 
     impl Pair {
@@ -450,8 +726,17 @@ mod tests {
             Pair::with(false)
         }
 
+        /// A pair whose client offers only `versions`.
+        fn with_versions(versions: &[&'static rustls::SupportedProtocolVersion]) -> Pair {
+            Pair::make(false, versions)
+        }
+
         /// A pair whose server offers `http/1.1` alone when `http1_only`.
         fn with(http1_only: bool) -> Pair {
+            Pair::make(http1_only, rustls::DEFAULT_VERSIONS)
+        }
+
+        fn make(http1_only: bool, versions: &[&'static rustls::SupportedProtocolVersion]) -> Pair {
             let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
             let mut config =
                 TlsConfig::from_pem(cert.cert.pem().as_bytes(), cert.signing_key.serialize_pem().as_bytes())
@@ -467,14 +752,14 @@ mod tests {
             let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
             ))
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
             let client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-            Pair { client, server, got: Vec::new() }
+            Pair { client, server, got: Vec::new(), client_got: Vec::new() }
         }
 
         /// Moves bytes both ways until neither side has anything to send.
@@ -489,9 +774,14 @@ mod tests {
                 }
                 let mut to_client = Vec::new();
                 self.server.write_to(&mut to_client).unwrap();
-                if !to_client.is_empty() {
-                    self.client.read_tls(&mut to_client.as_slice()).unwrap();
+                let mut rest = to_client.as_slice();
+                while !rest.is_empty() {
+                    self.client.read_tls(&mut rest).unwrap();
                     self.client.process_new_packets().unwrap();
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = self.client.reader().read(&mut buf) {
+                        self.client_got.extend_from_slice(&buf[..n]);
+                    }
                 }
                 if to_server.is_empty() && to_client.is_empty() {
                     return;
@@ -514,9 +804,7 @@ mod tests {
         assert_eq!(p.got, b"GET /sse HTTP/1.1\r\n\r\n");
         p.server.plaintext().write_all(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
         p.pump();
-        let mut answer = vec![0; 64];
-        let n = p.client.reader().read(&mut answer).unwrap();
-        assert_eq!(&answer[..n], b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(p.client_got, b"HTTP/1.1 200 OK\r\n\r\n");
     }
 
     #[test]
@@ -562,6 +850,105 @@ mod tests {
         fresh.client.write_tls(&mut hello).unwrap();
         fresh.server.received(&hello, &mut Vec::new()).unwrap();
         assert_eq!(fresh.server.eof().unwrap_err().reason(), "eof");
+    }
+
+    #[test]
+    fn an_idle_connection_keeps_no_buffer() {
+        let mut p = Pair::new();
+        p.pump();
+        p.client.writer().write_all(b"GET /sse HTTP/1.1\r\n\r\n").unwrap();
+        p.pump();
+        p.server.plaintext().write_all(b"HTTP/1.1 200 OK\r\n\r\ndata: 1\n\n").unwrap();
+        assert!(p.server.outgoing.capacity() > 0, "records wait");
+        p.pump();
+        assert_eq!((p.server.incoming.capacity(), p.server.outgoing.capacity()), (0, 0));
+    }
+
+    #[test]
+    fn records_cut_anywhere_by_the_socket_are_joined() {
+        let mut p = Pair::new();
+        // The handshake and a request, a byte a read.
+        for _ in 0..20 {
+            let mut to_server = Vec::new();
+            while p.client.wants_write() {
+                p.client.write_tls(&mut to_server).unwrap();
+            }
+            for b in &to_server {
+                p.server.received(std::slice::from_ref(b), &mut p.got).unwrap();
+            }
+            let mut to_client = Vec::new();
+            p.server.write_to(&mut to_client).unwrap();
+            if !to_client.is_empty() {
+                p.client.read_tls(&mut to_client.as_slice()).unwrap();
+                p.client.process_new_packets().unwrap();
+            }
+            if !p.client.is_handshaking() && p.got.is_empty() {
+                p.client.writer().write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            }
+            if to_server.is_empty() && to_client.is_empty() {
+                break;
+            }
+        }
+        assert!(p.server.handshake_done());
+        assert_eq!(p.got, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(p.server.incoming.capacity(), 0);
+    }
+
+    #[test]
+    fn tls_1_2_carries_plaintext_both_ways() {
+        let mut p = Pair::with_versions(&[&rustls::version::TLS12]);
+        p.pump();
+        assert_eq!(p.server.version(), Some("TLSv1.2"));
+        p.client.writer().write_all(b"GET /sse HTTP/1.1\r\n\r\n").unwrap();
+        p.pump();
+        assert_eq!(p.got, b"GET /sse HTTP/1.1\r\n\r\n");
+        // More than a record's worth, in several writes of several slices.
+        let mut sent = 0;
+        while sent < 40_000 {
+            let chunk = [b'a'; 3000];
+            let slices = [IoSlice::new(&chunk[..1000]), IoSlice::new(&chunk[1000..])];
+            match p.server.plaintext().write_vectored(&slices) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => p.pump(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        p.pump();
+        assert_eq!(p.client_got.len(), sent);
+    }
+
+    #[test]
+    fn our_close_notify_reaches_the_peer() {
+        let mut p = Pair::new();
+        p.pump();
+        p.server.close();
+        p.pump();
+        let mut buf = [0u8; 16];
+        assert_eq!(p.client.reader().read(&mut buf).unwrap(), 0, "a clean end");
+    }
+
+    #[test]
+    fn a_handshake_message_past_the_bound_fails_and_frees_its_bytes() {
+        let mut tls = Tls::new(&config()).unwrap();
+        // A ClientHello that says it is 16 MiB long, sent in full-size records.
+        let mut first = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0xff, 0xff, 0xff];
+        first.resize(5 + 0x4000, 0);
+        let mut err = None;
+        for i in 0..8 {
+            let record = if i == 0 {
+                first.clone()
+            } else {
+                let mut r = vec![0x16, 0x03, 0x01, 0x40, 0x00];
+                r.resize(5 + 0x4000, 0);
+                r
+            };
+            if let Err(e) = tls.received(&record, &mut Vec::new()) {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err.expect("refused").reason(), "protocol");
+        assert_eq!(tls.incoming.capacity(), 0);
     }
 
     #[test]
