@@ -9,6 +9,7 @@
 #![cfg(feature = "jwt")]
 
 mod net;
+mod serve_child;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use net::{Conn, Stream, TIMEOUT, data_of, get, post, wait_until};
+use serve_child::serve;
 use ssehub::auth::{
     Access, Algorithm, JwtConfig, JwtPolicy, Patterns, Policy, Refusal, Verifier, read_key_file,
 };
@@ -293,21 +295,6 @@ fn replay_gives_a_resumed_stream_only_what_it_may_read() {
     let (status, ..) = ask(addr, "/sse?channel=room-1&channel=secret", &resume);
     assert_eq!(status, 403, "asking for more than the token allows replays nothing");
     server.shutdown();
-}
-
-/// `ssehub serve` with `args`, on a free port; its address, and the child to kill.
-fn serve(args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ssehub"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-clock"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).expect(&line);
-    (child, addr.parse().unwrap())
 }
 
 #[test]

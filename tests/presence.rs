@@ -7,6 +7,7 @@
 
 mod net;
 mod redis_server;
+mod serve_child;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -125,18 +126,9 @@ fn counts_subjects_and_who_may_see_them() {
 /// `ssehub serve` on `redis` with presence events; its address.
 #[cfg(feature = "redis")]
 fn node(redis: &redis_server::RedisServer) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead as _;
     let secret = std::str::from_utf8(SECRET).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ssehub"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-clock", "--workers", "2", "--presence-events"])
-        .args(["--redis", &redis.url(), "--jwt-secret", secret])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).expect(&line);
-    (child, addr.parse().unwrap())
+    let args = ["--workers", "2", "--presence-events", "--redis", &redis.url(), "--jwt-secret", secret];
+    serve_child::serve(&args)
 }
 
 #[cfg(feature = "redis")]

@@ -8,11 +8,13 @@
 
 mod net;
 mod redis_server;
+mod serve_child;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use net::{Stream, wait_until};
 use redis_server::RedisServer;
+use serve_child::Killed;
 use ssehub::OwnedItem;
 
 // ---- the script, called as a node calls it ----
@@ -162,28 +164,9 @@ fn presence(addr: std::net::SocketAddr, channel: &str) -> serde_json::Value {
 
 /// `ssehub serve` on `redis` with presence events; its address.
 fn node(redis: &RedisServer) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead as _;
     let secret = std::str::from_utf8(SECRET).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ssehub"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-clock", "--workers", "1", "--presence-events"])
-        .args(["--redis", &redis.url(), "--jwt-secret", secret])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).expect(&line);
-    (child, addr.parse().unwrap())
-}
-
-/// Kills the node when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    let args = ["--workers", "1", "--presence-events", "--redis", &redis.url(), "--jwt-secret", secret];
+    serve_child::serve(&args)
 }
 
 /// The next `n` presence events `stream` receives within `within` (`join {...}`), then any
