@@ -250,16 +250,27 @@ pub struct Args {
     pub log_level: Option<crate::log_format::LogLevel>,
 }
 
-pub fn run(args: Args) -> Result<(), String> {
-    // First, before any thread: it takes the sockets a supervisor passed (and clears LISTEN_*).
-    let inherited = crate::listen_fds::take()?;
+/// What `serve` checks before it binds anything, and what it read to check it: the settings
+/// that must go together, and the files it reads (the publish token file, the JWT key or JWKS,
+/// the TLS certificate and key). `config check` runs it too, so that a file it passes is one
+/// `serve` starts with.
+pub struct Checked {
+    publish_token: Option<String>,
+    policy: Option<ssehub::auth::JwtPolicy>,
+    target: Target,
+    metrics_addr: Option<std::net::SocketAddr>,
+    tls: Option<(ssehub::proto::tls::TlsConfig, crate::tls::Source)>,
+}
+
+/// See [`Checked`]: `Err` is the one-line reason `serve` would stop with (exit status 1).
+pub fn check(args: &Args) -> Result<Checked, String> {
     if args.size > MAX_RATE_EVENT_SIZE {
         return Err(format!("--size must be at most 64MiB, not {}", args.size));
     }
     if args.max_head_bytes < 16 {
         return Err(format!("--max-head-bytes must be at least 16, not {}", args.max_head_bytes));
     }
-    let publish_token = publish_token(&args)?;
+    let publish_token = publish_token(args)?;
     let policy = crate::jwt::policy(&args.auth)?;
     let target = if args.channels.is_empty() {
         Target::All
@@ -268,6 +279,32 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|_| "--channel names must be 1 to 256 bytes")?;
         Target::channels(&args.channels)
     };
+    if args.redis.is_some() && (args.redis_namespace.is_empty() || args.redis_namespace.contains(['{', '}']))
+    {
+        return Err("--redis-namespace must be non-empty, without braces".into());
+    }
+    for (flag, path) in [("--healthz-path", &args.healthz_path), ("--readyz-path", &args.readyz_path)] {
+        if !path.starts_with('/') {
+            return Err(format!("{flag} must start with /, not {path:?}"));
+        }
+    }
+    let metrics_addr = match &args.metrics_addr {
+        None => None,
+        Some(addr) => Some(
+            std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| format!("--metrics-addr {addr} is not an address"))?,
+        ),
+    };
+    let tls = crate::tls::configure(args.tls_cert.as_ref(), args.tls_key.as_ref(), args.tls_self_signed)?;
+    Ok(Checked { publish_token, policy, target, metrics_addr, tls })
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    // First, before any thread: it takes the sockets a supervisor passed (and clears LISTEN_*).
+    let inherited = crate::listen_fds::take()?;
+    let Checked { publish_token, policy, target, metrics_addr, tls } = check(&args)?;
     let about = match args.rate {
         _ if args.no_clock => {
             "the server pushes down it, as a Server-Sent Event, each event published to it (POST to the \
@@ -336,9 +373,6 @@ pub fn run(args: Args) -> Result<(), String> {
         builder = builder.policy(policy);
     }
     if let Some(url) = &args.redis {
-        if args.redis_namespace.is_empty() || args.redis_namespace.contains(['{', '}']) {
-            return Err("--redis-namespace must be non-empty, without braces".into());
-        }
         let mut redis = ssehub::RedisConfig::new(url);
         redis.namespace = args.redis_namespace.clone();
         redis.max_channels = args.redis_max_channels;
@@ -346,11 +380,6 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     if !args.no_metrics {
         builder = builder.metrics_path(&args.metrics_path);
-    }
-    for (flag, path) in [("--healthz-path", &args.healthz_path), ("--readyz-path", &args.readyz_path)] {
-        if !path.starts_with('/') {
-            return Err(format!("{flag} must start with /, not {path:?}"));
-        }
     }
     if args.no_probes {
         builder = builder.healthz_path(None).readyz_path(None);
@@ -372,14 +401,9 @@ pub fn run(args: Args) -> Result<(), String> {
             Cors::origins(args.cors_origins.clone()).credentials(credentials)
         });
     }
-    if let Some(addr) = &args.metrics_addr {
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| format!("--metrics-addr {addr} is not an address"))?;
+    if let Some(addr) = metrics_addr {
         builder = builder.metrics_addr(addr);
     }
-    let tls = crate::tls::configure(args.tls_cert.as_ref(), args.tls_key.as_ref(), args.tls_self_signed)?;
     let tls_source = match tls {
         Some((config, source)) => {
             builder = builder.tls(config);
