@@ -93,6 +93,28 @@ fn config_check_shows_the_environment_and_hides_secrets() {
     assert!(!effective.contains("s3cret") && !effective.contains("pa55"), "{effective}");
 }
 
+#[test]
+fn config_check_reads_the_files_serve_would_read() {
+    let dir = Dir::new("files");
+    let missing = dir.0.join("missing.pem").display().to_string();
+    for (text_of_file, says) in [
+        (format!("tls-cert = \"{missing}\"\ntls-key = \"{missing}\"\n"), "--tls-cert"),
+        (format!("publish-token-file = \"{missing}\"\n"), "--publish-token-file"),
+        (format!("jwt-key = \"{missing}\"\njwt-alg = \"RS256\"\n"), "--jwt-key"),
+        ("redis = \"redis://127.0.0.1:1\"\nredis-namespace = \"{a}\"\n".to_owned(), "--redis-namespace"),
+    ] {
+        let path = dir.file("node.toml", &text_of_file);
+        let shown = path.display().to_string();
+        let out = ssehub(&["config", "check", &shown], &[]);
+        let err = text(&out.stderr);
+        // As `serve` itself would stop: status 1, one line, here naming the file checked.
+        assert_eq!(out.status.code(), Some(1), "{text_of_file}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(&format!("ssehub: {shown}: ")) && err.contains(says), "{err}");
+        assert!(out.stdout.is_empty(), "no configuration printed for a file serve would refuse");
+    }
+}
+
 /// `ssehub ARGS` fails with status 2 and one line on stderr, which it returns.
 fn refused(args: &[&str], vars: &[(&str, &str)]) -> String {
     let out = ssehub(args, vars);

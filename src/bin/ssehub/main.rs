@@ -65,6 +65,11 @@ fn main() -> ExitCode {
             eprintln!("ssehub: {e}");
             return ExitCode::from(2);
         }
+        // Parsing alone never runs serve's checks (serve runs them itself, after logging is on).
+        Err(config::Refusal::Serve(why)) => {
+            eprintln!("ssehub: {why}");
+            return ExitCode::from(1);
+        }
     };
     let logging = match &cli.command {
         Command::Serve(args) => logger::Config::from_env(args.log_format, args.log_level.map(Into::into)),

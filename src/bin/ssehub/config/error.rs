@@ -79,6 +79,9 @@ pub enum Refusal {
     Clap(clap::Error),
     /// For the file or the environment.
     Config(ConfigError),
+    /// What `serve` itself would refuse before binding (a TLS certificate it cannot load, a JWT
+    /// key, a token file...): `config check` only, whose status for it is `serve`'s, 1.
+    Serve(String),
 }
 
 impl From<ConfigError> for Refusal {

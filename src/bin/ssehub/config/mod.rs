@@ -116,13 +116,15 @@ fn load(
 pub fn run(args: Args, root: clap::Command) -> Result<(), crate::Failure> {
     let out = match args.action {
         Action::Example => example(&root),
-        Action::Check { file } => check(&root, &file, &|name| std::env::var_os(name)).map_err(|refusal| {
-            let message = match refusal {
-                Refusal::Config(e) => e.to_string(),
-                Refusal::Clap(e) => spec::clap_message(&e),
-            };
-            crate::Failure { status: 2, message }
-        })?,
+        Action::Check { file } => {
+            check(&root, &file, &|name| std::env::var_os(name)).map_err(|refusal| match refusal {
+                Refusal::Config(e) => crate::Failure { status: 2, message: e.to_string() },
+                Refusal::Clap(e) => crate::Failure { status: 2, message: spec::clap_message(&e) },
+                Refusal::Serve(why) => {
+                    crate::Failure { status: 1, message: format!("{}: {why}", file.display()) }
+                }
+            })?
+        }
     };
     print!("{out}");
     Ok(())
@@ -134,15 +136,21 @@ fn example(root: &clap::Command) -> String {
 }
 
 /// What `config check FILE` prints: `path` and `env` checked as `serve` would take them (every
-/// value, how they go together), then the effective configuration.
+/// value, how they go together, and what `serve` checks before it binds: the files it reads,
+/// [`crate::serve::check`]), then the effective configuration.
 fn check(root: &clap::Command, path: &Path, env: Env<'_>) -> Result<String, Refusal> {
     let Some(specs) = Specs::of(root, SERVE) else { return Ok(String::new()) };
     let settings = load(&specs, &[], Some(path), env)?;
     let bin = root.get_name().to_owned();
-    layers::parse_with(&specs, &settings, |extra| {
+    let matches = layers::parse_with(&specs, &settings, |extra| {
         let argv = [OsString::from(&bin), OsString::from(SERVE)].into_iter().chain(extra.iter().cloned());
-        root.clone().try_get_matches_from(argv).map(drop)
+        root.clone().try_get_matches_from(argv)
     })?;
+    if let Some((SERVE, serve)) = matches.subcommand() {
+        let args =
+            <crate::serve::Args as clap::FromArgMatches>::from_arg_matches(serve).map_err(Refusal::Clap)?;
+        crate::serve::check(&args).map_err(Refusal::Serve)?;
+    }
     Ok(render::effective(&specs, &settings, &path.display().to_string()))
 }
 
@@ -198,6 +206,7 @@ pub(crate) mod tests {
         match serve(args, vars) {
             Err(Refusal::Config(e)) => e.to_string(),
             Err(Refusal::Clap(e)) => panic!("clap refused {args:?}: {e}"),
+            Err(Refusal::Serve(why)) => panic!("parsing ran serve's checks for {args:?}: {why}"),
             Ok(_) => panic!("{args:?} accepted"),
         }
     }
@@ -367,7 +376,7 @@ pub(crate) mod tests {
         let dir = Dir::new("check");
         let path = dir.file(
             "c.toml",
-            "addr = \"0.0.0.0:9000\"\npublish-token = \"s3cret\"\nredis = \"redis://:pw@r:6379\"\njwt-secret = \"k\"\n",
+            "addr = \"0.0.0.0:9000\"\npublish-token = \"s3cret\"\nredis = \"redis://:pw@r:6379\"\njwt-secret = \"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"\n",
         );
         let env = BTreeMap::from([("SSEHUB_MAX_CONNECTIONS".to_owned(), OsString::from("100"))]);
         let out = check(&root(), &path, &|name| env.get(name).cloned()).unwrap();
@@ -377,10 +386,15 @@ pub(crate) mod tests {
         assert!(out.contains(&format!("\nredis = \"redis://:***@r:6379\"  # {shown}:3\n")), "{out}");
         assert!(out.contains("\nmax-connections = 100  # SSEHUB_MAX_CONNECTIONS\n"), "{out}");
         assert!(out.contains("\nkeep-alive = \"15s\"\n"), "{out}");
-        assert!(!out.contains("s3cret") && !out.contains("pw@") && !out.contains("\"k\""), "{out}");
-        // What it prints reads back.
+        assert!(!out.contains("s3cret") && !out.contains("pw@") && !out.contains("kkkk"), "{out}");
+        // What it prints reads back (only serve's own checks may refuse it: its secrets are `***`,
+        // and a 3-byte JWT secret is too short).
         let again = dir.file("again.toml", &out);
-        assert!(check(&root(), &again, &|_| None).is_ok());
+        let read_back = check(&root(), &again, &|_| None);
+        assert!(
+            matches!(read_back, Err(Refusal::Serve(ref why)) if why.contains("--jwt-secret")),
+            "{read_back:?}"
+        );
         let bad = dir.file("bad.toml", "publish-token = \"a\"\npublish-token-file = \"f\"\n");
         let Err(Refusal::Config(e)) = check(&root(), &bad, &|_| None) else { panic!("accepted") };
         assert!(e.to_string().contains("cannot be used with"), "{e}");
