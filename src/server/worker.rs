@@ -304,6 +304,8 @@ impl Worker {
         let h2_config = |settings: &Settings| {
             Arc::new(h2::Config {
                 max_concurrent_streams: config.max_concurrent_streams,
+                // Four bodies at the limit in flight at once; past that, streams are refused.
+                max_bodies_held: config.limits.max_body_bytes.saturating_mul(4),
                 limits: config.limits,
                 settings: *settings,
                 ..h2::Config::default()

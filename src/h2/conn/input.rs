@@ -225,6 +225,14 @@ impl Connection {
         }
         let id = d.stream_id;
         let max_body = self.config.limits.max_body_bytes;
+        // What every stream's unfinished body holds (at most max_concurrent_streams of them:
+        // counted when body data comes, which SSE streams never receive).
+        let held: usize = if d.data.is_empty() {
+            0
+        } else {
+            self.streams.iter().filter_map(|s| s.incoming.as_ref()).map(|i| i.request.body.len()).sum()
+        };
+        let max_held = self.config.max_bodies_held;
         let Some(s) = self.stream(id) else {
             return if id > self.highest {
                 self.conn_error(ErrorCode::ProtocolError, Refusal::Protocol, now)
@@ -242,6 +250,7 @@ impl Connection {
         s.recv_unacked += flow;
         let mut too_large = false;
         let mut malformed = false;
+        let mut too_many_held = false;
         if let Some(incoming) = s.incoming.as_mut() {
             let body = &mut incoming.request.body;
             let len = body.len() + d.data.len();
@@ -249,9 +258,14 @@ impl Connection {
                 malformed = true;
             } else if len > max_body {
                 too_large = true;
+            } else if held + d.data.len() > max_held {
+                too_many_held = true;
             } else {
                 body.extend_from_slice(d.data);
             }
+        }
+        if too_many_held {
+            return self.stream_error(id, ErrorCode::RefusedStream, Refusal::BodiesHeld, now);
         }
         if d.end_stream {
             s.remote_closed = true;

@@ -41,6 +41,7 @@
 //! | more streams than `SETTINGS_MAX_CONCURRENT_STREAMS` | [`Config::max_concurrent_streams`] | `RST_STREAM` `REFUSED_STREAM` (and counted as resets) |
 //! | a header block without end (`CONTINUATION` flood) | [`Config::max_header_block`] octets, 64 frames, `header_timeout` | `GOAWAY` `ENHANCE_YOUR_CALM` |
 //! | a header list that decompresses large (HPACK bomb) | [`Config::max_header_list_size`], string length, field count | `431` on that stream |
+//! | many streams each holding an unfinished request body | [`Config::max_bodies_held`] octets for all of a connection's bodies | `RST_STREAM` `REFUSED_STREAM` on the stream that would pass it |
 //! | `PING`, `SETTINGS`, `PRIORITY`, empty `DATA`, unknown frames, stray `RST_STREAM` | [`Config::max_control`] per second, bursts of ten times that | `GOAWAY` `ENHANCE_YOUR_CALM` |
 //! | `WINDOW_UPDATE` flood | the same bucket, credited one token per `DATA` frame we send | `GOAWAY` `ENHANCE_YOUR_CALM` |
 //! | windows pushed past 2^31 - 1 | RFC 9113 §6.9.1 | `FLOW_CONTROL_ERROR` |
@@ -101,6 +102,12 @@ pub struct Config {
     /// Frames that ask for work and carry nothing (see the module docs) per second, on
     /// average; bursts of ten times as many (default 100).
     pub max_control: u32,
+    /// Request body octets that all of a connection's streams may hold at once before their
+    /// bodies end (default 4 MiB; the server sets four times [`Limits::max_body_bytes`]). The DATA frame that
+    /// would pass it refuses its stream (`RST_STREAM` `REFUSED_STREAM`: the request was not
+    /// processed, the client may send it again): without it one connection could hold
+    /// `max_concurrent_streams` × `max_body_bytes` (100 MiB by default).
+    pub max_bodies_held: usize,
     /// The request limits HTTP/1.1 uses: field count and body size.
     pub limits: Limits,
     /// The queue bound and timeouts HTTP/1.1 uses.
@@ -115,6 +122,7 @@ impl Default for Config {
             max_header_block: 64 * 1024,
             max_resets: 100,
             max_control: 100,
+            max_bodies_held: 4 << 20,
             limits: Limits::default(),
             settings: Settings::default(),
         }
@@ -175,11 +183,14 @@ pub enum Refusal {
     StalledStream,
     /// A stream's queue passed its bound: `RST_STREAM` `CANCEL`.
     Overflow,
+    /// Request bodies held by the connection would pass [`Config::max_bodies_held`]:
+    /// `RST_STREAM` `REFUSED_STREAM`.
+    BodiesHeld,
 }
 
 impl Refusal {
     /// Every refusal, in a fixed order (for counters).
-    pub const ALL: [Refusal; 12] = [
+    pub const ALL: [Refusal; 13] = [
         Refusal::Protocol,
         Refusal::Malformed,
         Refusal::FlowControl,
@@ -192,6 +203,7 @@ impl Refusal {
         Refusal::Timeout,
         Refusal::StalledStream,
         Refusal::Overflow,
+        Refusal::BodiesHeld,
     ];
 
     /// A short name for logs and metrics labels.
@@ -209,6 +221,7 @@ impl Refusal {
             Refusal::Timeout => "timeout",
             Refusal::StalledStream => "stalled_stream",
             Refusal::Overflow => "overflow",
+            Refusal::BodiesHeld => "bodies_held",
         }
     }
 

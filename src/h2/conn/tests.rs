@@ -445,6 +445,40 @@ fn a_body_past_the_limit_is_a_413() {
 }
 
 #[test]
+fn bodies_held_at_once_are_bounded_per_connection() {
+    // Every stream's unfinished body counts: the DATA that would pass the bound refuses its
+    // stream (REFUSED_STREAM: not processed, safe to send again); the others go on.
+    let t0 = Instant::now();
+    let mut cfg = Config::default();
+    cfg.limits.max_body_bytes = 16;
+    cfg.max_bodies_held = 20;
+    let (mut c, mut client) = open(Arc::new(cfg), &[], t0);
+    let post = [(":method", "POST"), (":scheme", "http"), (":path", "/p")];
+    let data = |stream, n: usize, end| {
+        let mut out = Vec::new();
+        frame::encode_data(stream, &vec![b'x'; n], end, &mut out);
+        out
+    };
+    c.received(&client.headers(1, &post, false));
+    c.received(&client.headers(3, &post, false));
+    c.received(&data(1, 12, false));
+    c.received(&data(3, 8, false));
+    assert_eq!(events(&mut c, t0), [], "20 held: at the bound");
+    client.read(&mut c, t0);
+    c.received(&data(3, 1, false));
+    assert_eq!(events(&mut c, t0), [Event::Refused(Refusal::BodiesHeld)]);
+    let got = client.read(&mut c, t0);
+    assert!(got.contains(&Got::Rst { stream: 3, code: ErrorCode::RefusedStream }), "{got:?}");
+    // Stream 3's 8 octets are let go: stream 1 finishes, and a new body fits again.
+    c.received(&data(1, 4, true));
+    let (stream, request) = request_on(&mut c, t0);
+    assert_eq!((stream, request.body.len()), (1, 16));
+    c.received(&client.headers(5, &post, false));
+    c.received(&data(5, 16, true));
+    assert_eq!(request_on(&mut c, t0).0, 5, "nothing held any more");
+}
+
+#[test]
 fn received_data_is_given_back_with_window_updates() {
     let t0 = Instant::now();
     let (mut c, mut client) = open(config(), &[], t0);
