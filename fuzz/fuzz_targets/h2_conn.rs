@@ -776,6 +776,8 @@ fuzz_target!(|plan: Plan| {
         max_header_block: 256 + usize::from(plan.header_list % 4096),
         max_resets: 1 + u32::from(plan.max_resets % 8),
         max_control: 1 + u32::from(plan.max_control % 32),
+        // Two bodies at the limit: a few streams' bodies reach it, and their refusal is driven too.
+        max_bodies_held: 2 * usize::from(plan.max_body % 4096),
         limits: Limits {
             max_head_bytes: 8 * 1024,
             max_headers: 16,
