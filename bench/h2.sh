@@ -76,15 +76,6 @@ sed -e "s|@DIR@|$WORK/nginx|g; s|@PORT@|18454|g; s|@PUB_PORT@|18099|g" \
     -e "s|@CERT@|$WORK/cert.pem|g; s|@KEY@|$WORK/key.pem|g; s|@NCHAN_MODULE@|$NCHAN_MODULE|g" \
     "$ROOT/bench/nginx/nchan-h2.conf.in" >"$WORK/nginx/nginx.conf"
 
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && { sleep 0.5; return; }
-        sleep 0.1
-    done
-    echo "nothing listening on $1" >&2
-    exit 1
-}
-
 # The server just started is still running: what answers on its port is not another's server.
 alive() {
     kill -0 "${SERVER_PIDS[0]}" 2>/dev/null && return

@@ -60,6 +60,17 @@ wait_quiet() {
     done
 }
 
+# wait_port PORT: until something listens on 127.0.0.1:PORT (10 s at most; then the script
+# exits), and half a second more (for the probe's connection to go).
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && { sleep 0.5; return; }
+        sleep 0.1
+    done
+    echo "nothing listening on $1" >&2
+    exit 1
+}
+
 # start_server NAME RATE SIZE [extra args...]: starts it, waits for its port, sets SERVER_PID.
 start_server() {
     local name=$1 rate=$2 size=$3

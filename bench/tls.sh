@@ -76,15 +76,6 @@ sed -e "s|@DIR@|$WORK/nginx|g; s|@PORT@|18444|g; s|@PLAIN_PORT@|18082|g; s|@PUB_
     -e "s|@CERT@|$WORK/cert.pem|g; s|@KEY@|$WORK/key.pem|g; s|@NCHAN_MODULE@|$NCHAN_MODULE|g" \
     "$ROOT/bench/nginx/nchan-tls.conf.in" >"$WORK/nginx/nginx.conf"
 
-wait_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && { sleep 0.5; return; }
-        sleep 0.1
-    done
-    echo "nothing listening on $1" >&2
-    exit 1
-}
-
 # start NAME RATE [PIN]: the server behind URL[NAME], publishing RATE events/s of 64 bytes;
 # PIN, if given, is the CPU list it runs on. Sets SERVER_PIDS (nginx: the master and its workers).
 start() {
