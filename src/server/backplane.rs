@@ -641,24 +641,8 @@ impl Reader {
                 Err(refusal) => refused.push((join, refusal)),
             }
         }
-        let reads: Vec<Read> = plans.iter().flat_map(|(_, plan)| plan.reads().iter().cloned()).collect();
-        let replies = self.send(&reads)?;
-        let mut at = 0;
-        let mut ranges = Vec::with_capacity(plans.len());
-        for (join, plan) in plans {
-            let n = plan.reads().len();
-            ranges.push((join, plan.read(&replies[at..at + n])?));
-            at += n;
-        }
-        let reads: Vec<Read> = ranges.iter().flat_map(|(_, r)| r.reads().iter().cloned()).collect();
-        let replies = self.send(&reads)?;
-        let mut replays = Vec::with_capacity(ranges.len());
-        let mut at = 0;
-        for (join, ranges) in ranges {
-            let n = ranges.reads().len();
-            replays.push((join, ranges.finish(&replies[at..at + n])?));
-            at += n;
-        }
+        let ranges = self.round(plans, join::Plan::reads, join::Plan::read)?;
+        let replays = self.round(ranges, join::Ranges::reads, join::Ranges::finish)?;
         // Answered only now, every read done: an `Err` above leaves the whole batch unanswered.
         for (join, refusal) in refused {
             self.post_joined(join, Err(JoinError::Refused(refusal)));
@@ -667,6 +651,26 @@ impl Reader {
             self.start(join, replay);
         }
         Ok(())
+    }
+
+    /// One round trip for a batch: every step's reads in one pipeline, then each step given
+    /// its own replies, in order.
+    fn round<'j, T, U>(
+        &mut self,
+        steps: Vec<(&'j Join, T)>,
+        reads: impl Fn(&T) -> &[Read],
+        next: impl Fn(T, &[Value]) -> Result<U, BadReply>,
+    ) -> redis::RedisResult<Vec<(&'j Join, U)>> {
+        let all: Vec<Read> = steps.iter().flat_map(|(_, step)| reads(step).iter().cloned()).collect();
+        let replies = self.send(&all)?;
+        let mut at = 0;
+        let mut done = Vec::with_capacity(steps.len());
+        for (join, step) in steps {
+            let n = reads(&step).len();
+            done.push((join, next(step, &replies[at..at + n])?));
+            at += n;
+        }
+        Ok(done)
     }
 
     /// Sends `reads` in one pipeline on the connection (see [`send`]).
