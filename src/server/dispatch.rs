@@ -90,11 +90,7 @@ impl Worker {
                     let live = Live::new(link, admin);
                     let key = self.slots.insert(live);
                     if let Some(sock) = self.slots.get(parent).and_then(Live::socket) {
-                        // Four at a time, not doubled (as the connection's own list of streams).
-                        if sock.streams.len() == sock.streams.capacity() {
-                            sock.streams.reserve_exact(4);
-                        }
-                        sock.streams.push(super::slots::Child::new(stream, key));
+                        h2::push_stepped(&mut sock.streams, super::slots::Child::new(stream, key));
                     }
                     self.handle_request(key, request, now);
                 }

@@ -30,7 +30,7 @@
 use std::time::Instant;
 
 use super::request::{Refused, check_trailers, request_of};
-use super::stream::{Incoming, STREAMS_STEP, Stream, Tick, window};
+use super::stream::{Incoming, Stream, Tick, push_stepped, window};
 use super::{Block, Connection, Event, MAX_BLOCK_FRAMES, Phase, Refusal};
 use crate::h2::frame::{self, Frame, FrameError, Setting};
 use crate::h2::hpack::{DecodeError, HeaderList};
@@ -429,11 +429,7 @@ impl Connection {
             self.pool.clone(),
             Tick::of(now, self.accepted),
         );
-        // Grown by `STREAMS_STEP`, not doubled (see there).
-        if self.streams.len() == self.streams.capacity() {
-            self.streams.reserve_exact(STREAMS_STEP);
-        }
-        self.streams.push(stream);
+        push_stepped(&mut self.streams, stream);
         self.settle(now);
         self.streams.last_mut().expect("just pushed")
     }

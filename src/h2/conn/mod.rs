@@ -67,6 +67,7 @@ mod input;
 mod output;
 mod request;
 mod stream;
+pub(crate) use stream::push_stepped;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};

@@ -32,6 +32,15 @@ pub(crate) enum Local {
 /// list lives as long as the connection, and a doubled one would leave up to half of it unused).
 pub(crate) const STREAMS_STEP: usize = 4;
 
+/// Pushes `item` onto a list of a connection's streams, growing it by [`STREAMS_STEP`] when
+/// full (this list, and the worker's list of a socket's streams).
+pub(crate) fn push_stepped<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(STREAMS_STEP);
+    }
+    list.push(item);
+}
+
 /// An instant of a connection's life, kept as the nanoseconds since the connection was
 /// accepted (plus one, so that `Option<Tick>` needs no more room): eight bytes where an
 /// `Instant` takes sixteen, in a struct every stream has one of. Exact to the nanosecond for
