@@ -10,6 +10,7 @@
 
 mod net;
 mod serve_child;
+mod tokens;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use ssehub::auth::{
 use ssehub::http::Request;
 use ssehub::hub::Target;
 use ssehub::{Event, Server};
+use tokens::{SECRET, mint};
 
 /// `NOW` in make.py.
 const NOW: u64 = 1_800_000_000;
@@ -183,14 +185,6 @@ fn metrics_count_refusals_by_reason() {
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-const SECRET: &[u8] = b"a test secret of thirty-two bytes";
-
-/// An HS256 token with these claims, signed with [`SECRET`].
-fn mint(claims: serde_json::Value) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
 }
 
 fn clock_policy() -> JwtPolicy {

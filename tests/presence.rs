@@ -8,23 +8,14 @@
 mod net;
 mod redis_server;
 mod serve_child;
+mod tokens;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use net::{Conn, Stream, TIMEOUT, get, wait_until};
 use ssehub::auth::{Algorithm, JwtConfig, JwtPolicy, Patterns, Verifier};
 use ssehub::{OwnedItem, Server};
-
-const SECRET: &[u8] = b"a test secret of thirty-two bytes";
-
-fn mint(claims: serde_json::Value) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
-}
-
-fn exp() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600
-}
+use tokens::{SECRET, exp, mint};
 
 fn reader(sub: &str) -> String {
     mint(serde_json::json!({"sub": sub, "exp": exp(), "ssehub": {"subscribe": ["room-*"]}}))

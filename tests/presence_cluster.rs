@@ -9,13 +9,15 @@
 mod net;
 mod redis_server;
 mod serve_child;
+mod tokens;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use net::{Stream, wait_until};
 use redis_server::RedisServer;
 use serve_child::Killed;
 use ssehub::OwnedItem;
+use tokens::{SECRET, exp, mint};
 
 // ---- the script, called as a node calls it ----
 
@@ -132,17 +134,6 @@ fn a_dead_node_is_reaped_once_after_the_grace() {
 }
 
 // ---- two `ssehub serve` nodes ----
-
-const SECRET: &[u8] = b"a test secret of thirty-two bytes";
-
-fn mint(claims: serde_json::Value) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
-}
-
-fn exp() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600
-}
 
 fn bearer(sub: &str, claims: serde_json::Value) -> String {
     let token = mint(serde_json::json!({"sub": sub, "exp": exp(), "ssehub": claims}));
