@@ -499,12 +499,17 @@ impl Tls {
         PlaintextWriter(self)
     }
 
+    /// Plaintext bytes the record buffer may take now: [`TLS_BUFFER`] less the records unsent.
+    fn room(&self) -> usize {
+        TLS_BUFFER.saturating_sub(self.outgoing.len() - self.sent)
+    }
+
     /// Encrypts as much of `data` as the record buffer takes; how much that was (0: none).
     fn encrypt(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.failed.is_some() || self.closed {
             return Ok(0);
         }
-        let room = TLS_BUFFER.saturating_sub(self.outgoing.len() - self.sent);
+        let room = self.room();
         let data = &data[..data.len().min(room)];
         match self.process(None, Some(data), false) {
             Ok(Stop::Written(n)) => Ok(n),
@@ -641,7 +646,7 @@ impl Write for PlaintextWriter<'_> {
             (Some(_), Some(_)) => GATHER.with(|gather| {
                 let mut gather = gather.borrow_mut();
                 gather.clear();
-                let room = TLS_BUFFER.saturating_sub(self.0.outgoing.len() - self.0.sent);
+                let room = self.0.room();
                 for b in bufs {
                     let left = room - gather.len();
                     if left == 0 {
