@@ -18,6 +18,7 @@
 //! tokens of 250 bytes); past it the oldest entries go first. Zero turns the cache off.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::grant::Grant;
 use super::refusal::{BadToken, Refusal};
@@ -28,9 +29,10 @@ pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
 /// Verified tokens and their grants. See the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct VerifiedTokens {
-    grants: HashMap<Box<str>, Grant>,
-    /// Tokens in insertion order, the oldest first.
-    order: VecDeque<Box<str>>,
+    grants: HashMap<Arc<str>, Grant>,
+    /// Tokens in insertion order, the oldest first (the same text as the map's key: one copy of
+    /// each token).
+    order: VecDeque<Arc<str>>,
     bytes: usize,
     max_bytes: usize,
 }
@@ -80,8 +82,9 @@ impl VerifiedTokens {
             self.grants.remove(&oldest);
         }
         self.bytes += token.len();
-        self.order.push_back(token.into());
-        self.grants.insert(token.into(), grant);
+        let token: Arc<str> = token.into();
+        self.order.push_back(Arc::clone(&token));
+        self.grants.insert(token, grant);
     }
 }
 

@@ -12,7 +12,7 @@
 //!   "absent": a string `exp` does not make a token immortal.
 //! - `sub`, `iss`: strings; `aud`: a string or an array of strings (§4.1.3).
 //! - `ssehub`: an object with optional `subscribe` and `publish` arrays of [channel
-//!   patterns](crate::auth::pattern), each at most [`MAX_PATTERNS`] long. A missing `ssehub`
+//!   patterns](crate::auth::pattern), each at most [`MAX_PATTERNS`](crate::auth::MAX_PATTERNS) long. A missing `ssehub`
 //!   claim, or a missing list, grants no channel; a present one of the wrong shape is malformed.
 //! - Other claims (`iat`, `jti`, an issuer's own) and unknown members of `ssehub` are ignored.
 //!   A claim named twice counts with its last value (RFC 7519 §4 allows that reading).
@@ -20,9 +20,10 @@
 //! Which of these are checked, and against what, is [`Verifier`](crate::auth::Verifier)'s job;
 //! this module only reads them. What a good token allows is a [`Grant`](crate::auth::Grant).
 
-use serde_json::{Map, Value};
+use serde::de::MapAccess;
 
-use super::pattern::{MAX_PATTERNS, Patterns};
+use super::json::{self, Members, OneOrMany, Read, Seconds, Text};
+use super::pattern::Patterns;
 use super::refusal::BadToken;
 
 /// The claims of a token payload that ssehub reads (see the [module docs](self)).
@@ -57,76 +58,101 @@ impl Claims {
     /// # Ok::<(), BadToken>(())
     /// ```
     pub fn parse(payload: &[u8]) -> Result<Claims, BadToken> {
-        let value: Value = serde_json::from_slice(payload).map_err(|_| BadToken::Malformed)?;
-        let claims = value.as_object().ok_or(BadToken::Malformed)?;
-        let (subscribe, publish) = match claims.get("ssehub") {
-            None => (Patterns::default(), Patterns::default()),
-            Some(Value::Object(ours)) => (patterns(ours, "subscribe")?, patterns(ours, "publish")?),
-            Some(_) => return Err(BadToken::Malformed),
-        };
+        let claims = ClaimsRef::read(payload)?;
+        let owned = |Text(text): Text| text.into_owned();
         Ok(Claims {
-            subject: string(claims, "sub")?,
-            issuer: string(claims, "iss")?,
-            audience: audience(claims)?,
-            expires: numeric_date(claims, "exp")?,
-            not_before: numeric_date(claims, "nbf")?,
-            subscribe,
-            publish,
+            subject: claims.subject,
+            issuer: claims.issuer.map(owned),
+            audience: claims.audience.map(|list| list.into_iter().map(owned).collect()),
+            expires: claims.expires,
+            not_before: claims.not_before,
+            subscribe: claims.subscribe,
+            publish: claims.publish,
         })
     }
 }
 
-fn string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, BadToken> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(BadToken::Malformed),
+/// [`Claims`] as the verifier reads them: what it only compares (`iss`, `aud`) borrowed from
+/// the payload, not copied.
+#[derive(Debug)]
+pub(crate) struct ClaimsRef<'a> {
+    pub(crate) subject: Option<String>,
+    pub(crate) issuer: Option<Text<'a>>,
+    pub(crate) audience: Option<Vec<Text<'a>>>,
+    pub(crate) expires: Option<u64>,
+    pub(crate) not_before: Option<u64>,
+    pub(crate) subscribe: Patterns,
+    pub(crate) publish: Patterns,
+}
+
+impl<'a> ClaimsRef<'a> {
+    /// Reads the claims from a payload's JSON text: [`Claims::parse`], borrowing.
+    pub(crate) fn read(payload: &'a [u8]) -> Result<ClaimsRef<'a>, BadToken> {
+        let read: Payload = json::object(payload)?;
+        let (subscribe, publish) = match Read::take(read.ours)? {
+            None => (None, None),
+            Some(ours) => (Read::take(ours.subscribe)?, Read::take(ours.publish)?),
+        };
+        Ok(ClaimsRef {
+            subject: Read::take(read.sub)?,
+            issuer: Read::take(read.iss)?,
+            audience: Read::take(read.aud)?.map(|OneOrMany(list)| list),
+            expires: Read::take(read.exp)?.map(|Seconds(secs)| secs),
+            not_before: Read::take(read.nbf)?.map(|Seconds(secs)| secs),
+            subscribe: subscribe.unwrap_or_default(),
+            publish: publish.unwrap_or_default(),
+        })
     }
 }
 
-fn audience(claims: &Map<String, Value>) -> Result<Option<Vec<String>>, BadToken> {
-    match claims.get("aud") {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(BadToken::Malformed))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(BadToken::Malformed),
-    }
+/// The members of a payload that are read, as read (the last of each name).
+#[derive(Default)]
+struct Payload<'a> {
+    sub: Option<Read<String>>,
+    iss: Option<Read<Text<'a>>>,
+    aud: Option<Read<OneOrMany<'a>>>,
+    exp: Option<Read<Seconds>>,
+    nbf: Option<Read<Seconds>>,
+    ours: Option<Read<Ours>>,
 }
 
-/// A NumericDate as whole seconds, rounded up: `now < exp` and `now >= nbf` read the same for
-/// a whole-second `now` with `exp` or `nbf` rounded up.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, BadToken> {
-    let Some(value) = claims.get(name) else { return Ok(None) };
-    let Value::Number(n) = value else { return Err(BadToken::Malformed) };
-    if let Some(secs) = n.as_u64() {
-        return Ok(Some(secs));
-    }
-    match n.as_f64() {
-        // `as` saturates: 1e300 is u64::MAX, a negative number is 0.
-        Some(secs) if secs.is_finite() => Ok(Some(secs.ceil() as u64)),
-        _ => Err(BadToken::Malformed),
-    }
-}
-
-fn patterns(ours: &Map<String, Value>, name: &str) -> Result<Patterns, BadToken> {
-    match ours.get(name) {
-        None => Ok(Patterns::default()),
-        Some(Value::Array(list)) if list.len() <= MAX_PATTERNS => {
-            let texts =
-                list.iter().map(|v| v.as_str().ok_or(BadToken::Malformed)).collect::<Result<Vec<_>, _>>()?;
-            Patterns::parse(texts).map_err(|_| BadToken::Malformed)
+impl<'de> Members<'de> for Payload<'de> {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "sub" => self.sub = Some(map.next_value()?),
+            "iss" => self.iss = Some(map.next_value()?),
+            "aud" => self.aud = Some(map.next_value()?),
+            "exp" => self.exp = Some(map.next_value()?),
+            "nbf" => self.nbf = Some(map.next_value()?),
+            "ssehub" => self.ours = Some(map.next_value()?),
+            _ => json::skip(map)?,
         }
-        Some(_) => Err(BadToken::Malformed),
+        Ok(())
+    }
+}
+
+/// The `ssehub` claim, as read.
+#[derive(Default)]
+struct Ours {
+    subscribe: Option<Read<Patterns>>,
+    publish: Option<Read<Patterns>>,
+}
+
+impl<'de> Members<'de> for Ours {
+    fn member<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "subscribe" => self.subscribe = Some(map.next_value()?),
+            "publish" => self.publish = Some(map.next_value()?),
+            _ => json::skip(map)?,
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::MAX_PATTERNS;
 
     fn claims(json: &str) -> Result<Claims, BadToken> {
         Claims::parse(json.as_bytes())
@@ -204,6 +230,11 @@ mod tests {
     #[test]
     fn duplicate_claims_count_with_the_last_value() {
         assert_eq!(claims(r#"{"exp":1,"exp":2}"#).unwrap().expires, Some(2));
+        // An earlier value is only checked to be JSON, as a map of the object would have it.
+        assert_eq!(claims(r#"{"exp":"x","exp":2}"#).unwrap().expires, Some(2));
+        assert_eq!(claims(r#"{"exp":2,"exp":"x"}"#), Err(BadToken::Malformed));
+        let c = claims(r#"{"ssehub":5,"ssehub":{"publish":null,"publish":["a"]},"sub":"u"}"#).unwrap();
+        assert_eq!((c.publish, c.subject.as_deref()), (Patterns::parse(["a"]).unwrap(), Some("u")));
     }
 
     #[test]

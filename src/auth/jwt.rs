@@ -7,11 +7,11 @@
 //! | step | refusal |
 //! |---|---|
 //! | at most [`MAX_TOKEN_LEN`] bytes, checked before anything is decoded | `too_large` |
-//! | three non-empty base64url parts; the header a JSON object with a string `alg`, no `crit` | `malformed` |
+//! | three non-empty base64url parts (header and payload decoded); the header a JSON object with a string `alg`, no `crit` | `malformed` |
 //! | the key: the configured one, or the JWKS key named by the header's `kid` | `unknown_key` |
 //! | the header's `alg` is exactly the algorithm pinned for that key | `wrong_alg` |
-//! | the signature verifies (by `jsonwebtoken`, on `ring`) | `bad_signature` |
-//! | the payload is a JSON object whose claims have the right types ([`Claims`]) | `malformed` |
+//! | the signature verifies (HMAC by `ring`, public keys by `jsonwebtoken` on `ring`) | `bad_signature` |
+//! | the payload is a JSON object whose claims have the right types ([`Claims`](crate::auth::Claims)) | `malformed` |
 //! | `exp` present (unless [`JwtConfig::require_exp`] is off) | `missing_exp` |
 //! | `now < exp + leeway` | `expired` |
 //! | `nbf <= now + leeway` | `not_yet_valid` |
@@ -58,8 +58,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken as jwt;
 use serde_json::{Map, Value};
 
-use super::claims::Claims;
+use super::claims::ClaimsRef;
 use super::grant::Grant;
+use super::json::{self, Members, Read, Text};
 use super::refusal::{BadToken, Refusal};
 
 /// Longest token accepted, in bytes (the request head limit is 8 KiB too).
@@ -443,7 +444,17 @@ pub fn read_key_file(path: &Path) -> Result<Vec<u8>, AuthConfigError> {
 struct Key {
     kid: Option<String>,
     algorithm: Algorithm,
-    key: jwt::DecodingKey,
+    key: Verifying,
+}
+
+/// What checks a signature.
+#[derive(Clone)]
+enum Verifying {
+    /// A secret, as `ring`'s HMAC key: its inner and outer pads hashed once, here, not per token
+    /// (`jsonwebtoken` signs the message again and compares base64 text).
+    Hmac(ring::hmac::Key),
+    /// A public key.
+    Public(jwt::DecodingKey),
 }
 
 /// Checks tokens against a [`JwtConfig`]: [`Verifier::verify`].
@@ -523,35 +534,35 @@ impl Verifier {
         else {
             return Err(BadToken::Malformed.into());
         };
-        if [header, payload, signature].iter().any(|p| p.is_empty() || !p.bytes().all(is_base64url)) {
+        if [header, payload, signature].iter().any(|p| p.is_empty()) || !signature.bytes().all(is_base64url) {
             return Err(BadToken::Malformed.into());
         }
-        let header = decode_object(header)?;
-        let Some(Value::String(alg)) = header.get("alg") else { return Err(BadToken::Malformed.into()) };
-        if header.contains_key("crit") {
-            // RFC 7515 §4.1.11: extensions we do not understand must not be ignored.
-            return Err(BadToken::Malformed.into());
-        }
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return Err(BadToken::Malformed.into()),
-        };
-        let key = self.key_for(kid)?;
-        if alg != key.algorithm.name() {
-            return Err(BadToken::WrongAlg.into());
-        }
-        let signed = &token[..token.len() - signature.len() - 1];
-        match jwt::crypto::verify(signature, signed.as_bytes(), &key.key, key.algorithm.to_jwt()) {
-            Ok(true) => {}
-            Ok(false) => return Err(BadToken::Signature.into()),
-            Err(e) if matches!(e.kind(), jwt::errors::ErrorKind::Base64(_)) => {
+        // Decoding checks the header's and the payload's alphabet (base64url, no padding), so
+        // only the signature's is looked at first; one buffer holds both.
+        let mut json = Vec::with_capacity(decoded_len(header.len()) + decoded_len(payload.len()));
+        URL_SAFE_NO_PAD.decode_vec(header, &mut json).map_err(|_| BadToken::Malformed)?;
+        let header_len = json.len();
+        URL_SAFE_NO_PAD.decode_vec(payload, &mut json).map_err(|_| BadToken::Malformed)?;
+        let (header, payload) = json.split_at(header_len);
+        let key = {
+            let header: Header = json::object(header)?;
+            if header.crit {
+                // RFC 7515 §4.1.11: extensions we do not understand must not be ignored.
                 return Err(BadToken::Malformed.into());
             }
-            Err(_) => return Err(BadToken::Signature.into()),
+            let Text(alg) = Read::take(header.alg)?.ok_or(BadToken::Malformed)?;
+            let kid = Read::take(header.kid)?;
+            let key = self.key_for(kid.as_ref().map(|Text(kid)| kid.as_ref()))?;
+            if alg != key.algorithm.name() {
+                return Err(BadToken::WrongAlg.into());
+            }
+            key
+        };
+        let signed = &token[..token.len() - signature.len() - 1];
+        if !key.verifies(signed.as_bytes(), signature)? {
+            return Err(BadToken::Signature.into());
         }
-        let claims = URL_SAFE_NO_PAD.decode(payload).map_err(|_| BadToken::Malformed)?;
-        let claims = Claims::parse(&claims)?;
+        let claims = ClaimsRef::read(payload)?;
         self.check(&claims, now)?;
         Ok(Grant {
             subject: claims.subject,
@@ -574,7 +585,7 @@ impl Verifier {
     }
 
     /// The claim checks, after the signature.
-    fn check(&self, claims: &Claims, now: u64) -> Result<(), BadToken> {
+    fn check(&self, claims: &ClaimsRef, now: u64) -> Result<(), BadToken> {
         match claims.expires {
             None if self.require_exp => return Err(BadToken::MissingExp),
             Some(exp) if now >= exp.saturating_add(self.leeway) => return Err(BadToken::Expired),
@@ -584,14 +595,14 @@ impl Verifier {
             return Err(BadToken::NotYetValid);
         }
         if let Some(issuer) = &self.issuer {
-            if claims.issuer.as_ref() != Some(issuer) {
+            if claims.issuer.as_ref().map(|Text(iss)| iss.as_ref()) != Some(issuer.as_str()) {
                 return Err(BadToken::WrongIssuer);
             }
         }
         let audience_ok = match (&self.audience, &claims.audience) {
             (None, None) => true,
             (None, Some(_)) => false,
-            (Some(want), Some(listed)) => listed.contains(want),
+            (Some(want), Some(listed)) => listed.iter().any(|Text(aud)| aud == want),
             (Some(_), None) => false,
         };
         if !audience_ok {
@@ -601,18 +612,76 @@ impl Verifier {
     }
 }
 
-fn is_base64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-/// A base64url part holding a JSON object.
-fn decode_object(part: &str) -> Result<Map<String, Value>, BadToken> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| BadToken::Malformed)?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(BadToken::Malformed),
+impl Key {
+    /// Whether `signature` (base64url) signs `signed`; `Err` for a public-key signature that is
+    /// not base64url.
+    fn verifies(&self, signed: &[u8], signature: &str) -> Result<bool, BadToken> {
+        match &self.key {
+            Verifying::Hmac(key) => {
+                // HS512's 64 bytes at most; longer, or not base64url, cannot be one of ours (a
+                // bad signature, as when `jsonwebtoken` compared the text).
+                let mut tag = [0u8; 96];
+                let Ok(len) = URL_SAFE_NO_PAD.decode_slice(signature, &mut tag) else { return Ok(false) };
+                // Constant time: the comparison says nothing of how much of a forgery was right.
+                Ok(ring::hmac::verify(key, signed, &tag[..len]).is_ok())
+            }
+            Verifying::Public(key) => {
+                match jwt::crypto::verify(signature, signed, key, self.algorithm.to_jwt()) {
+                    Ok(verified) => Ok(verified),
+                    Err(e) if matches!(e.kind(), jwt::errors::ErrorKind::Base64(_)) => {
+                        Err(BadToken::Malformed)
+                    }
+                    Err(_) => Ok(false),
+                }
+            }
+        }
     }
 }
+
+/// The members of a token's header that are read, as read (the last of each name).
+#[derive(Default)]
+struct Header<'a> {
+    alg: Option<Read<Text<'a>>>,
+    kid: Option<Read<Text<'a>>>,
+    crit: bool,
+}
+
+impl<'de> Members<'de> for Header<'de> {
+    fn member<A: serde::de::MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "alg" => self.alg = Some(map.next_value()?),
+            "kid" => self.kid = Some(map.next_value()?),
+            "crit" => {
+                self.crit = true;
+                json::skip(map)?;
+            }
+            _ => json::skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+/// The most bytes `len` base64 characters (unpadded) decode to.
+fn decoded_len(len: usize) -> usize {
+    len / 4 * 3 + 2
+}
+
+fn is_base64url(b: u8) -> bool {
+    BASE64URL[usize::from(b)]
+}
+
+/// The base64url alphabet (RFC 4648 §5), as a table: every byte of a token is looked up, and a
+/// lookup is cheaper than the comparisons.
+static BASE64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
 
 fn secret_key(algorithm: Algorithm, secret: &[u8]) -> Result<Key, AuthConfigError> {
     if !algorithm.is_hmac() {
@@ -621,7 +690,13 @@ fn secret_key(algorithm: Algorithm, secret: &[u8]) -> Result<Key, AuthConfigErro
     if secret.len() < algorithm.min_secret() {
         return Err(AuthConfigError::WeakSecret { algorithm, min_bytes: algorithm.min_secret() });
     }
-    Ok(Key { kid: None, algorithm, key: jwt::DecodingKey::from_secret(secret) })
+    let hmac = match algorithm {
+        Algorithm::HS256 => ring::hmac::HMAC_SHA256,
+        Algorithm::HS384 => ring::hmac::HMAC_SHA384,
+        Algorithm::HS512 => ring::hmac::HMAC_SHA512,
+        _ => return Err(AuthConfigError::WrongKeyKind(algorithm)),
+    };
+    Ok(Key { kid: None, algorithm, key: Verifying::Hmac(ring::hmac::Key::new(hmac, secret)) })
 }
 
 fn pem_key(algorithm: Algorithm, pem: &[u8]) -> Result<Key, AuthConfigError> {
@@ -642,7 +717,7 @@ fn pem_key(algorithm: Algorithm, pem: &[u8]) -> Result<Key, AuthConfigError> {
             return Err(AuthConfigError::BadPem(format!("{algorithm} needs a {crv} key")));
         }
     }
-    Ok(Key { kid: None, algorithm, key })
+    Ok(Key { kid: None, algorithm, key: Verifying::Public(key) })
 }
 
 /// The DER inside the first PEM block.
@@ -742,7 +817,7 @@ fn jwk_key(jwk: &Map<String, Value>) -> Result<Option<Key>, AuthConfigError> {
         }
         _ => return Err(bad(format!("kty {kty:?} cannot be used with {algorithm}"))),
     };
-    Ok(Some(Key { kid, algorithm, key }))
+    Ok(Some(Key { kid, algorithm, key: Verifying::Public(key) }))
 }
 
 #[cfg(test)]

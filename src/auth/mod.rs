@@ -45,6 +45,8 @@ pub mod cache;
 pub mod claims;
 pub mod grant;
 #[cfg(feature = "jwt")]
+mod json;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod pattern;
 pub mod policy;

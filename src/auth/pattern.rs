@@ -147,6 +147,12 @@ impl Patterns {
         Ok(Patterns(list))
     }
 
+    /// Patterns parsed one by one (by a token's claims), at most [`MAX_PATTERNS`] of them.
+    pub(crate) fn from_parsed(list: Vec<ChannelPattern>) -> Patterns {
+        debug_assert!(list.len() <= MAX_PATTERNS);
+        Patterns(list)
+    }
+
     /// The list `*`: every channel.
     pub fn all() -> Patterns {
         Patterns(vec![ChannelPattern::All])
