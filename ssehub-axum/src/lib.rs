@@ -38,7 +38,8 @@
 //!     }
 //! });
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await?;
+//! // `into_make_service`: the router made ready once, not once per connection.
+//! axum::serve(listener, app.into_make_service()).await?;
 //! # Ok(()) }
 //! ```
 
