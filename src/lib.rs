@@ -81,8 +81,8 @@ pub use http::{AllowOrigins, Cors, Framing, Limits, PathPattern, Request, Respon
 pub use hub::{Published, Retention, Target};
 pub use proto::Frame;
 pub use server::{
-    AdoptError, Adopter, Broadcaster, Client, Config, PublishError, Receipt, RedisConfig, SendError, Server,
-    ServerBuilder, ServerError, ShutdownHandle, Stats, Unavailable, WorkerStats,
+    AdoptError, Adopter, Broadcaster, Client, Config, CountedStream, PublishError, Receipt, RedisConfig,
+    SendError, Server, ServerBuilder, ServerError, ShutdownHandle, Stats, Unavailable, WorkerStats,
 };
 
 /// What the README promises: the handles and the server can be shared with other threads.

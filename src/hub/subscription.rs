@@ -28,7 +28,9 @@
 //! Frames are queued by reference (a [`Frame`] clone is a reference count): every subscriber and
 //! every server connection holds the same bytes.
 //!
-//! Dropping the [`Subscription`] unsubscribes it.
+//! Dropping the [`Subscription`] unsubscribes it. A [`Server`](crate::Server) counts a stream it
+//! does not serve (in `client_count`, its metrics and presence) only while the serving code holds
+//! a [`CountedStream`](crate::CountedStream) for it ([`Broadcaster::count_stream`](crate::Broadcaster::count_stream)).
 //!
 //! ```
 //! use std::task::{Context, Poll, Waker};

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::commands::Command;
+use super::counted::CountedStream;
 use super::slots::ConnId;
 
 use crate::error::EncodeError;
@@ -415,7 +416,9 @@ impl Broadcaster {
     /// Without a backplane the replay is queued at once. With one, when the local logs cannot
     /// answer, the backplane's read thread starts it ([`Subscription::poll_ready`] says when);
     /// should Redis not answer, it ends with [`Ended::Unavailable`](crate::hub::subscription::Ended).
-    /// (It is not counted in [`Broadcaster::client_count`], and takes no part in presence.)
+    /// It is not counted in [`Broadcaster::client_count`] and takes no part in presence by
+    /// itself: the code that serves it holds a [`Broadcaster::count_stream`] for as long as the
+    /// stream is open.
     pub fn subscribe(
         &self,
         channels: &[Arc<str>],
@@ -455,8 +458,23 @@ impl Broadcaster {
         sub
     }
 
-    /// Open event streams, across all workers.
+    /// Open event streams, across all workers, and those served elsewhere
+    /// ([`Broadcaster::count_stream`]).
     pub fn client_count(&self) -> usize {
         self.shared.counters.streams.load(Ordering::Relaxed)
+    }
+
+    /// Counts a stream this server does not serve (one of a [`Broadcaster::subscribe`],
+    /// served by the application's I/O) as it counts its own, until the [`CountedStream`] is
+    /// dropped: in [`Broadcaster::client_count`], `ssehub_streams`, and presence on `channels`
+    /// for `subject` (a token's `sub`: [`Access::subject`](crate::auth::Access)).
+    pub fn count_stream(&self, channels: &[Arc<str>], subject: Option<Arc<str>>) -> CountedStream {
+        CountedStream::new(self.shared.clone(), channels, subject)
+    }
+
+    /// Counts a stream request the [policy](crate::ServerBuilder::policy) refused, for a
+    /// stream served elsewhere (`ssehub_streams_refused_total`, as the server counts its own).
+    pub fn stream_refused(&self, refusal: &crate::auth::Refusal) {
+        super::counted::refused(&self.shared, refusal);
     }
 }

@@ -39,6 +39,7 @@ mod backplane;
 #[path = "backplane_off.rs"]
 mod backplane;
 mod commands;
+mod counted;
 mod deadlines;
 mod descriptors;
 mod dispatch;
@@ -64,6 +65,7 @@ use std::time::Duration;
 
 pub use adopt::{AdoptError, Adopter};
 use commands::{Command, Mailbox};
+pub use counted::CountedStream;
 pub use handle::{Broadcaster, Client, PublishError, Receipt, SendError, Unavailable};
 
 use crate::auth::{Policy, RefusalKind};

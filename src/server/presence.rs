@@ -93,6 +93,12 @@ impl Presence {
         }
     }
 
+    /// This node's presence on `channel`.
+    #[cfg(test)]
+    pub(crate) fn local_channel(&self, channel: &str) -> Option<crate::hub::presence::ChannelPresence> {
+        lock(&self.state).local.channel(channel).cloned()
+    }
+
     /// Asks the thread to stop.
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Release);

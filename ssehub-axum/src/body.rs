@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame as BodyFrame, SizeHint};
-use ssehub::Frame;
 use ssehub::hub::subscription::{Ended, Subscription};
+use ssehub::{CountedStream, Frame};
 use tokio::time::{Instant, Sleep};
 
 /// A frame's event block, for [`Bytes::from_owner`]: the bytes stay the hub's.
@@ -38,6 +38,9 @@ const KEEP_ALIVE: &[u8] = b":\n\n";
 pub struct SseBody {
     first: Option<Bytes>,
     sub: Subscription,
+    /// The server's count of this stream (given back when the body is dropped, however the
+    /// stream ends), and whether `ends` is its access's expiry.
+    counted: Option<(CountedStream, bool)>,
     keep_alive: Option<(Duration, Pin<Box<Sleep>>)>,
     /// Something was sent since the last keep-alive tick.
     sent: bool,
@@ -58,11 +61,20 @@ impl SseBody {
         SseBody {
             first: (!first.is_empty()).then_some(first),
             sub,
+            counted: None,
             keep_alive: keep_alive.map(|every| (every, Box::pin(tokio::time::sleep_until(now + every)))),
             sent: true,
             ends: ends.map(|at| Box::pin(tokio::time::sleep_until(at))),
             done: false,
         }
+    }
+
+    /// Held for as long as the body lives: the stream counted by the server whose hub it reads
+    /// ([`ssehub::Broadcaster::count_stream`]), its end told to it (a slow client cut off; the
+    /// end at `ends` as an expiry when `ends_expiry`).
+    pub fn counted(mut self, counted: CountedStream, ends_expiry: bool) -> SseBody {
+        self.counted = Some((counted, ends_expiry));
+        self
     }
 
     /// The subscription (its channels, what it has queued).
@@ -93,6 +105,9 @@ impl Body for SseBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.done = true;
+                if let (Some((counted, _)), Ended::SlowClient(_)) = (&this.counted, &e) {
+                    counted.slow_client();
+                }
                 return Poll::Ready(Some(Err(e)));
             }
             Poll::Ready(None) => {
@@ -105,6 +120,9 @@ impl Body for SseBody {
             && ends.as_mut().poll(cx).is_ready()
         {
             this.done = true;
+            if let Some((counted, true)) = &this.counted {
+                counted.expired();
+            }
             return Poll::Ready(None);
         }
         if let Some((every, tick)) = this.keep_alive.as_mut() {

@@ -38,7 +38,8 @@
 //!     }
 //! });
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await?;
+//! // `into_make_service`: the router made ready once, not once per connection.
+//! axum::serve(listener, app.into_make_service()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -173,12 +174,17 @@ impl SseHub {
         }
         let now = std::time::Instant::now();
         let expires = access.ends_at(since_epoch(), now);
-        let ends = match (expires, self.inner.max_duration.and_then(|d| now.checked_add(d))) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let (ends, expiry) = match (expires, self.inner.max_duration.and_then(|d| now.checked_add(d))) {
+            (Some(a), Some(b)) => (Some(a.min(b)), a <= b),
+            (a, b) => (a.or(b), a.is_some()),
+        };
+        let ends = ends.map(tokio::time::Instant::from_std);
+        let mut body = SseBody::new(self.inner.first.clone(), sub, self.inner.keep_alive, ends);
+        if let Source::Server(b) = &self.inner.source {
+            // Counted as the server's own streams are, for as long as the body lives.
+            let counted = b.count_stream(body.subscription().channels(), access.subject);
+            body = body.counted(counted, expiry);
         }
-        .map(tokio::time::Instant::from_std);
-        let body = SseBody::new(self.inner.first.clone(), sub, self.inner.keep_alive, ends);
         let mut response = axum::body::Body::new(body).into_response();
         for (name, value) in ssehub::http::response::STREAM_HEADERS {
             response.headers_mut().insert(name, HeaderValue::from_static(value));
@@ -239,7 +245,12 @@ impl SseHub {
         let Some(policy) = &i.policy else { return Ok((channels, Access::default())) };
         match policy.stream(head, &channels, since_epoch().as_secs()) {
             Ok(access) => Ok((channels, access)),
-            Err(refusal) => Err(ssehub::http::answer::refusal(&refusal)),
+            Err(refusal) => {
+                if let Source::Server(b) = &i.source {
+                    b.stream_refused(&refusal);
+                }
+                Err(ssehub::http::answer::refusal(&refusal))
+            }
         }
     }
 }
