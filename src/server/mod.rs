@@ -45,6 +45,7 @@ mod dispatch;
 mod drain;
 mod handle;
 mod health;
+mod inbox;
 mod metrics;
 mod presence;
 mod process;
