@@ -235,6 +235,18 @@ const BY_LEN: [[u8; 16]; 28] = {
     by_len
 };
 
+/// The static table's name that equals `name` but for ASCII case (HTTP/2 sends names in
+/// lowercase: `Content-Type` goes out as the table's `content-type`, with nothing copied).
+pub(crate) fn static_name(name: &[u8]) -> Option<&'static [u8]> {
+    let same_length = BY_LEN.get(name.len())?;
+    same_length
+        .iter()
+        .take_while(|&&i| i != 0)
+        .filter_map(|&i| STATIC_TABLE.get(usize::from(i) - 1))
+        .map(|&(n, _)| n)
+        .find(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// Looks a field up in both tables: the static table first (its indices never change), and
 /// the lowest index for each kind of match.
 pub(crate) fn find(dynamic: &DynamicTable, name: &[u8], value: &[u8]) -> Found {
@@ -388,5 +400,15 @@ mod tests {
         for (n, v) in &probes {
             assert_eq!(find(&table, n, v), naive(&table, n, v), "{:?}", String::from_utf8_lossy(n));
         }
+    }
+
+    #[test]
+    fn static_names_are_found_whatever_their_case() {
+        assert_eq!(static_name(b"Content-Type"), Some(&b"content-type"[..]));
+        assert_eq!(static_name(b"WWW-AUTHENTICATE"), Some(&b"www-authenticate"[..]));
+        assert_eq!(static_name(b"retry-after"), Some(&b"retry-after"[..]));
+        assert_eq!(static_name(b"X-Accel-Buffering"), None);
+        assert_eq!(static_name(&[b'a'; 100]), None);
+        assert_eq!(static_name(b""), None);
     }
 }
