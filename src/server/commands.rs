@@ -3,8 +3,8 @@
 //! ```text
 //! Client::send ─┐                          ┌─► Send: that connection's queue
 //! Broadcaster ──┼─► Mailbox (+ mio::Waker) ─┼─► Publish: each stream it targets, once (Member)
-//! backplane ────┘        one wake-up,       ├─► Answer / Joined: a deferred request's answer
-//! acceptor ─────┘        any number of them └─► Adopt, Handoff, Shutdown, Drain
+//! backplane ────┤  a wake-up only if the   ├─► Answer / Joined: a deferred request's answer
+//! acceptor ─────┤  worker sleeps: inbox.rs └─► Adopt, Handoff, Shutdown, Drain
 //! Server::adopt ┘
 //! ```
 //!
@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::handle::{JoinError, PublishError, Receipt};
+use super::inbox::Inbox;
 use super::slots::Key;
 use super::worker::{Worker, deliver};
 use crate::http::{Framing, answer};
@@ -51,52 +52,49 @@ pub(crate) enum Command {
     Drain { start: Instant, over: std::time::Duration },
 }
 
-/// A worker's mailbox.
+/// A worker's mailbox: its [`Inbox`] behind a lock, and the waker that signals its poll when
+/// the inbox says so (only a worker about to sleep is signalled: see `inbox.rs`).
 pub(crate) struct Mailbox {
-    inner: Mutex<Inbox>,
+    inner: Mutex<Inbox<Command>>,
     waker: mio::Waker,
-}
-
-struct Inbox {
-    commands: Vec<Command>,
-    /// The worker has stopped: nothing more is taken.
-    closed: bool,
 }
 
 impl Mailbox {
     pub(crate) fn new(waker: mio::Waker) -> Mailbox {
-        Mailbox { inner: Mutex::new(Inbox { commands: Vec::new(), closed: false }), waker }
+        Mailbox { inner: Mutex::new(Inbox::new()), waker }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inbox<Command>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Posts a command; gives it back when the worker has stopped.
     pub(crate) fn post(&self, command: Command) -> Result<(), Command> {
-        let was_empty = {
-            let mut inbox = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            if inbox.closed {
-                return Err(command);
-            }
-            let was_empty = inbox.commands.is_empty();
-            inbox.commands.push(command);
-            was_empty
-        };
-        if was_empty {
+        if self.lock().post(command)? {
             // A failed wake leaves the command queued; the worker's next timer runs it.
             let _ = self.waker.wake();
         }
         Ok(())
     }
 
+    /// The worker is about to poll: `false` when commands wait (poll without sleeping).
+    pub(crate) fn prepare_sleep(&self) -> bool {
+        self.lock().prepare_sleep()
+    }
+
+    /// The worker's poll returned: posts need not signal it for now.
+    pub(crate) fn awake(&self) {
+        self.lock().awake();
+    }
+
     /// Swaps the pending commands into `into` (which should be empty).
     pub(crate) fn take(&self, into: &mut Vec<Command>) {
-        let mut inbox = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::swap(&mut inbox.commands, into);
+        self.lock().take(into);
     }
 
     /// Takes nothing more from now on; returns what was left.
     pub(crate) fn close(&self) -> Vec<Command> {
-        let mut inbox = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inbox.closed = true;
-        std::mem::take(&mut inbox.commands)
+        self.lock().close()
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Both are cheap to clone and usable from any thread. They never touch a socket: they encode
 //! an event once into a [`Frame`] and post a command to the worker that owns the connection(s),
-//! waking its poll with a [`mio::Waker`] only when its command list was empty (one wake-up
-//! carries any number of commands).
+//! waking its poll with a [`mio::Waker`] only when that worker is about to sleep (one wake-up
+//! carries any number of commands; a worker that is awake looks before it sleeps: `inbox.rs`).
 
 use std::fmt;
 use std::sync::Arc;

@@ -46,6 +46,7 @@ mod dispatch;
 mod drain;
 mod handle;
 mod health;
+mod inbox;
 mod metrics;
 mod presence;
 mod process;

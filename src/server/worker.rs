@@ -372,7 +372,15 @@ impl Worker {
             .into_iter()
             .flatten()
             .min();
-            if let Err(e) = self.poll.poll(&mut events, wake_at.map(|t| t.saturating_duration_since(now))) {
+            let mut timeout = wake_at.map(|t| t.saturating_duration_since(now));
+            let mailbox = &self.shared.mailboxes[self.index];
+            if !mailbox.prepare_sleep() {
+                // Posted while this worker was awake, which no signal announces (inbox.rs).
+                timeout = Some(Duration::ZERO);
+            }
+            let polled = self.poll.poll(&mut events, timeout);
+            self.shared.mailboxes[self.index].awake();
+            if let Err(e) = polled {
                 if e.kind() != io::ErrorKind::Interrupted {
                     break Err(e);
                 }

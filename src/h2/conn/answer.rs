@@ -7,6 +7,7 @@
 //! one busy stream cannot starve the others), as far as the windows and the peer's frame size
 //! allow. `END_STREAM` goes with the last bytes of a finished answer.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use super::stream::{Local, Tick, window};
@@ -14,6 +15,7 @@ use super::{Connection, Event, Refusal};
 use crate::h2::ErrorCode;
 use crate::h2::frame;
 use crate::h2::frame::HEAD_LEN;
+use crate::h2::hpack;
 use crate::http::response::{Response, STREAM_HEADERS, is_token};
 use crate::proto::Frame;
 use crate::proto::queue::Overflow;
@@ -37,11 +39,13 @@ impl Connection {
         }
         let bodiless = matches!(response.status, 100..=199 | 204 | 304);
         let body: &[u8] = if bodiless || head_only { &[] } else { &response.body };
-        let length = (!bodiless).then(|| response.body.len().to_string());
-        let mut fields = vec![(b":status".to_vec(), response.status.to_string().into_bytes())];
+        let (mut status, mut length) = ([0; 20], [0; 20]);
+        let mut fields: Fields<'_> = Vec::with_capacity(response.headers.len() + 2);
+        fields.push((Cow::Borrowed(b":status"), Cow::Borrowed(decimal(response.status.into(), &mut status))));
         push_fields(&mut fields, response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        if let Some(length) = length {
-            fields.push((b"content-length".to_vec(), length.into_bytes()));
+        if !bodiless {
+            let length = decimal(response.body.len() as u64, &mut length);
+            fields.push((Cow::Borrowed(b"content-length"), Cow::Borrowed(length)));
         }
         self.headers(stream, &fields, body.is_empty(), now);
         let s = self.stream(stream).expect("checked above");
@@ -69,7 +73,7 @@ impl Connection {
         if self.stream(stream).is_none_or(|s| s.answered()) {
             return false;
         }
-        let mut fields = vec![(b":status".to_vec(), b"200".to_vec())];
+        let mut fields: Fields<'_> = vec![(Cow::Borrowed(b":status"), Cow::Borrowed(b"200"))];
         push_fields(&mut fields, STREAM_HEADERS.iter().copied());
         push_fields(&mut fields, extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         self.headers(stream, &fields, false, now);
@@ -178,12 +182,17 @@ impl Connection {
     }
 
     /// Encodes a `HEADERS` frame (and `CONTINUATION`s) for `fields` into the control output.
-    fn headers(&mut self, stream: u32, fields: &[(Vec<u8>, Vec<u8>)], end_stream: bool, now: Instant) {
+    fn headers(&mut self, stream: u32, fields: &Fields<'_>, end_stream: bool, now: Instant) {
         self.note_output(now);
-        let mut block = Vec::with_capacity(128);
-        self.encoder.encode(fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice())), &mut block);
+        let mut block = std::mem::take(&mut self.out_block);
+        block.clear();
+        self.encoder.encode(fields.iter().map(|(n, v)| (&n[..], &v[..])), &mut block);
         let before = self.out.control.len();
         frame::encode_headers(stream, &block, end_stream, self.peer_max_frame, &mut self.out.control);
+        // Kept for the next answer, unless one (large) answer grew it.
+        if block.capacity() <= BLOCK_KEPT {
+            self.out_block = block;
+        }
         let framed = (self.out.control.len() - before) as u64;
         if let Some(s) = self.stream(stream) {
             s.framing += framed;
@@ -265,16 +274,79 @@ impl Connection {
     }
 }
 
+/// A response's header fields as the encoder takes them: borrowed from the response (or from
+/// the static table, for a name that differs from one of its names only in case) wherever
+/// that can be, so that answering a publish does not copy every name and value.
+type Fields<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
+
+/// The most capacity the header block buffer keeps between answers.
+const BLOCK_KEPT: usize = 1024;
+
 /// Appends fields with valid names (lowercased) and values, leaving out connection-specific
 /// ones and any that could not be sent over HTTP/1.1 either.
-fn push_fields<'a>(fields: &mut Vec<(Vec<u8>, Vec<u8>)>, from: impl Iterator<Item = (&'a str, &'a str)>) {
+fn push_fields<'a>(fields: &mut Fields<'a>, from: impl Iterator<Item = (&'a str, &'a str)>) {
     for (name, value) in from {
-        let lower = name.to_ascii_lowercase();
-        if is_token(name)
-            && !value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
-            && !CONNECTION_SPECIFIC.contains(&lower.as_str())
-        {
-            fields.push((lower.into_bytes(), value.trim_matches([' ', '\t']).as_bytes().to_vec()));
+        if !is_token(name) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            continue;
         }
+        let lower: Cow<'a, [u8]> = if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Borrowed(name.as_bytes())
+        } else if let Some(known) = hpack::static_name(name.as_bytes()) {
+            Cow::Borrowed(known)
+        } else {
+            Cow::Owned(name.to_ascii_lowercase().into_bytes())
+        };
+        if !CONNECTION_SPECIFIC.iter().any(|c| c.as_bytes() == &lower[..]) {
+            fields.push((lower, Cow::Borrowed(value.trim_matches([' ', '\t']).as_bytes())));
+        }
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_writes_every_width() {
+        let mut buf = [0; 20];
+        for n in [0, 7, 10, 201, 65_535, 1 << 40, u64::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn field_names_are_lowercased_and_connection_fields_left_out() {
+        let from = [
+            ("Content-Type", "application/json"),
+            ("X-Accel-Buffering", " no\t"),
+            ("Connection", "close"),
+            ("Keep-Alive", "5"),
+            ("bad name", "x"),
+            ("x-split", "a\r\nb"),
+            ("idempotent-replayed", "true"),
+        ];
+        let mut fields = Vec::new();
+        push_fields(&mut fields, from.into_iter());
+        let got: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        let want: [(&[u8], &[u8]); 3] = [
+            (b"content-type", b"application/json"),
+            (b"x-accel-buffering", b"no"),
+            (b"idempotent-replayed", b"true"),
+        ];
+        assert_eq!(got, want);
+        assert!(matches!(fields[0].0, Cow::Borrowed(_)), "a static table name is borrowed");
     }
 }

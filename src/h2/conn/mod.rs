@@ -298,6 +298,8 @@ pub struct Connection {
     peer_settings: bool,
     decoder: hpack::Decoder,
     encoder: hpack::Encoder,
+    /// The header block of the answer being encoded (kept: one allocation per connection).
+    out_block: Vec<u8>,
     /// The peer's `SETTINGS_INITIAL_WINDOW_SIZE` and `SETTINGS_MAX_FRAME_SIZE`.
     peer_initial_window: u32,
     peer_max_frame: u32,
@@ -360,6 +362,7 @@ impl Connection {
             peer_settings: false,
             decoder: hpack::Decoder::with_limits(crate::h2::DEFAULT_HEADER_TABLE_SIZE, limits),
             encoder: hpack::Encoder::new(crate::h2::DEFAULT_HEADER_TABLE_SIZE),
+            out_block: Vec::new(),
             peer_initial_window: DEFAULT_INITIAL_WINDOW_SIZE,
             peer_max_frame: DEFAULT_MAX_FRAME_SIZE,
             streams: Vec::new(),

@@ -311,7 +311,9 @@ impl Decoder {
 
     /// Decodes one whole header block into owned (name, value) pairs.
     pub fn decode_to_vec(&mut self, block: &[u8]) -> Result<HeaderList, DecodeError> {
-        let mut fields = Vec::new();
+        // A request's usual count (pseudo-fields, host, user agent, credentials, length...):
+        // one allocation instead of growing 0, 4, 8, 16.
+        let mut fields = Vec::with_capacity(16);
         self.decode(block, |f| fields.push((f.name.to_vec(), f.value.to_vec())))?;
         Ok(fields)
     }

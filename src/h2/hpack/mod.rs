@@ -38,4 +38,5 @@ mod table;
 pub use decoder::{DecodeError, Decoder, Field, HeaderList, Limits};
 pub use encoder::{DEFAULT_CAP, Encoder, Huffman, Indexing};
 pub use huffman::HuffmanError;
+pub(crate) use table::static_name;
 pub use table::{DynamicTable, STATIC_TABLE, entry_size};

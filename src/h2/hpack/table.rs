@@ -218,11 +218,44 @@ pub(crate) enum Found {
     None,
 }
 
+/// The static table's indices (1-based, ascending) by name length: RFC 7541 Appendix A's
+/// names are 3 to 27 octets, at most 14 of one length. An encoder looks up each field of each
+/// response, so it compares only the names that could match instead of all 61 (built at
+/// compile time: a table that outgrows it fails the build).
+const BY_LEN: [[u8; 16]; 28] = {
+    let mut by_len = [[0u8; 16]; 28];
+    let mut filled = [0usize; 28];
+    let mut i = 0;
+    while i < STATIC_TABLE.len() {
+        let len = STATIC_TABLE[i].0.len();
+        by_len[len][filled[len]] = (i + 1) as u8;
+        filled[len] += 1;
+        i += 1;
+    }
+    by_len
+};
+
+/// The static table's name that equals `name` but for ASCII case (HTTP/2 sends names in
+/// lowercase: `Content-Type` goes out as the table's `content-type`, with nothing copied).
+pub(crate) fn static_name(name: &[u8]) -> Option<&'static [u8]> {
+    let same_length = BY_LEN.get(name.len())?;
+    same_length
+        .iter()
+        .take_while(|&&i| i != 0)
+        .filter_map(|&i| STATIC_TABLE.get(usize::from(i) - 1))
+        .map(|&(n, _)| n)
+        .find(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// Looks a field up in both tables: the static table first (its indices never change), and
 /// the lowest index for each kind of match.
 pub(crate) fn find(dynamic: &DynamicTable, name: &[u8], value: &[u8]) -> Found {
     let mut found = Found::None;
-    let static_entries = STATIC_TABLE.iter().copied().enumerate().map(|(i, f)| (i + 1, f));
+    let same_length = BY_LEN.get(name.len()).map_or(&[][..], |b| &b[..]);
+    let static_entries = same_length
+        .iter()
+        .take_while(|&&i| i != 0)
+        .filter_map(|&i| STATIC_TABLE.get(usize::from(i) - 1).map(|&f| (usize::from(i), f)));
     let dynamic_entries = dynamic.iter().enumerate().map(|(i, f)| (i + 62, f));
     for (index, (n, v)) in static_entries.chain(dynamic_entries) {
         if n == name {
@@ -327,5 +360,55 @@ mod tests {
         assert_eq!(find(&table, b":status", b"302"), Found::Field(63));
         assert_eq!(find(&table, b"x-custom", b"2"), Found::Name(62));
         assert_eq!(find(&table, b"x-custom", b"1"), Found::Field(62));
+    }
+
+    /// The lookup by name length finds what a search of every entry finds.
+    #[test]
+    fn find_agrees_with_a_search_of_every_entry() {
+        fn naive(dynamic: &DynamicTable, name: &[u8], value: &[u8]) -> Found {
+            let mut found = Found::None;
+            let all = STATIC_TABLE.iter().copied().chain(dynamic.iter());
+            for (i, (n, v)) in all.enumerate() {
+                if n == name {
+                    if v == value {
+                        return Found::Field(i + 1);
+                    }
+                    if found == Found::None {
+                        found = Found::Name(i + 1);
+                    }
+                }
+            }
+            found
+        }
+        let mut table = DynamicTable::new(4096);
+        table.insert(b"content-type", b"application/json");
+        table.insert(b":status", b"201");
+        table.insert(b"x-a-name-longer-than-any-static-one", b"v");
+        let mut probes: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (n, v) in STATIC_TABLE.iter().chain(table.iter().collect::<Vec<_>>().iter()) {
+            probes.push((n.to_vec(), v.to_vec()));
+            probes.push((n.to_vec(), b"other".to_vec()));
+            let mut near = n.to_vec();
+            near[0] ^= 1;
+            probes.push((near, v.to_vec()));
+        }
+        probes.extend([
+            (Vec::new(), Vec::new()),
+            (vec![b'a'; 27], Vec::new()),
+            (vec![b'a'; 100], Vec::new()),
+        ]);
+        for (n, v) in &probes {
+            assert_eq!(find(&table, n, v), naive(&table, n, v), "{:?}", String::from_utf8_lossy(n));
+        }
+    }
+
+    #[test]
+    fn static_names_are_found_whatever_their_case() {
+        assert_eq!(static_name(b"Content-Type"), Some(&b"content-type"[..]));
+        assert_eq!(static_name(b"WWW-AUTHENTICATE"), Some(&b"www-authenticate"[..]));
+        assert_eq!(static_name(b"retry-after"), Some(&b"retry-after"[..]));
+        assert_eq!(static_name(b"X-Accel-Buffering"), None);
+        assert_eq!(static_name(&[b'a'; 100]), None);
+        assert_eq!(static_name(b""), None);
     }
 }
