@@ -2,12 +2,16 @@
 //!
 //! Three workloads, each encoded and decoded; throughput is counted in bytes of the encoded
 //! stream:
-//! * `typical`: 2,000 events of 64 bytes of data with an `id:` line;
+//! * `typical`: 2,000 events of 64 bytes of data with an `id:` line, each
+//!   `id: N\ndata: <64 bytes>\n\n` (N = 0..1999; the data printable ASCII, see [`text`]);
 //! * `large`: 16 events of 64 KiB of data (a single line each);
 //! * `many_lines`: 200 events of 100 data lines of 20 bytes.
 //!
 //! Encode benches encode the whole batch into a reused `Vec` (cleared each iteration). Decode
 //! benches feed the stream in 64 KiB chunks to a reused decoder and consume every item.
+//!
+//! With `SSEHUB_DECODE_STREAM=PATH` the `typical` stream is also written to `PATH`, for
+//! `bench/decode.sh`, which feeds the same bytes to eventsource-parser on Node.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -50,6 +54,11 @@ fn bench_workload(c: &mut Criterion, name: &str, events: &[Event]) {
     let mut wire = Vec::new();
     encode_all(events, &mut wire);
     let bytes = wire.len() as u64;
+    if name == "typical" {
+        if let Some(path) = std::env::var_os("SSEHUB_DECODE_STREAM") {
+            std::fs::write(&path, &wire).expect("write SSEHUB_DECODE_STREAM");
+        }
+    }
 
     // Sanity: the stream decodes back to every event.
     let mut dec = Decoder::new();

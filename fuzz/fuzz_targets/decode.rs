@@ -2,8 +2,8 @@
 //!
 //! Input layout: `[k, size_1 .. size_k, limit, stream ..]` where `k` is taken modulo 8. The stream
 //! is fed whole, and again in chunks whose sizes cycle through `size_1 .. size_k` (a size of 0
-//! feeds an empty chunk). Both feeds must give the same items, the same `Result`, the same last
-//! event ID and the same `finish()`. This is done with the default limit and with the small limit
+//! feeds an empty chunk), and (when short) byte by byte. All feeds must give the same items, the
+//! same `Result`, the same last event ID and the same `finish()`. This is done with the default limit and with the small limit
 //! `limit` (0..=255), where the decoder's heap must also stay within `5 * limit + 1` bytes.
 #![no_main]
 
@@ -101,6 +101,11 @@ fuzz_target!(|input: &[u8]| {
         let whole = run(stream, &[], limit);
         let chunked = run(stream, sizes, limit);
         assert_eq!(whole, chunked, "whole vs chunked (sizes {sizes:?}, limit {limit:?})");
+        // Byte by byte, nearly every line goes through the line buffer (the decoder's slow
+        // path), where fed whole it goes through the fast path over the chunk's lines.
+        if stream.len() <= 4096 {
+            assert_eq!(whole, run(stream, &[1], limit), "whole vs byte by byte (limit {limit:?})");
+        }
         if limit.is_none() && 3 * stream.len() <= ssehub::DEFAULT_MAX_SIZE {
             // A stream whose decoded text (at most 3 bytes per input byte, for U+FFFD) fits in
             // the default limit can never pass it.

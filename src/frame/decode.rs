@@ -7,8 +7,9 @@
 //!
 //! # How to use it
 //! Feed byte chunks exactly as they were read, split anywhere; the decoder calls back with each
-//! [`Item`] as soon as it is complete. Items borrow the decoder's buffers, so decoding allocates
-//! nothing per line or per event once the buffers have grown to the stream's largest event.
+//! [`Item`] as soon as it is complete. Items borrow the decoder's buffers (or the chunk itself,
+//! for an event of one `data` line wholly inside it), so decoding allocates nothing per line or
+//! per event once the buffers have grown to the stream's largest event.
 //!
 //! ```
 //! use ssehub::{Decoder, Item};
@@ -27,8 +28,10 @@
 //! # The rules, and the choices where the standard leaves one
 //! * Text is UTF-8; invalid sequences become U+FFFD, one per maximal invalid subpart, as the
 //!   WHATWG "UTF-8 decode" does (D1). Line endings are ASCII bytes that never occur inside a
-//!   multi-byte sequence, so the decoder splits lines on bytes first and decodes each complete
-//!   line: a sequence split across chunks is rebuilt before it is decoded.
+//!   multi-byte sequence, so the decoder splits lines on bytes first and decodes complete lines
+//!   only: a sequence split across chunks is rebuilt before it is decoded. (The complete lines
+//!   of a chunk are checked as one text; only when that text is not valid UTF-8 is each line
+//!   decoded on its own, with its replacements.)
 //! * One BOM at the very start of the stream is skipped (D2), even when its three bytes arrive in
 //!   separate chunks.
 //! * Lines end in CRLF, LF or CR (L1); a CR ending one chunk and an LF starting the next are one
@@ -119,10 +122,14 @@ pub struct Decoder {
     data: String,
     /// The event type buffer (F1).
     event_type: String,
-    /// The last-event-ID buffer (F3).
+    /// The last-event-ID buffer (F3), when `id_changed`; otherwise the buffer's value is
+    /// `last_event_id` and this holds nothing of use (only its capacity is reused).
     id_buf: String,
-    /// The last event ID, updated from `id_buf` at each blank line (E1).
+    /// The last event ID, set from the buffer at each blank line (E1).
     last_event_id: String,
+    /// An `id` field was applied since the last blank line, so the last-event-ID buffer is
+    /// `id_buf` (a blank line swaps the two strings instead of copying one to the other).
+    id_changed: bool,
     max: usize,
     /// How many BOM bytes have matched at the start of the stream; `None` once decided.
     bom: Option<u8>,
@@ -152,6 +159,7 @@ impl Decoder {
             event_type: String::new(),
             id_buf: String::new(),
             last_event_id: String::new(),
+            id_changed: false,
             max,
             bom: Some(0),
             skip_lf: false,
@@ -210,12 +218,12 @@ impl Decoder {
         let discarded = !self.line.is_empty()
             || !self.data.is_empty()
             || !self.event_type.is_empty()
-            || self.id_buf != self.last_event_id
+            || (self.id_changed && self.id_buf != self.last_event_id)
             || self.bom.is_some_and(|matched| matched > 0);
         self.line.clear();
         self.data.clear();
         self.event_type.clear();
-        self.id_buf.clone_from(&self.last_event_id);
+        self.id_changed = false; // the buffer is the last event ID again
         self.bom = Some(0);
         self.skip_lf = false;
         discarded
@@ -265,36 +273,60 @@ impl Decoder {
                 chunk = &chunk[1..];
             }
         }
-        let mut pos = 0;
-        while let Some(i) = memchr::memchr2(b'\n', b'\r', &chunk[pos..]) {
-            let end = pos + i;
-            let piece = &chunk[pos..end];
-            if self.line.is_empty() {
-                if piece.len() > self.max {
-                    return Err(DecodeError::LineTooLong { limit: self.max });
-                }
-                self.line_complete(piece, on_item)?;
-            } else {
-                if !reserve_bounded(&mut self.line, piece.len(), self.max) {
-                    return Err(DecodeError::LineTooLong { limit: self.max });
-                }
-                self.line.extend_from_slice(piece);
-                let line = std::mem::take(&mut self.line);
-                let result = self.line_complete(&line, on_item);
-                self.line = line;
-                self.line.clear();
-                result?;
+        if !self.line.is_empty() {
+            // The line begun in an earlier chunk: completed from the line buffer.
+            let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) else {
+                return self.buffer_rest(chunk);
+            };
+            if !reserve_bounded(&mut self.line, end, self.max) {
+                return Err(DecodeError::LineTooLong { limit: self.max });
             }
-            pos = end + 1;
-            if chunk[end] == b'\r' {
-                match chunk.get(pos) {
-                    Some(b'\n') => pos += 1,
-                    Some(_) => {}
-                    None => self.skip_lf = true,
-                }
+            self.line.extend_from_slice(&chunk[..end]);
+            let line = std::mem::take(&mut self.line);
+            let result = self.line_complete(&line[..], 0, line.len(), &mut None, on_item);
+            self.line = line;
+            self.line.clear();
+            result?;
+            chunk = self.after_line_ending(chunk, end);
+        }
+        // Every complete line left in the chunk, decoded as one text when it is valid UTF-8
+        // (nearly always): a line ending is ASCII, so the lines of a valid text are valid and
+        // each line needs no check of its own.
+        let Some(last) = memchr::memrchr2(b'\n', b'\r', chunk) else {
+            return self.buffer_rest(chunk);
+        };
+        let (lines, rest) = chunk.split_at(last + 1);
+        match std::str::from_utf8(lines) {
+            Ok(text) => self.lines(text, on_item)?,
+            Err(_) => self.lines(lines, on_item)?,
+        }
+        // The last line ending is an LF, or a CR not followed by an LF in this chunk (memrchr2
+        // found the last of either): a CR ending the chunk may have its LF in the next (L2).
+        if rest.is_empty() && lines[last] == b'\r' {
+            self.skip_lf = true;
+        }
+        self.buffer_rest(rest)
+    }
+
+    /// The rest of `chunk` after its line ending at `end` (CR, LF or CRLF); a CR that ends the
+    /// chunk may be the first half of a CRLF (L2).
+    fn after_line_ending<'c>(&mut self, chunk: &'c [u8], end: usize) -> &'c [u8] {
+        let rest = &chunk[end + 1..];
+        if chunk[end] != b'\r' {
+            return rest;
+        }
+        match rest.first() {
+            Some(b'\n') => &rest[1..],
+            Some(_) => rest,
+            None => {
+                self.skip_lf = true;
+                rest
             }
         }
-        let rest = &chunk[pos..];
+    }
+
+    /// Keeps the start of a line whose ending has not arrived yet.
+    fn buffer_rest(&mut self, rest: &[u8]) -> Result<(), DecodeError> {
         if !reserve_bounded(&mut self.line, rest.len(), self.max) {
             return Err(DecodeError::LineTooLong { limit: self.max });
         }
@@ -302,46 +334,125 @@ impl Decoder {
         Ok(())
     }
 
+    /// Interprets `text`, whole lines each with its ending (the last ends `text`).
+    ///
+    /// The data of a block's first `data` line stays in `text` (`pending`) rather than being
+    /// copied to the data buffer: a one-line event is dispatched straight from the chunk, and
+    /// the value is copied only when a second `data` line comes or `text` ends first.
+    fn lines<'a, T: Text<'a>, F: FnMut(Item<'_>)>(
+        &mut self,
+        text: T,
+        on_item: &mut F,
+    ) -> Result<(), DecodeError> {
+        let bytes = text.bytes();
+        // Nearly every stream ends its lines in LF alone: then one byte is searched for, not two.
+        let lf_only = memchr::memchr(b'\r', bytes).is_none();
+        let mut pending = None;
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let from = &bytes[pos..];
+            let found = match from[0] {
+                b'\n' | b'\r' => Some(0), // a blank line, as many as events
+                _ if lf_only => memchr::memchr(b'\n', from),
+                _ => memchr::memchr2(b'\n', b'\r', from),
+            };
+            let end = pos + found.unwrap_or(from.len());
+            if end - pos > self.max {
+                return Err(DecodeError::LineTooLong { limit: self.max });
+            }
+            self.line_complete(text, pos, end, &mut pending, on_item)?;
+            pos = end + 1;
+            if bytes.get(end) == Some(&b'\r') && bytes.get(pos) == Some(&b'\n') {
+                pos += 1;
+            }
+        }
+        self.store_pending(&mut pending)
+    }
+
+    /// Copies the pending first data value (see [`lines`](Self::lines)) to the data buffer.
     #[inline]
-    fn line_complete<F: FnMut(Item<'_>)>(&mut self, line: &[u8], on_item: &mut F) -> Result<(), DecodeError> {
-        let (name, value) = match memchr::memchr(b':', line) {
-            None if line.is_empty() => {
-                self.dispatch(on_item);
-                return Ok(());
+    fn store_pending(&mut self, pending: &mut Option<&str>) -> Result<(), DecodeError> {
+        if let Some(value) = pending.take() {
+            // Within the limit: checked when it became pending, with the data buffer empty.
+            if !push_text(&mut self.data, value, 1, self.max.saturating_add(1)) {
+                return Err(DecodeError::EventTooLarge { limit: self.max });
             }
-            Some(0) => return Ok(()), // P2: a comment
-            Some(i) => {
-                let v = &line[i + 1..];
-                (&line[..i], v.strip_prefix(b" ").unwrap_or(v)) // P3
+            self.data.push('\n');
+        }
+        Ok(())
+    }
+
+    /// Interprets the line `text[start..end]` (without its ending).
+    #[inline]
+    fn line_complete<'a, T: Text<'a>, F: FnMut(Item<'_>)>(
+        &mut self,
+        text: T,
+        start: usize,
+        end: usize,
+        pending: &mut Option<&'a str>,
+        on_item: &mut F,
+    ) -> Result<(), DecodeError> {
+        let line = &text.bytes()[start..end];
+        // `data:` and `id:` first: the name is what precedes the first colon (P3), so these
+        // prefixes are the names `data` and `id` whatever follows.
+        let (field, colon) = if line.starts_with(b"data:") {
+            (Field::Data, 4)
+        } else if line.is_empty() {
+            self.dispatch(pending.take(), on_item); // P1
+            return Ok(());
+        } else if line.starts_with(b"id:") {
+            (Field::Id, 2)
+        } else {
+            match memchr::memchr(b':', line) {
+                Some(0) => return Ok(()), // P2: a comment
+                Some(i) => (Field::named(&line[..i]), i),
+                None => (Field::named(line), line.len()), // P4: the value is empty
             }
-            None => (line, &b""[..]), // P4
         };
-        match name {
-            b"data" => {
+        // P3: the value follows the colon, less one leading space.
+        let from = start + (colon + 1).min(line.len());
+        let from = if text.bytes().get(from) == Some(&b' ') && from < end { from + 1 } else { from };
+        let value = text.slice(from, end);
+        match field {
+            Field::Data => {
+                if self.data.is_empty() && pending.is_none() {
+                    if let Some(text) = value.as_str() {
+                        // What the data buffer would hold, `text` and LF, within `max + 1`.
+                        if text.len() > self.max {
+                            return Err(DecodeError::EventTooLarge { limit: self.max });
+                        }
+                        *pending = Some(text);
+                        return Ok(());
+                    }
+                }
+                self.store_pending(pending)?;
                 // The dispatched data is the buffer less its final LF (E3): hence `max + 1`,
                 // which for a limit of `usize::MAX` stays `usize::MAX` (no buffer gets there).
-                if !push_text(&mut self.data, value, 1, self.max.saturating_add(1)) {
+                if !value.push_to(&mut self.data, 1, self.max.saturating_add(1)) {
                     return Err(DecodeError::EventTooLarge { limit: self.max });
                 }
                 self.data.push('\n');
             }
-            b"event" => {
+            Field::Event => {
                 self.event_type.clear();
-                if !push_text(&mut self.event_type, value, 0, self.max) {
+                if !value.push_to(&mut self.event_type, 0, self.max) {
                     return Err(DecodeError::LineTooLong { limit: self.max });
                 }
             }
             // F3: an id holding NUL is ignored.
-            b"id" if memchr::memchr(0, value).is_none() => {
+            Field::Id if !value.bytes().contains(&0) => {
                 self.id_buf.clear();
-                if !push_text(&mut self.id_buf, value, 0, self.max) {
+                self.id_changed = true;
+                if !value.push_to(&mut self.id_buf, 0, self.max) {
                     return Err(DecodeError::LineTooLong { limit: self.max });
                 }
             }
             // F4: only ASCII digits set the reconnection time.
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                let ms =
-                    value.iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+            Field::Retry if !value.bytes().is_empty() && value.bytes().iter().all(u8::is_ascii_digit) => {
+                let ms = value
+                    .bytes()
+                    .iter()
+                    .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
                 // Past u64::MAX: not an integer we can set (see the module docs): ignored.
                 if let Some(ms) = ms {
                     on_item(Item::Retry(ms));
@@ -352,23 +463,28 @@ impl Decoder {
         Ok(())
     }
 
+    /// A blank line: dispatches the event, its data `pending` in the chunk or in the buffer.
     #[inline]
-    fn dispatch<F: FnMut(Item<'_>)>(&mut self, on_item: &mut F) {
-        if self.last_event_id != self.id_buf {
-            // E1. `id_buf` is within the limit, so this cannot fail; it keeps the growth capped.
-            self.last_event_id.clear();
-            if reserve_bounded_str(&mut self.last_event_id, self.id_buf.len(), self.max) {
-                self.last_event_id.push_str(&self.id_buf);
+    fn dispatch<F: FnMut(Item<'_>)>(&mut self, pending: Option<&str>, on_item: &mut F) {
+        if self.id_changed {
+            // E1, by swapping rather than copying: the buffer's value is `last_event_id` now.
+            std::mem::swap(&mut self.last_event_id, &mut self.id_buf);
+            self.id_changed = false;
+        }
+        let data = match pending {
+            Some(data) => data,
+            None if self.data.is_empty() => {
+                self.event_type.clear(); // E2
+                return;
             }
-        }
-        if self.data.is_empty() {
-            self.event_type.clear(); // E2
-            return;
-        }
-        self.data.pop(); // E3: the one trailing LF
+            None => {
+                self.data.pop(); // E3: the one trailing LF
+                &self.data
+            }
+        };
         on_item(Item::Event(MessageEvent {
             event_type: if self.event_type.is_empty() { "message" } else { &self.event_type },
-            data: &self.data,
+            data,
             last_event_id: &self.last_event_id,
         }));
         self.data.clear(); // E4
@@ -376,17 +492,97 @@ impl Decoder {
     }
 }
 
+/// The fields the decoder acts on (P5: any other name is ignored).
+#[derive(Clone, Copy)]
+enum Field {
+    Data,
+    Event,
+    Id,
+    Retry,
+    Other,
+}
+
+impl Field {
+    #[inline]
+    fn named(name: &[u8]) -> Field {
+        match name {
+            b"data" => Field::Data,
+            b"event" => Field::Event,
+            b"id" => Field::Id,
+            b"retry" => Field::Retry,
+            _ => Field::Other,
+        }
+    }
+}
+
+/// Lines as the decoder reads them: `&str` when the chunk's lines were valid UTF-8 (nothing
+/// left to check), raw bytes otherwise (decoded as they are stored, D1). Cuts are made only
+/// next to ASCII bytes (line endings, the colon, the space), so they fall on character
+/// boundaries of a `&str`.
+trait Text<'a>: Copy {
+    fn bytes(self) -> &'a [u8];
+    /// `self[from..to]`.
+    fn slice(self, from: usize, to: usize) -> Self;
+    /// The text, when known to be valid UTF-8 without decoding.
+    fn as_str(self) -> Option<&'a str>;
+    /// Appends the decoded text, as [`push_text`] does.
+    fn push_to(self, out: &mut String, spare: usize, cap: usize) -> bool;
+}
+
+impl<'a> Text<'a> for &'a str {
+    #[inline]
+    fn bytes(self) -> &'a [u8] {
+        self.as_bytes()
+    }
+    #[inline]
+    fn slice(self, from: usize, to: usize) -> Self {
+        &self[from..to]
+    }
+    #[inline]
+    fn as_str(self) -> Option<&'a str> {
+        Some(self)
+    }
+    #[inline]
+    fn push_to(self, out: &mut String, spare: usize, cap: usize) -> bool {
+        push_text(out, self, spare, cap)
+    }
+}
+
+impl<'a> Text<'a> for &'a [u8] {
+    #[inline]
+    fn bytes(self) -> &'a [u8] {
+        self
+    }
+    #[inline]
+    fn slice(self, from: usize, to: usize) -> Self {
+        &self[from..to]
+    }
+    #[inline]
+    fn as_str(self) -> Option<&'a str> {
+        None
+    }
+    #[inline]
+    fn push_to(self, out: &mut String, spare: usize, cap: usize) -> bool {
+        push_bytes_text(out, self, spare, cap)
+    }
+}
+
+/// Appends `text` unless it plus `spare` more bytes would pass `cap` (then `false`).
+#[inline]
+fn push_text(out: &mut String, text: &str, spare: usize, cap: usize) -> bool {
+    if !reserve_bounded_str(out, text.len() + spare, cap) {
+        return false;
+    }
+    out.push_str(text);
+    true
+}
+
 /// Appends `bytes` decoded as UTF-8, with U+FFFD for each maximal invalid subpart (D1), unless
 /// the text plus `spare` more bytes would pass `cap` (then nothing is appended: `false`).
 #[inline]
-fn push_text(out: &mut String, bytes: &[u8], spare: usize, cap: usize) -> bool {
+fn push_bytes_text(out: &mut String, bytes: &[u8], spare: usize, cap: usize) -> bool {
     match std::str::from_utf8(bytes) {
-        Ok(s) => {
-            if !reserve_bounded_str(out, s.len() + spare, cap) {
-                return false;
-            }
-            out.push_str(s);
-        }
+        Ok(text) => return push_text(out, text, spare, cap),
         Err(_) => {
             let replacement = char::REPLACEMENT_CHARACTER.len_utf8();
             let len: usize = bytes
@@ -592,7 +788,7 @@ mod tests {
             dec.feed(chunk, |_| panic!("no item")).unwrap();
         }
         let mut text = String::new();
-        push_text(&mut text, &dec.line, 0, usize::MAX);
+        push_bytes_text(&mut text, &dec.line, 0, usize::MAX);
         assert_eq!(text, "\u{FFFD}x: y");
     }
 
@@ -1012,6 +1208,162 @@ mod tests {
         assert!(
             peak_invalid <= 5 * 64 + 1 && peak_ascii <= 5 * 64 + 1,
             "peak capacity for a limit of 64: {peak_invalid} (invalid UTF-8), {peak_ascii} (ASCII)"
+        );
+    }
+
+    // The fast paths (the complete lines of a chunk checked as one text, a one-line event's
+    // data dispatched from the chunk, `data:`/`id:` matched by prefix, the id swapped into
+    // place) against a plain transcription of the standard, with chunk boundaries everywhere:
+    // every line then goes through the fast path, the line buffer (the slow path) or both.
+
+    /// The standard's algorithm on a whole stream: decode, split lines, interpret. Returns the
+    /// items and the last event ID (the pending line and event are discarded, as by `finish`).
+    fn reference(stream: &[u8]) -> (Vec<OwnedItem>, String) {
+        let text = String::from_utf8_lossy(stream.strip_prefix(&BOM[..]).unwrap_or(stream));
+        let (mut items, mut data, mut event_type) = (Vec::new(), String::new(), String::new());
+        let (mut id_buf, mut last_event_id) = (String::new(), String::new());
+        let mut rest = &text[..];
+        while let Some(i) = rest.find(['\r', '\n']) {
+            let line = &rest[..i];
+            rest = &rest[i + if rest[i..].starts_with("\r\n") { 2 } else { 1 }..];
+            if line.is_empty() {
+                last_event_id.clone_from(&id_buf);
+                if !data.is_empty() {
+                    data.pop();
+                    let ty = if event_type.is_empty() { "message" } else { &event_type };
+                    items.push(ev(ty, &data, &last_event_id));
+                }
+                data.clear();
+                event_type.clear();
+                continue;
+            }
+            let (name, value) = match line.split_once(':') {
+                Some(("", _)) => continue,
+                Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
+                None => (line, ""),
+            };
+            match name {
+                "data" => {
+                    data.push_str(value);
+                    data.push('\n');
+                }
+                "event" => event_type = value.to_owned(),
+                "id" if !value.contains('\0') => id_buf = value.to_owned(),
+                "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                    if let Ok(ms) = value.parse() {
+                        items.push(Retry(ms));
+                    }
+                }
+                _ => {}
+            }
+        }
+        (items, last_event_id)
+    }
+
+    /// `run`'s outcome for `chunks`, as items and last event ID (no error expected).
+    fn decoded(chunks: &[&[u8]]) -> (Vec<OwnedItem>, String) {
+        let out = run(DEFAULT_MAX_SIZE, chunks);
+        assert_eq!(out.result, Ok(()));
+        (out.items, out.last_event_id)
+    }
+
+    /// Lines of every kind, one-line and many-line events, each line ending, a chunk's worth
+    /// of text that is not valid UTF-8, NUL in ids, a BOM.
+    const SAMPLE: &[u8] = b"\xEF\xBB\xBFid: 1\ndata: one\n\nid: 2\ndata: a\ndata: b\n\n: c\nevent: t\n\
+        data:x\r\n\r\nid:3\rdata: cr\r\rdata\n\nid: 4\0\ndata: nul\n\nretry: 15\nid\ndata:  two\n\n\
+        data: \xFF\xE2\x82\nid: \xC3\n\ndata: \xE2\x82\xAC\r\n\ndata: last\r\n\r\n";
+
+    #[test]
+    fn fast_paths_match_the_reference_split_at_every_point_and_every_pair_of_points() {
+        let expected = reference(SAMPLE);
+        assert_eq!(expected.0.len(), 11, "the sample dispatches its events: {:?}", expected.0);
+        assert_eq!(decoded(&[SAMPLE]), expected, "fed whole");
+        let bytes: Vec<&[u8]> = SAMPLE.chunks(1).collect();
+        assert_eq!(decoded(&bytes), expected, "fed byte by byte");
+        for i in 0..=SAMPLE.len() {
+            for j in i..=SAMPLE.len() {
+                let chunks = [&SAMPLE[..i], &SAMPLE[i..j], &SAMPLE[j..]];
+                assert_eq!(decoded(&chunks), expected, "split at {i} and {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_paths_match_the_reference_on_random_streams_and_random_chunks() {
+        const PIECES: [&[u8]; 24] = [
+            b"data:",
+            b"data: ",
+            b"data",
+            b"id: ",
+            b"id:",
+            b"id",
+            b"event: ",
+            b"retry: ",
+            b":",
+            b"\n",
+            b"\n",
+            b"\n\n",
+            b"\r",
+            b"\r\n",
+            b"x",
+            b"7",
+            b" ",
+            b"\0",
+            b"\xC3\xA9",
+            b"\xFF",
+            b"\xE2\x82",
+            b"\xEF\xBB\xBF",
+            b"dat",
+            b"a",
+        ];
+        // xorshift64: the same streams on every run.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..3_000 {
+            let stream: Vec<u8> = (0..next(40)).flat_map(|_| PIECES[next(PIECES.len())].to_vec()).collect();
+            let expected = reference(&stream);
+            assert_eq!(decoded(&[&stream]), expected, "fed whole: {}", stream.escape_ascii());
+            let mut chunks = Vec::new();
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(next(rest.len().min(12) + 1));
+                chunks.push(chunk);
+                rest = tail;
+            }
+            assert_eq!(decoded(&chunks), expected, "chunks {chunks:?}");
+        }
+    }
+
+    #[test]
+    fn one_line_event_data_pending_at_the_end_of_a_chunk_is_kept() {
+        // The first data line is held in the chunk until the blank line; the chunk ends first.
+        for chunks in
+            [&[&b"data: a\n"[..], b"\n"][..], &[b"data: a\n", b"data: b\n\n"], &[b"data: a\n", b"", b"\r\n"]]
+        {
+            let whole = chunks.concat();
+            assert_eq!(decoded(chunks), reference(&whole), "{}", whole.escape_ascii());
+        }
+        assert_eq!(items_of(&[b"data: a\n", b"data: b\n\n"]), [msg("a\nb")]);
+    }
+
+    #[test]
+    fn limit_one_line_event_data_is_bounded_like_buffered_data() {
+        // A one-line event dispatched from the chunk still counts against the limit.
+        assert_eq!(run(8, &[b"data:abc\n\n"]).items, [msg("abc")]);
+        assert_eq!(
+            Decoder::with_max_size(3).decode_all(b"data:abcd\n\n"),
+            Err(DecodeError::LineTooLong { limit: 3 })
+        );
+        let mut dec = Decoder::with_max_size(8);
+        assert_eq!(
+            dec.feed(b"data:abc\ndata:abc\ndata:a\n\n", |_| {}),
+            Err(DecodeError::EventTooLarge { limit: 8 }),
+            "the pending first line stored, then the lines that pass the limit"
         );
     }
 }
