@@ -148,6 +148,7 @@ impl Patterns {
     }
 
     /// Patterns parsed one by one (by a token's claims), at most [`MAX_PATTERNS`] of them.
+    #[cfg(feature = "jwt")]
     pub(crate) fn from_parsed(list: Vec<ChannelPattern>) -> Patterns {
         debug_assert!(list.len() <= MAX_PATTERNS);
         Patterns(list)
