@@ -670,8 +670,8 @@ fn is_base64url(b: u8) -> bool {
     BASE64URL[usize::from(b)]
 }
 
-/// The base64url alphabet (RFC 4648 §5), as a table: every byte of a token is looked up, and a
-/// lookup is cheaper than the comparisons.
+/// The base64url alphabet (RFC 4648 §5), as a table: every byte of a signature is looked up,
+/// and a lookup is cheaper than the comparisons.
 static BASE64URL: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
@@ -684,18 +684,16 @@ static BASE64URL: [bool; 256] = {
 };
 
 fn secret_key(algorithm: Algorithm, secret: &[u8]) -> Result<Key, AuthConfigError> {
-    if !algorithm.is_hmac() {
-        return Err(AuthConfigError::WrongKeyKind(algorithm));
-    }
-    if secret.len() < algorithm.min_secret() {
-        return Err(AuthConfigError::WeakSecret { algorithm, min_bytes: algorithm.min_secret() });
-    }
+    // The HMAC algorithms only: a public-key algorithm with a secret is the wrong kind of key.
     let hmac = match algorithm {
         Algorithm::HS256 => ring::hmac::HMAC_SHA256,
         Algorithm::HS384 => ring::hmac::HMAC_SHA384,
         Algorithm::HS512 => ring::hmac::HMAC_SHA512,
         _ => return Err(AuthConfigError::WrongKeyKind(algorithm)),
     };
+    if secret.len() < algorithm.min_secret() {
+        return Err(AuthConfigError::WeakSecret { algorithm, min_bytes: algorithm.min_secret() });
+    }
     Ok(Key { kid: None, algorithm, key: Verifying::Hmac(ring::hmac::Key::new(hmac, secret)) })
 }
 
