@@ -104,7 +104,7 @@ impl fmt::Debug for CountedStream {
 /// Counts a stream the policy refused: `ssehub_streams_refused_total{reason}`, and in
 /// `ssehub_connections_rejected_total{reason="verify"}`, as the server counts its own.
 pub(super) fn refused(shared: &Shared, refusal: &Refusal) {
-    Shared::count(&shared.counters.streams_refused[refusal.kind() as usize]);
+    shared.stream_refused(refusal);
     shared.reject(super::Rejection::Verify);
 }
 

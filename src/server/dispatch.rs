@@ -491,7 +491,7 @@ fn check_stream(shared: &Shared, req: &Request) -> Checked {
     match catch(shared, || policy.stream(req, &channels, since_epoch().as_secs())) {
         Some(Ok(access)) => Ok((channels, access)),
         Some(Err(refusal)) => {
-            Shared::count(&shared.counters.streams_refused[refusal.kind() as usize]);
+            shared.stream_refused(&refusal);
             Err(verify(answer::refusal(&refusal)))
         }
         None => Err(verify(Response::error(500, "the authorization policy failed"))),

@@ -1201,6 +1201,11 @@ impl Shared {
         Shared::count(&self.counters.rejected[why as usize]);
     }
 
+    /// Counts a stream the policy refused, by its kind (`ssehub_streams_refused_total`).
+    fn stream_refused(&self, refusal: &crate::auth::Refusal) {
+        Shared::count(&self.counters.streams_refused[refusal.kind() as usize]);
+    }
+
     /// Who may publish, now: the shared token and the policy.
     pub(crate) fn publishers(&self) -> crate::hub::publish::Publishers<'_> {
         crate::hub::publish::Publishers {
