@@ -379,7 +379,7 @@ impl Worker {
                 timeout = Some(Duration::ZERO);
             }
             let polled = self.poll.poll(&mut events, timeout);
-            self.shared.mailboxes[self.index].awake();
+            mailbox.awake();
             if let Err(e) = polled {
                 if e.kind() != io::ErrorKind::Interrupted {
                     break Err(e);
