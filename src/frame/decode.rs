@@ -283,7 +283,8 @@ impl Decoder {
             }
             self.line.extend_from_slice(&chunk[..end]);
             let line = std::mem::take(&mut self.line);
-            let result = self.line_complete(&line[..], 0, line.len(), &mut None, on_item);
+            // Raw bytes (`Text` for `[u8]`): nothing becomes pending, all is stored at once.
+            let result = self.line_complete(&line[..], 0, line.len(), &mut Pending::default(), on_item);
             self.line = line;
             self.line.clear();
             result?;
@@ -336,9 +337,10 @@ impl Decoder {
 
     /// Interprets `text`, whole lines each with its ending (the last ends `text`).
     ///
-    /// The data of a block's first `data` line stays in `text` (`pending`) rather than being
-    /// copied to the data buffer: a one-line event is dispatched straight from the chunk, and
-    /// the value is copied only when a second `data` line comes or `text` ends first.
+    /// Values stay in `text` ([`Pending`]) rather than being copied to the buffers while they
+    /// can: a one-line event is dispatched straight from the chunk, with its `id` from the
+    /// chunk too, and a value is copied only when a second `data` line comes or `text` ends
+    /// first (the last event ID once per text, not once per event).
     fn lines<'a, T: Text<'a>, F: FnMut(Item<'_>)>(
         &mut self,
         text: T,
@@ -347,32 +349,59 @@ impl Decoder {
         let bytes = text.bytes();
         // Nearly every stream ends its lines in LF alone: then one byte is searched for, not two.
         let lf_only = memchr::memchr(b'\r', bytes).is_none();
-        let mut pending = None;
+        // Nor does an `id` hold NUL (F3) in nearly any: then no id needs looking at for one.
+        let mut pending = Pending { nul_free: memchr::memchr(0, bytes).is_none(), ..Pending::default() };
         let mut pos = 0;
         while pos < bytes.len() {
             let from = &bytes[pos..];
             let found = match from[0] {
-                b'\n' | b'\r' => Some(0), // a blank line, as many as events
-                _ if lf_only => memchr::memchr(b'\n', from),
-                _ => memchr::memchr2(b'\n', b'\r', from),
+                b'\n' | b'\r' => Some(0),             // a blank line, as many as events
+                b'd' => long_line_end(from, lf_only), // `data`, often long
+                _ => line_end(from, lf_only),
             };
             let end = pos + found.unwrap_or(from.len());
-            if end - pos > self.max {
-                return Err(DecodeError::LineTooLong { limit: self.max });
+            let result = if end - pos > self.max {
+                Err(DecodeError::LineTooLong { limit: self.max })
+            } else {
+                self.line_complete(text, pos, end, &mut pending, on_item)
+            };
+            if let Err(err) = result {
+                // The events dispatched before the error still set the last event ID.
+                self.store_last_id(&mut pending);
+                return Err(err);
             }
-            self.line_complete(text, pos, end, &mut pending, on_item)?;
             pos = end + 1;
             if bytes.get(end) == Some(&b'\r') && bytes.get(pos) == Some(&b'\n') {
                 pos += 1;
             }
         }
-        self.store_pending(&mut pending)
+        self.store_last_id(&mut pending);
+        if let Some(id) = pending.id.take() {
+            // An `id` of a block that `text` did not finish: as if copied when it was read.
+            self.id_buf.clear();
+            self.id_changed = true;
+            if !push_text(&mut self.id_buf, id, 0, self.max) {
+                return Err(DecodeError::LineTooLong { limit: self.max });
+            }
+        }
+        self.store_pending_data(&mut pending)
+    }
+
+    /// Copies the last event ID that the text being read set (see [`Pending::last_id`]).
+    #[inline]
+    fn store_last_id(&mut self, pending: &mut Pending<'_>) {
+        if let Some(id) = pending.last_id.take() {
+            self.last_event_id.clear();
+            // Within the limit: checked when it became pending, so this cannot refuse.
+            let stored = push_text(&mut self.last_event_id, id, 0, self.max);
+            debug_assert!(stored, "a pending id is within the limit");
+        }
     }
 
     /// Copies the pending first data value (see [`lines`](Self::lines)) to the data buffer.
     #[inline]
-    fn store_pending(&mut self, pending: &mut Option<&str>) -> Result<(), DecodeError> {
-        if let Some(value) = pending.take() {
+    fn store_pending_data(&mut self, pending: &mut Pending<'_>) -> Result<(), DecodeError> {
+        if let Some(value) = pending.data.take() {
             // Within the limit: checked when it became pending, with the data buffer empty.
             if !push_text(&mut self.data, value, 1, self.max.saturating_add(1)) {
                 return Err(DecodeError::EventTooLarge { limit: self.max });
@@ -389,7 +418,7 @@ impl Decoder {
         text: T,
         start: usize,
         end: usize,
-        pending: &mut Option<&'a str>,
+        pending: &mut Pending<'a>,
         on_item: &mut F,
     ) -> Result<(), DecodeError> {
         let line = &text.bytes()[start..end];
@@ -398,7 +427,7 @@ impl Decoder {
         let (field, colon) = if line.starts_with(b"data:") {
             (Field::Data, 4)
         } else if line.is_empty() {
-            self.dispatch(pending.take(), on_item); // P1
+            self.dispatch(pending, on_item); // P1
             return Ok(());
         } else if line.starts_with(b"id:") {
             (Field::Id, 2)
@@ -415,17 +444,17 @@ impl Decoder {
         let value = text.slice(from, end);
         match field {
             Field::Data => {
-                if self.data.is_empty() && pending.is_none() {
+                if self.data.is_empty() && pending.data.is_none() {
                     if let Some(text) = value.as_str() {
                         // What the data buffer would hold, `text` and LF, within `max + 1`.
                         if text.len() > self.max {
                             return Err(DecodeError::EventTooLarge { limit: self.max });
                         }
-                        *pending = Some(text);
+                        pending.data = Some(text);
                         return Ok(());
                     }
                 }
-                self.store_pending(pending)?;
+                self.store_pending_data(pending)?;
                 // The dispatched data is the buffer less its final LF (E3): hence `max + 1`,
                 // which for a limit of `usize::MAX` stays `usize::MAX` (no buffer gets there).
                 if !value.push_to(&mut self.data, 1, self.max.saturating_add(1)) {
@@ -440,7 +469,16 @@ impl Decoder {
                 }
             }
             // F3: an id holding NUL is ignored.
-            Field::Id if !value.bytes().contains(&0) => {
+            Field::Id if pending.nul_free || !value.bytes().contains(&0) => {
+                if let Some(id) = value.as_str() {
+                    if id.len() > self.max {
+                        return Err(DecodeError::LineTooLong { limit: self.max });
+                    }
+                    pending.id = Some(id);
+                    return Ok(());
+                }
+                // Decoded into the buffer, where it supersedes an earlier pending one.
+                pending.id = None;
                 self.id_buf.clear();
                 self.id_changed = true;
                 if !value.push_to(&mut self.id_buf, 0, self.max) {
@@ -463,15 +501,21 @@ impl Decoder {
         Ok(())
     }
 
-    /// A blank line: dispatches the event, its data `pending` in the chunk or in the buffer.
+    /// A blank line: dispatches the event, its data and id `pending` in the chunk or in the
+    /// buffers.
     #[inline]
-    fn dispatch<F: FnMut(Item<'_>)>(&mut self, pending: Option<&str>, on_item: &mut F) {
-        if self.id_changed {
-            // E1, by swapping rather than copying: the buffer's value is `last_event_id` now.
+    fn dispatch<F: FnMut(Item<'_>)>(&mut self, pending: &mut Pending<'_>, on_item: &mut F) {
+        // E1: the block's id, if it had one, is the last event ID from now on.
+        if let Some(id) = pending.id.take() {
+            pending.last_id = Some(id);
+            self.id_changed = false; // an id in the buffer came before this one
+        } else if self.id_changed {
+            // By swapping rather than copying: the buffer's value is `last_event_id` now.
             std::mem::swap(&mut self.last_event_id, &mut self.id_buf);
             self.id_changed = false;
+            pending.last_id = None;
         }
-        let data = match pending {
+        let data = match pending.data.take() {
             Some(data) => data,
             None if self.data.is_empty() => {
                 self.event_type.clear(); // E2
@@ -485,11 +529,60 @@ impl Decoder {
         on_item(Item::Event(MessageEvent {
             event_type: if self.event_type.is_empty() { "message" } else { &self.event_type },
             data,
-            last_event_id: &self.last_event_id,
+            last_event_id: pending.last_id.unwrap_or(&self.last_event_id),
         }));
         self.data.clear(); // E4
         self.event_type.clear();
     }
+}
+
+/// Values that [`Decoder::lines`] leaves in the text it reads until it must copy them: text
+/// outlives none of the decoder's buffers, so they are stored before `lines` returns.
+#[derive(Default)]
+struct Pending<'a> {
+    /// The value of the block's first `data` line (the data buffer is empty).
+    data: Option<&'a str>,
+    /// The block's `id` value, the latest (it supersedes `id_buf`).
+    id: Option<&'a str>,
+    /// The last event ID as a dispatch in this text set it (it supersedes `last_event_id`).
+    last_id: Option<&'a str>,
+    /// The text holds no NUL byte, so no `id` in it does.
+    nul_free: bool,
+}
+
+/// Where the line that starts `from` (not at its ending) ends: the first LF, or with
+/// `lf_only == false` the first CR or LF.
+///
+/// The first 16 bytes are looked at a word (8 bytes) at a time: a short line (an `id`, an
+/// `event`) ends there, and a call to `memchr` costs more than such a line. Longer lines go
+/// on to `memchr`, as `data` lines do at once ([`long_line_end`]).
+#[inline]
+fn line_end(from: &[u8], lf_only: bool) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A high bit in each byte equal to `b`; only the lowest is exact (a borrow can mark the
+    // byte above a match), and the lowest is all this needs.
+    let equal = |w: u64, b: u8| {
+        let t = w ^ (ONES * u64::from(b));
+        t.wrapping_sub(ONES) & !t & HIGH
+    };
+    let mut at = 0;
+    while at < 16 {
+        let Some(word) = from[at..].first_chunk::<8>() else { break };
+        let w = u64::from_le_bytes(*word);
+        let hits = if lf_only { equal(w, b'\n') } else { equal(w, b'\n') | equal(w, b'\r') };
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    long_line_end(&from[at..], lf_only).map(|i| at + i)
+}
+
+/// [`line_end`] for a line likely longer than a few words: `memchr` at once.
+#[inline]
+fn long_line_end(from: &[u8], lf_only: bool) -> Option<usize> {
+    if lf_only { memchr::memchr(b'\n', from) } else { memchr::memchr2(b'\n', b'\r', from) }
 }
 
 /// The fields the decoder acts on (P5: any other name is ignored).
@@ -1286,6 +1379,21 @@ mod tests {
                 assert_eq!(decoded(&chunks), expected, "split at {i} and {j}");
             }
         }
+    }
+
+    #[test]
+    fn limit_an_error_mid_chunk_keeps_the_last_event_id_of_the_events_before_it() {
+        // The ids of events dispatched from a chunk are copied when it ends, or at an error.
+        let mut dec = Decoder::with_max_size(8);
+        let mut ids = Vec::new();
+        let result = dec.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 3\ndata: far too long\n\n", |item| {
+            if let Item::Event(e) = item {
+                ids.push(e.last_event_id.to_owned());
+            }
+        });
+        assert_eq!(result, Err(DecodeError::LineTooLong { limit: 8 }));
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(dec.last_event_id(), "2", "the id of the block that failed was never applied");
     }
 
     #[test]
