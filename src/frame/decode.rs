@@ -348,16 +348,16 @@ impl Decoder {
     ) -> Result<(), DecodeError> {
         let bytes = text.bytes();
         // Nearly every stream ends its lines in LF alone: then one byte is searched for, not two.
-        let lf_only = memchr::memchr(b'\r', bytes).is_none();
+        let ends = LineEnds::new(memchr::memchr(b'\r', bytes).is_none());
         // Nor does an `id` hold NUL (F3) in nearly any: then no id needs looking at for one.
         let mut pending = Pending { nul_free: memchr::memchr(0, bytes).is_none(), ..Pending::default() };
         let mut pos = 0;
         while pos < bytes.len() {
             let from = &bytes[pos..];
             let found = match from[0] {
-                b'\n' | b'\r' => Some(0),             // a blank line, as many as events
-                b'd' => long_line_end(from, lf_only), // `data`, often long
-                _ => line_end(from, lf_only),
+                b'\n' | b'\r' => Some(0), // a blank line, as many as events
+                b'd' => ends.long(from),  // `data`, often long
+                _ => ends.short(from),
             };
             let end = pos + found.unwrap_or(from.len());
             let result = if end - pos > self.max {
@@ -550,39 +550,63 @@ struct Pending<'a> {
     nul_free: bool,
 }
 
-/// Where the line that starts `from` (not at its ending) ends: the first LF, or with
-/// `lf_only == false` the first CR or LF.
+/// Where the lines of one text end: at each LF, or with `lf_only == false` each CR or LF.
 ///
-/// The first 16 bytes are looked at a word (8 bytes) at a time: a short line (an `id`, an
-/// `event`) ends there, and a call to `memchr` costs more than such a line. Longer lines go
-/// on to `memchr`, as `data` lines do at once ([`long_line_end`]).
-#[inline]
-fn line_end(from: &[u8], lf_only: bool) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A high bit in each byte equal to `b`; only the lowest is exact (a borrow can mark the
-    // byte above a match), and the lowest is all this needs.
-    let equal = |w: u64, b: u8| {
-        let t = w ^ (ONES * u64::from(b));
-        t.wrapping_sub(ONES) & !t & HIGH
-    };
-    let mut at = 0;
-    while at < 16 {
-        let Some(word) = from[at..].first_chunk::<8>() else { break };
-        let w = u64::from_le_bytes(*word);
-        let hits = if lf_only { equal(w, b'\n') } else { equal(w, b'\n') | equal(w, b'\r') };
-        if hits != 0 {
-            return Some(at + hits.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    long_line_end(&from[at..], lf_only).map(|i| at + i)
+/// memchr's searcher is chosen once per text, not on every call (on x86-64, `memchr::memchr`
+/// looks up the CPU's best routine each time, a cost of the order of a short line's search).
+#[derive(Clone, Copy)]
+struct LineEnds {
+    lf_only: bool,
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<(memchr::arch::x86_64::avx2::memchr::One, memchr::arch::x86_64::avx2::memchr::Two)>,
 }
 
-/// [`line_end`] for a line likely longer than a few words: `memchr` at once.
-#[inline]
-fn long_line_end(from: &[u8], lf_only: bool) -> Option<usize> {
-    if lf_only { memchr::memchr(b'\n', from) } else { memchr::memchr2(b'\n', b'\r', from) }
+impl LineEnds {
+    #[inline]
+    fn new(lf_only: bool) -> LineEnds {
+        #[cfg(target_arch = "x86_64")]
+        use memchr::arch::x86_64::avx2::memchr::{One, Two};
+        LineEnds {
+            lf_only,
+            #[cfg(target_arch = "x86_64")]
+            avx2: One::new(b'\n').zip(Two::new(b'\n', b'\r')),
+        }
+    }
+
+    /// The end of a line likely longer than a few words, from its start `from`.
+    #[inline]
+    fn long(self, from: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some((lf, cr_lf)) = self.avx2 {
+            return if self.lf_only { lf.find(from) } else { cr_lf.find(from) };
+        }
+        if self.lf_only { memchr::memchr(b'\n', from) } else { memchr::memchr2(b'\n', b'\r', from) }
+    }
+
+    /// The end of a line likely short (an `id`, an `event`): its first 16 bytes are looked at a
+    /// word (8 bytes) at a time, which costs less than a call to memchr; then [`Self::long`].
+    #[inline]
+    fn short(self, from: &[u8]) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // A high bit in each byte equal to `b`; only the lowest is exact (a borrow can mark
+        // the byte above a match), and the lowest is all this needs.
+        let equal = |w: u64, b: u8| {
+            let t = w ^ (ONES * u64::from(b));
+            t.wrapping_sub(ONES) & !t & HIGH
+        };
+        let mut at = 0;
+        while at < 16 {
+            let Some(word) = from[at..].first_chunk::<8>() else { break };
+            let w = u64::from_le_bytes(*word);
+            let hits = if self.lf_only { equal(w, b'\n') } else { equal(w, b'\n') | equal(w, b'\r') };
+            if hits != 0 {
+                return Some(at + hits.trailing_zeros() as usize / 8);
+            }
+            at += 8;
+        }
+        self.long(&from[at..]).map(|i| at + i)
+    }
 }
 
 /// The fields the decoder acts on (P5: any other name is ignored).
