@@ -117,14 +117,18 @@ fn out_of_descriptors_the_server_waits_keeps_streaming_and_recovers() {
     fill(&mut extra);
     std::thread::sleep(Duration::from_millis(200));
     // Each freed descriptor goes to one more client, whose connection waits in the backlog:
-    // the server's `accept` has no descriptor left for it.
+    // the server's `accept` has no descriptor left for it. The fill above may have taken the
+    // descriptor the server's spare was lent to (this thread's connects race the worker for
+    // it), and a spare is taken back only when a descriptor is free at the worker's accept
+    // retry (every 100 ms): so each freed descriptor is left free for longer than that before
+    // this thread connects. Then either the worker has its spare back (taking the freed one,
+    // and this connect fails) or it still had one (and answers this connect with it).
     while let Some(file) = reserve.pop() {
         drop(file);
+        std::thread::sleep(Duration::from_millis(250));
         if let Ok(sock) = TcpStream::connect(addr) {
             extra.push(sock);
         }
-        // Let the worker take it (and answer it with its spare descriptor) before this thread
-        // frees the next descriptor: the two would race for it.
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(File::open("/dev/null").is_err(), "descriptors left after filling the table");
