@@ -656,7 +656,10 @@ impl Worker {
         #[cfg(feature = "tls")]
         let mut plain = std::mem::take(&mut self.plain_buf);
         while let Some(sock) = self.slots.at(i).and_then(Live::socket) {
-            if !sock.proto.wants_read() {
+            // Only after readiness (or while input read earlier may still wait): a socket
+            // served for its writable edge alone has nothing to read, and a `recv` that would
+            // block costs a system call per write on every stream.
+            if !sock.proto.resume_read() {
                 break;
             }
             match sock.sock.read(&mut buf) {
