@@ -63,7 +63,9 @@ saturation() {
             else
                 echo "FAIL $(summary_line "sat-$s-$r")" | tee -a "$OUT/summary.txt"
                 failed=$((failed + 1))
-                ((failed >= 2)) && break
+                # (an if, not `&&`: a false test as the loop's last command would end the
+                # script under `set -e`, before the tables)
+                if ((failed >= 2)); then break; fi
             fi
         done
     done
