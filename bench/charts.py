@@ -70,10 +70,12 @@ def redis_runs(folder):
     kinds = [
         ("B", r"two-\d+-B$", "B: cross-node (A publishes)", "B cross-node", "#0072B2"),
         ("A", r"two-\d+-A$", "A: same node, through Redis", "A via Redis", "#56B4E9"),
-        ("one-1000", r"one-1000-\d+$", "one node, no Redis", "1 node", "#8C8C8C"),
-        ("one-2000", r"one-2000-\d+$", "one node, no Redis", "1 node", "#E69F00"),
     ]
     runs = tables.load(folder, "*")
+    # One node alone with each node's clients, then with both nodes' total (one-N-REP).
+    ones = sorted({int(m.group(1)) for label in runs if (m := re.match(r"one-(\d+)-\d+$", label))})
+    for n, colour in zip(ones, ["#8C8C8C", "#E69F00"]):
+        kinds.append((f"one-{n}", rf"one-{n}-\d+$", "one node, no Redis", "1 node", colour))
     out = []
     for key, pattern, name, short, colour in kinds:
         rs = [r for label, r in runs.items() if re.match(pattern, label)]
@@ -440,7 +442,9 @@ def charts(folders, prefix):
             if servers:
                 rate = (servers[0][4][0].get("expected") or {}).get("rate", 0)
                 title = f"Scale-out: two nodes on one Redis, {rate:,g} events/s to each client"
-                out["redis.svg"] = latency_chart(folder, servers, title)
+                per_node = servers[0][4][0]["connections"]["requested"]
+                name = "redis.svg" if per_node == 1000 else f"redis-{per_node}.svg"
+                out[name] = latency_chart(folder, servers, title)
         return out
     for scenario, name in SCENARIOS.items():
         if prefix == "tls":

@@ -10,14 +10,17 @@
 #          Node A  `ssehub serve --addr 127.0.0.1:18091 --redis URL --rate 100 --size 64`
 #          publishes (every event an EVALSHA into Redis, read back by both nodes' read threads);
 #          node B  `ssehub serve --addr 127.0.0.1:18092 --redis URL --no-clock` only reads.
-#          Two load generators at once, 1,000 clients on A and 1,000 on B: B's latency is the
+#          Two load generators at once, CLIENTS (default 1,000) on A and as many on B: B's latency is the
 #          cross-node figure, A's the same node through Redis. Redis's own CPU time (and both
 #          nodes', both load generators', the machine's) is sampled from /proc over an interval
 #          inside the measured window (1 s after the warm-up until 1 s before the end).
 #   one    One node without Redis, `ssehub serve --rate 100 --size 64` (lib.sh's start_server, on
-#          port 18093): 1,000 clients, then 2,000 clients (the two-node scenario's total).
+#          port 18093): CLIENTS clients, then 2 x CLIENTS (the two-node scenario's total).
+#   RATE (default 100) events/s to each client in both. Issue 19's cross-node target is
+#   `CLIENTS=5000 RATE=10 OUT=bench/results/redis-5000 bench/redis.sh`: B's p99 against the
+#   one node's with 10,000.
 #
-# Environment: OUT (results folder, default bench/results/redis), REPS, DURATION (default 20),
+# Environment: OUT (results folder, default bench/results/redis), CLIENTS, RATE, REPS, DURATION (default 20),
 # WARMUP (default 5), REDIS_PORT, REDIS_SERVER (default: redis-server on PATH), NOISE (see
 # lib.sh's noisy). Writes into OUT, per run: LABEL.json (the load generator's report), LABEL.log
 # (its progress), LABEL.server.log (the server's output); per two-node run also
@@ -31,8 +34,8 @@ OUT=${OUT:-$ROOT/bench/results/redis}
 REPS=${REPS:-3}
 DURATION=${DURATION:-20}
 WARMUP=${WARMUP:-5}
-RATE=100
-CLIENTS=1000
+RATE=${RATE:-100}
+CLIENTS=${CLIENTS:-1000}
 REDIS_PORT=${REDIS_PORT:-18379}
 REDIS_SERVER=${REDIS_SERVER:-$(command -v redis-server || true)}
 # Ports of our own, apart from lib.sh's 18080/18081/18084: lib.sh's start_server, bench and
@@ -269,15 +272,15 @@ wait_quiet
 for rep in $(seq "$REPS"); do
     two_nodes "two-$rep"
     record_two "two-$rep"
-    one_node "one-1000-$rep" 1000
-    one_node "one-2000-$rep" 2000
+    one_node "one-$CLIENTS-$rep" "$CLIENTS"
+    one_node "one-$((2 * CLIENTS))-$rep" "$((2 * CLIENTS))"
 done
 
 # table.md: median [min–max] over the repeats (noisy runs left out).
 if command -v python3 >/dev/null; then
-    python3 - "$OUT" >"$OUT/table.md" <<'EOF'
+    python3 - "$OUT" "$CLIENTS" >"$OUT/table.md" <<'EOF'
 import glob, json, os, re, statistics, sys
-out = sys.argv[1]
+out, n = sys.argv[1], int(sys.argv[2])
 def load(pattern):
     return [json.load(open(p)) for p in sorted(glob.glob(os.path.join(out, pattern)))
             if ".noisy-" not in p]
@@ -290,10 +293,10 @@ def cell(xs, fmt):
 ms = lambda us: f"{us / 1000:.1f} ms"
 pct = lambda r: f"{100 * r:.2f} %"
 cpu = lambda us: f"{us:.2f} µs"
-rows = [("B: cross-node (1,000 clients on B; A publishes)", "two-[0-9]*-B.json"),
-        ("A: same node, through Redis (1,000 clients on A)", "two-[0-9]*-A.json"),
-        ("one node, no Redis, 1,000 clients", "one-1000-[0-9]*.json"),
-        ("one node, no Redis, 2,000 clients", "one-2000-[0-9]*.json")]
+rows = [(f"B: cross-node ({n:,} clients on B; A publishes)", "two-[0-9]*-B.json"),
+        (f"A: same node, through Redis ({n:,} clients on A)", "two-[0-9]*-A.json"),
+        (f"one node, no Redis, {n:,} clients", f"one-{n}-[0-9]*.json"),
+        (f"one node, no Redis, {2 * n:,} clients", f"one-{2 * n}-[0-9]*.json")]
 print("| Run | Runs | p50 | p99 | max | Delivered | Skipped ids | Server CPU / delivered event |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|")
 for name, pattern in rows:
@@ -318,6 +321,6 @@ if two:
     print(f"| A + B + Redis CPU per delivered event | {cell(g('all_cpu_us_per_delivered'), cpu)} |")
     print(f"| Load generators' CPU (A + B) | {cell([c['gen_a_cpu_s'] + c['gen_b_cpu_s'] for c in two], lambda s: f'{s:.2f} s')} |")
 EOF
-    python3 "$ROOT/bench/charts.py" --prefix redis "$OUT" || log "chart not redrawn" # bench/charts/redis.svg
+    python3 "$ROOT/bench/charts.py" --prefix redis "$OUT" || log "chart not redrawn" # bench/charts/redis.svg (redis-N.svg for CLIENTS=N other than 1,000)
 fi
 log "results in $OUT (summary.txt, table.md)"
