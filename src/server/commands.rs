@@ -20,7 +20,7 @@ use std::time::Instant;
 use super::handle::{JoinError, PublishError, Receipt};
 use super::inbox::Inbox;
 use super::slots::Key;
-use super::worker::{Worker, deliver};
+use super::worker::{Worker, carrier, deliver};
 use crate::http::{Framing, answer};
 use crate::hub::{Resume, Target};
 use crate::proto::Frame;
@@ -106,6 +106,8 @@ impl Worker {
         let mut commands = std::mem::take(&mut self.commands);
         shared.mailboxes[self.index].take(&mut commands);
         let mut queued = false;
+        // The sockets that got answers: each is written once, after the whole batch.
+        let mut answered: Vec<usize> = Vec::new();
         for command in commands.drain(..) {
             match command {
                 Command::Send(key, frame) => {
@@ -151,7 +153,9 @@ impl Worker {
                         queued = true;
                     }
                 }
-                // Answers to requests leave at once: coalescing is for fan-out.
+                // Answers to requests leave with this batch, not a window later: coalescing is
+                // for fan-out. One write a socket: the answers the publish thread sends
+                // together are mostly to the streams of a few HTTP/2 connections.
                 Command::Published { key, result, framing } => {
                     if self.is_waiting(key) && self.slots.get(key).is_some_and(|l| l.pending.is_none()) {
                         let response = match result {
@@ -166,7 +170,9 @@ impl Worker {
                         if let Some(mut e) = self.endpoint(key) {
                             e.respond(&response, framing, now);
                         }
-                        self.serve(key.slot, now);
+                        if let Some((socket, _)) = carrier(&mut self.slots, key.slot) {
+                            answered.push(socket);
+                        }
                     }
                 }
                 Command::Joined { key, channels, resume } => self.joined(key, channels, resume, now),
@@ -180,6 +186,11 @@ impl Worker {
             }
         }
         self.commands = commands;
+        answered.sort_unstable();
+        answered.dedup();
+        for socket in answered {
+            self.serve(socket, now);
+        }
         if queued && (self.coalescer.queued(now) || self.shutdown_deadline.is_some()) {
             self.flush_pending(now);
         }
