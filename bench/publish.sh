@@ -30,6 +30,12 @@ REPS=${REPS:-3}
 N=${N:-300000}
 REDIS_PORT=${REDIS_PORT:-18379}
 HTTP_PORT=18972
+for port in "$HTTP_PORT" "$REDIS_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "publish.sh: port $port is in use; free it first" >&2
+        exit 1
+    fi
+done
 for tool in h2load redis-server redis-cli python3; do
     command -v "$tool" >/dev/null || { echo "publish.sh: $tool is needed (nghttp2-client, redis-server, python3)" >&2; exit 1; }
 done
