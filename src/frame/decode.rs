@@ -378,13 +378,21 @@ impl Decoder {
         self.store_last_id(&mut pending);
         if let Some(id) = pending.id.take() {
             // An `id` of a block that `text` did not finish: as if copied when it was read.
-            self.id_buf.clear();
-            self.id_changed = true;
-            if !push_text(&mut self.id_buf, id, 0, self.max) {
-                return Err(DecodeError::LineTooLong { limit: self.max });
-            }
+            self.buffer_id(id)?;
         }
         self.store_pending_data(&mut pending)
+    }
+
+    /// Sets the last-event-ID buffer to `value` (decoded), to become the last event ID at the
+    /// next blank line (E1).
+    #[inline]
+    fn buffer_id<'a, T: Text<'a>>(&mut self, value: T) -> Result<(), DecodeError> {
+        self.id_buf.clear();
+        self.id_changed = true;
+        if !value.push_to(&mut self.id_buf, 0, self.max) {
+            return Err(DecodeError::LineTooLong { limit: self.max });
+        }
+        Ok(())
     }
 
     /// Copies the last event ID that the text being read set (see [`Pending::last_id`]).
@@ -479,11 +487,7 @@ impl Decoder {
                 }
                 // Decoded into the buffer, where it supersedes an earlier pending one.
                 pending.id = None;
-                self.id_buf.clear();
-                self.id_changed = true;
-                if !value.push_to(&mut self.id_buf, 0, self.max) {
-                    return Err(DecodeError::LineTooLong { limit: self.max });
-                }
+                self.buffer_id(value)?;
             }
             // F4: only ASCII digits set the reconnection time.
             Field::Retry if !value.bytes().is_empty() && value.bytes().iter().all(u8::is_ascii_digit) => {
