@@ -60,11 +60,19 @@ wait_quiet() {
     done
 }
 
+# port_in_use PORT: whether something listens on 127.0.0.1:PORT (a connection is tried).
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# CPU ticks (user + system) of process PID so far; 0 once it is gone.
+cpu_ticks() {
+    awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # wait_port PORT: until something listens on 127.0.0.1:PORT (10 s at most; then the script
 # exits), and half a second more (for the probe's connection to go).
 wait_port() {
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && { sleep 0.5; return; }
+        port_in_use "$1" && { sleep 0.5; return; }
         sleep 0.1
     done
     echo "nothing listening on $1" >&2
@@ -84,7 +92,7 @@ start_server() {
     esac
     SERVER_PID=$!
     for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        if port_in_use "$port"; then
             sleep 0.5 # let the probe's connection go; the baseline RSS is sampled by bench
             return
         fi

@@ -59,7 +59,7 @@ callgrind() {
         "$SSEHUB" serve --addr "127.0.0.1:${PORT[ssehub]}" --rate 50 --size 64 >"$OUT/callgrind.server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/${PORT[ssehub]}") 2>/dev/null && break
+        port_in_use "${PORT[ssehub]}" && break
         sleep 0.2
     done
     bench callgrind-run ssehub -c 200 --duration 10 --warmup 2 --expect-rate 50

@@ -31,7 +31,7 @@ N=${N:-300000}
 REDIS_PORT=${REDIS_PORT:-18379}
 HTTP_PORT=18972
 for port in "$HTTP_PORT" "$REDIS_PORT"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if port_in_use "$port"; then
         echo "publish.sh: port $port is in use; free it first" >&2
         exit 1
     fi
@@ -60,7 +60,6 @@ log "building ssehub (release)"
 redis() { redis-cli -p "$REDIS_PORT" "$@" | tr -d '\r'; }
 redis_cpu() { redis info cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
 evalsha_calls() { redis info commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
-node_cpu() { awk '{print $14 + $15}' "/proc/$NODE_PID/stat"; }
 
 start_node() {
     "$SSEHUB" serve --addr "127.0.0.1:$HTTP_PORT" --no-clock --publish-token-file "$TMP/token" "$@" \
@@ -78,10 +77,10 @@ run() {
     hz=$(getconf CLK_TCK)
     wait_quiet
     if [[ $server == redis ]]; then redis config resetstat >/dev/null; r0=$(redis_cpu); e0=$(evalsha_calls); e0=${e0:-0}; fi
-    c0=$(node_cpu)
+    c0=$(cpu_ticks "$NODE_PID")
     out=$(h2load -n "$N" -c 16 -t 1 "$@" -d "$TMP/body" -H "Authorization: Bearer $TOKEN" \
         "http://127.0.0.1:$HTTP_PORT/publish?channel=a")
-    c1=$(node_cpu)
+    c1=$(cpu_ticks "$NODE_PID")
     if [[ $server == redis ]]; then r1=$(redis_cpu); e1=$(evalsha_calls); e1=${e1:-0}; fi
     echo "$out" >"$OUT/$server-$publisher-$rep.h2load.txt"
     grep -q "status codes: $N 2xx" <<<"$out" || { echo "publish.sh: not every publish was answered 2xx (see $OUT/$server-$publisher-$rep.h2load.txt)" >&2; exit 1; }

@@ -80,8 +80,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # wait_port PORT PID: until something listens on PORT (10 s at most) while PID lives.
 wait_port() {
     for _ in $(seq 100); do
@@ -93,11 +91,6 @@ wait_port() {
         sleep 0.1
     done
     return 1
-}
-
-# CPU ticks (user + system) of process PID so far; 0 once it is gone.
-cpu_ticks() {
-    awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 redis_cmd() { # redis_cmd ARGS...: through redis-cli when there is one (only for statistics)
