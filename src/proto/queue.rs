@@ -39,7 +39,11 @@ pub struct Overflow {
 #[derive(Clone, Debug)]
 pub struct QueuePool(Arc<PoolCounts>);
 
+// Aligned to 128 bytes (two cache lines, for the adjacent-line prefetcher): each worker's pool is
+// written on every frame queued and written, and pools allocated one after the other would
+// otherwise share a line and bounce it between the workers' cores.
 #[derive(Debug)]
+#[repr(align(128))]
 struct PoolCounts {
     used: AtomicUsize,
     /// Queues in the pool.
