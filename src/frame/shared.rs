@@ -137,6 +137,16 @@ impl Frame {
     pub(crate) fn view(&self, chunked: bool) -> &[u8] {
         if chunked { self.chunked() } else { self.block() }
     }
+
+    /// The same frame in an allocation of its own, for another worker thread.
+    ///
+    /// Every queue that holds a frame increments its reference count and every write that sends
+    /// it decrements it: thousands of times per event on each worker. Workers sharing one count
+    /// would bounce its cache line between their cores on each of them, so each worker gets its
+    /// own copy: one allocation per worker per event, still none per connection.
+    pub(crate) fn own_copy(&self) -> Frame {
+        Frame { bytes: Arc::from(&*self.bytes), ..*self }
+    }
 }
 
 /// The chunk-size line of a block of `block_len` bytes: its length in hex, then CRLF.
@@ -154,6 +164,15 @@ fn chunk_start(block_len: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_copy_is_the_same_frame_in_other_bytes() {
+        let f = Frame::event(&Event::new("hi").id("7")).unwrap();
+        let c = f.own_copy();
+        assert_eq!(c, f);
+        assert_eq!((c.block(), c.is_event()), (f.block(), true));
+        assert!(!std::ptr::eq(c.chunked().as_ptr(), f.chunked().as_ptr()), "a count of its own");
+    }
 
     #[test]
     fn chunked_and_bare_views() {

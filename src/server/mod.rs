@@ -1339,7 +1339,9 @@ pub(crate) fn since_epoch() -> Duration {
 /// publishes in sequence order.
 fn post_published(mailboxes: &[Mailbox], published: &Published, target: &Target) {
     let at = std::time::Instant::now();
-    for mailbox in mailboxes {
-        let _ = mailbox.post(Command::Publish(published.seq, published.frame.clone(), target.clone(), at));
+    for (n, mailbox) in mailboxes.iter().enumerate() {
+        // The first worker shares the hub's frame; the others get copies (see `own_copy`).
+        let frame = if n == 0 { published.frame.clone() } else { published.frame.own_copy() };
+        let _ = mailbox.post(Command::Publish(published.seq, frame, target.clone(), at));
     }
 }
