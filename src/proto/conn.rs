@@ -54,6 +54,7 @@ use crate::h2::PREFACE;
 use crate::http::request::{Limits, Request, parse_head};
 use crate::http::response::{Framing, LAST_CHUNK, Response};
 use crate::proto::queue::{Frame, OutQueue, Overflow, QueuePool};
+use crate::proto::run::Run;
 use crate::proto::stream_end::{EndReason, StreamTally};
 
 /// Where a connection is in its life.
@@ -553,10 +554,16 @@ impl Conn {
     ///
     /// Returns the bytes written. An error other than `WouldBlock` closes the connection.
     pub fn write_to<W: Write>(&mut self, w: &mut W, now: Instant) -> io::Result<usize> {
+        self.write_to_in(w, now, None)
+    }
+
+    /// As [`Conn::write_to`], with the queued frames that follow one another in `run` written
+    /// as one slice of it (see [`crate::proto::run`]).
+    pub fn write_to_in<W: Write>(&mut self, w: &mut W, now: Instant, run: Option<&Run>) -> io::Result<usize> {
         let mut total = 0;
         while !self.out.is_empty() && self.phase != Phase::Closed {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let n = self.out.io_slices(&mut slices);
+            let n = self.out.io_slices_in(&mut slices, run);
             // One slice (an event at a low rate, to most streams) goes by `write`: for a socket
             // that is `send`, a shorter path through the kernel than `writev`'s.
             let result = if n == 1 { w.write(&slices[0]) } else { w.write_vectored(&slices[..n]) };

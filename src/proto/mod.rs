@@ -7,6 +7,7 @@ pub mod coalesce;
 pub mod conn;
 pub mod protocol;
 pub mod queue;
+pub mod run;
 pub mod stream_end;
 #[cfg(feature = "tls")]
 pub mod tls;

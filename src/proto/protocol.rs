@@ -25,6 +25,7 @@ use crate::h2::conn::{self as h2, Connection};
 use crate::http::request::{Request, Version};
 use crate::http::response::{Framing, Response, write_stream_head};
 use crate::proto::conn::Phase;
+use crate::proto::run::Run;
 use crate::proto::stream_end::EndReason;
 use crate::proto::{Conn, Frame, Overflow, QueuePool};
 
@@ -156,8 +157,14 @@ impl Protocol {
 
     /// Writes what is queued until it is all written or `w` would block.
     pub fn write_to<W: Write>(&mut self, w: &mut W, now: Instant) -> io::Result<usize> {
+        self.write_to_in(w, now, None)
+    }
+
+    /// As [`Protocol::write_to`], an HTTP/1.1 connection's frames that follow one another in
+    /// `run` going out as one slice of it (HTTP/2 frames its own `DATA`).
+    pub fn write_to_in<W: Write>(&mut self, w: &mut W, now: Instant, run: Option<&Run>) -> io::Result<usize> {
         match self {
-            Protocol::Http1(c) => c.write_to(w, now),
+            Protocol::Http1(c) => c.write_to_in(w, now, run),
             Protocol::Http2(c) => c.write_to(w, now),
         }
     }

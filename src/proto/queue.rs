@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use crate::frame::Frame;
+use crate::proto::run::Run;
 use crate::proto::stream_end::Sent;
 
 /// A queue push that would pass the connection's bound; the frame was not queued.
@@ -211,10 +212,43 @@ impl OutQueue {
 
     /// Fills `slices` with the front of the queue; returns how many it filled.
     pub fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        self.io_slices_in(slices, None)
+    }
+
+    /// As [`OutQueue::io_slices`], but frames that follow one another in `run` (when given, and
+    /// the queue is chunked) fill one slice of the run's bytes together: the same bytes in
+    /// fewer slices (see [`crate::proto::run`]).
+    pub fn io_slices_in<'a>(&'a self, slices: &mut [IoSlice<'a>], run: Option<&'a Run>) -> usize {
+        let run = run.filter(|r| self.chunked && !r.is_empty());
         let mut n = 0;
-        for (i, frame) in self.frames.iter().take(slices.len()).enumerate() {
-            let bytes = frame.view(self.chunked);
-            slices[i] = IoSlice::new(if i == 0 { &bytes[self.offset..] } else { bytes });
+        // The run's frames that the last slice holds (when it is the run's), and the bytes of
+        // the first of them already written.
+        let mut open: Option<(std::ops::Range<usize>, usize)> = None;
+        for (i, frame) in self.frames.iter().enumerate() {
+            let skip = if i == 0 { self.offset } else { 0 };
+            if let Some(run) = run {
+                if let Some((frames, first_skip)) = &mut open {
+                    if run.next_is(frames.end - 1, frame) {
+                        frames.end += 1;
+                        slices[n - 1] = IoSlice::new(&run.bytes(frames.clone())[*first_skip..]);
+                        continue;
+                    }
+                }
+                if let Some(at) = run.find(frame) {
+                    if n == slices.len() {
+                        break;
+                    }
+                    slices[n] = IoSlice::new(&run.bytes(at..at + 1)[skip..]);
+                    open = Some((at..at + 1, skip));
+                    n += 1;
+                    continue;
+                }
+            }
+            if n == slices.len() {
+                break;
+            }
+            open = None;
+            slices[n] = IoSlice::new(&frame.view(self.chunked)[skip..]);
             n += 1;
         }
         n
@@ -292,16 +326,90 @@ mod tests {
     use crate::event::Event;
 
     fn drain(q: &mut OutQueue, step: usize) -> Vec<u8> {
+        drain_in(q, step, None).0
+    }
+
+    /// Drains `q` `step` bytes at a time, its slices taken with `run`; returns the bytes and
+    /// the number of slices.
+    fn drain_in(q: &mut OutQueue, step: usize, run: Option<&Run>) -> (Vec<u8>, usize) {
         let mut out = Vec::new();
+        let mut count = 0;
         while !q.is_empty() {
             let mut slices = [IoSlice::new(&[]); 4];
-            let n = q.io_slices(&mut slices);
+            let n = q.io_slices_in(&mut slices, run);
+            count += n;
             let mut all: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
             all.truncate(step);
             out.extend_from_slice(&all);
             q.advance(all.len());
         }
-        out
+        (out, count)
+    }
+
+    proptest::proptest! {
+        /// Whatever the run lists, the queue writes the same bytes through it, split anywhere,
+        /// in no more slices; frames listed one after the other go out as one slice.
+        #[test]
+        fn a_run_changes_the_slices_not_the_bytes(
+            picks in proptest::collection::vec((0usize..12, proptest::bool::ANY), 0..30),
+            listed in proptest::collection::vec(proptest::bool::ANY, 12),
+            step in 1usize..200,
+        ) {
+            let frames: Vec<Frame> = (0..12).map(|n| Frame::event(&Event::new(format!("event {n}"))).unwrap()).collect();
+            let mut run = Run::new();
+            for (f, _) in frames.iter().zip(&listed).filter(|(_, l)| **l) {
+                run.push(f);
+            }
+            let fill = |q: &mut OutQueue| {
+                for &(n, raw) in &picks {
+                    if raw {
+                        q.push_unbounded(Frame::raw(format!("raw {n};").into_bytes()));
+                    } else {
+                        q.push_unbounded(frames[n].clone());
+                    }
+                }
+            };
+            let (mut plain, mut merged) = (OutQueue::new(1 << 20), OutQueue::new(1 << 20));
+            plain.set_chunked(true);
+            merged.set_chunked(true);
+            fill(&mut plain);
+            fill(&mut merged);
+            let (want, slices) = drain_in(&mut plain, step, None);
+            let (got, fewer) = drain_in(&mut merged, step, Some(&run));
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert!(fewer <= slices);
+        }
+    }
+
+    #[test]
+    fn consecutive_frames_of_the_run_go_out_as_one_slice() {
+        let frames: Vec<Frame> = (0..6).map(|n| Frame::event(&Event::new(n.to_string())).unwrap()).collect();
+        let mut run = Run::new();
+        for f in &frames[..5] {
+            run.push(f);
+        }
+        let mut q = OutQueue::new(1 << 20);
+        q.set_chunked(true);
+        // 0 1 2, then 4 (3 skipped: another channel's), then 5 (not listed), then 1 again.
+        for n in [0, 1, 2, 4, 5, 1] {
+            q.push(frames[n].clone()).unwrap();
+        }
+        let lens = |q: &OutQueue| {
+            let mut slices = [IoSlice::new(&[]); 8];
+            let n = q.io_slices_in(&mut slices, Some(&run));
+            slices[..n].iter().map(|s| s.len()).collect::<Vec<usize>>()
+        };
+        let one = frames[0].chunked().len();
+        assert_eq!(lens(&q), [3 * one, one, one, one]);
+        // Written partly, the rest still starts within the run.
+        q.advance(one + 2);
+        assert_eq!(lens(&q), [2 * one - 2, one, one, one]);
+        // Not chunked: the run's bytes are chunked ones, so it is not used.
+        let mut bare = OutQueue::new(1 << 20);
+        bare.push(frames[0].clone()).unwrap();
+        bare.push(frames[1].clone()).unwrap();
+        let block = frames[0].block().len();
+        assert_eq!(lens(&bare), [block, block]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::Instant;
 use super::handle::{JoinError, PublishError, Receipt};
 use super::inbox::Inbox;
 use super::slots::Key;
-use super::worker::{Worker, carrier, deliver};
+use super::worker::{Worker, Writing, carrier, deliver};
 use crate::http::{Framing, answer};
 use crate::hub::{Resume, Target};
 use crate::proto::Frame;
@@ -112,7 +112,14 @@ impl Worker {
             match command {
                 Command::Send(key, frame) => {
                     if self.slots.get(key).is_some()
-                        && deliver(&mut self.slots, key.slot, None, frame, now, &shared, stats)
+                        && deliver(
+                            &mut self.slots,
+                            key.slot,
+                            None,
+                            frame,
+                            now,
+                            &Writing { shared: &shared, stats, run: &self.run },
+                        )
                     {
                         self.dirty.push(key.slot);
                         queued = true;
@@ -128,9 +135,17 @@ impl Worker {
                     }
                 }
                 Command::Publish(seq, frame, Target::All, at) => {
+                    self.run.push(&frame);
                     let mut reached = false;
                     for i in 0..self.slots.len() {
-                        reached |= deliver(&mut self.slots, i, Some(seq), frame.clone(), now, &shared, stats);
+                        reached |= deliver(
+                            &mut self.slots,
+                            i,
+                            Some(seq),
+                            frame.clone(),
+                            now,
+                            &Writing { shared: &shared, stats, run: &self.run },
+                        );
                     }
                     if reached {
                         self.published_at.push(at);
@@ -139,10 +154,18 @@ impl Worker {
                     queued = true;
                 }
                 Command::Publish(seq, frame, Target::Channels(channels), at) => {
+                    self.run.push(&frame);
                     let mut reached = false;
                     for channel in channels.iter() {
                         for &i in self.subs.members(channel) {
-                            if deliver(&mut self.slots, i, Some(seq), frame.clone(), now, &shared, stats) {
+                            if deliver(
+                                &mut self.slots,
+                                i,
+                                Some(seq),
+                                frame.clone(),
+                                now,
+                                &Writing { shared: &shared, stats, run: &self.run },
+                            ) {
                                 self.dirty.push(i);
                                 reached = true;
                             }

@@ -24,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 use super::slots::Key;
-use super::worker::{Worker, deliver};
+use super::worker::{Worker, Writing, deliver};
 use crate::http::response::Response;
 use crate::proto::stream_end::EndReason;
 use crate::proto::{Endpoint, Frame};
@@ -134,7 +134,7 @@ impl Worker {
             let Some(client) = live.client.as_ref() else { continue };
             let hint = Frame::event(&crate::Event::default().retry(retry_hint(client.id)))
                 .expect("retry is always valid");
-            deliver(&mut self.slots, i, None, hint, now, &shared, stats);
+            deliver(&mut self.slots, i, None, hint, now, &Writing { shared: &shared, stats, run: &self.run });
             streams.push(key);
         }
         self.drain = Some(Box::new(Draining {

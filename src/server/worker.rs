@@ -36,6 +36,7 @@ use crate::hub::DEFAULT_CHANNEL;
 use crate::hub::fanout::{Member, Subscriptions};
 use crate::proto::coalesce::Coalescer;
 use crate::proto::conn::{Settings, Timeout};
+use crate::proto::run::Run;
 use crate::proto::{Conn, Endpoint, Frame, Protocol, QueuePool};
 
 pub(crate) const WAKER: Token = Token(0);
@@ -156,7 +157,8 @@ impl Socket {
     }
 
     /// Writes what is queued; errors close the connection (the protocol sees to it) and count.
-    pub(super) fn write(&mut self, now: Instant, shared: &Shared, stats: &WorkerCounters) {
+    pub(super) fn write(&mut self, now: Instant, with: &Writing<'_>) {
+        let Writing { shared, stats, run } = *with;
         #[cfg(feature = "tls")]
         if let Some(mut tls) = self.tls.take() {
             super::tls::write(self, &mut tls, now, shared, stats);
@@ -166,7 +168,7 @@ impl Socket {
         if !self.proto.wants_write() {
             return;
         }
-        match self.proto.write_to(&mut self.sock, now) {
+        match self.proto.write_to_in(&mut self.sock, now, Some(run)) {
             Ok(n) => {
                 stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
@@ -191,6 +193,15 @@ pub(super) fn endpoint(slots: &mut Slots<Live>, key: Key) -> Option<Endpoint<'_>
     slots.at(at)?.socket()?.endpoint(id)
 }
 
+/// What writing a socket uses besides the socket: the counters it adds to, and the worker's
+/// recent frames (its writes use them as one slice, see `proto::run`).
+#[derive(Clone, Copy)]
+pub(super) struct Writing<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) stats: &'a WorkerCounters,
+    pub(super) run: &'a Run,
+}
+
 /// Queues a frame on the stream in slot `i` at `now`, if it streams and (for a publish, `seq`)
 /// has not had it; a stream past its queue bound is closed and counted. `true` if queued.
 pub(super) fn deliver(
@@ -199,9 +210,9 @@ pub(super) fn deliver(
     seq: Option<u64>,
     frame: Frame,
     now: Instant,
-    shared: &Shared,
-    stats: &WorkerCounters,
+    with: &Writing<'_>,
 ) -> bool {
+    let (shared, stats) = (with.shared, with.stats);
     let Some(live) = slots.at(i) else { return false };
     match seq {
         Some(seq) if !live.member.as_mut().is_some_and(|m| m.accepts(seq)) => return false,
@@ -213,7 +224,7 @@ pub(super) fn deliver(
     stats.events.fetch_add(1, Ordering::Relaxed);
     if sock.endpoint(id).is_some_and(|e| e.would_overflow(&frame)) {
         // Only what the socket cannot take counts against the bound: write before judging.
-        sock.write(now, shared, stats);
+        sock.write(now, with);
     }
     if sock.endpoint(id).is_some_and(|mut e| e.push(frame, now).is_err()) {
         Shared::count(&shared.counters.slow_dropped);
@@ -240,6 +251,8 @@ pub(crate) struct Worker {
     /// When the publishes queued since the last write pass were published.
     pub(super) published_at: Vec<Instant>,
     pub(super) coalescer: Coalescer,
+    /// The frames published to this worker's streams lately, end to end (see `proto::run`).
+    pub(super) run: Run,
     deadlines: Deadlines,
     pub(super) subs: Subscriptions,
     /// The bytes queued by all of this worker's connections, and their bound.
@@ -334,6 +347,7 @@ impl Worker {
             flush_everyone: false,
             published_at: Vec::new(),
             coalescer,
+            run: Run::new(),
             deadlines: Deadlines::default(),
             subs: Subscriptions::default(),
             pool,
@@ -751,7 +765,7 @@ impl Worker {
         let shared = self.shared.clone();
         let stats = &shared.counters.workers[self.index];
         while let Some(sock) = self.slots.at(i).and_then(Live::socket) {
-            sock.write(now, &shared, stats);
+            sock.write(now, &Writing { shared: &shared, stats, run: &self.run });
             if sock.proto.poll_fin() && sock.fin().is_err() {
                 sock.proto.abort();
             }
