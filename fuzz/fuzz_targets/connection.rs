@@ -44,7 +44,9 @@
 //!   `time_out` queues a `503` with `Retry-After: 1` and closes;
 //! * `Closed` and `Lingering` imply nothing queued; `Closing` implies something queued (it will be
 //!   written and then become `Lingering` or `Closed`);
-//! * the bytes the writers receive are exactly the concatenation, in order, of what was queued
+//! * the bytes the writers receive are exactly the concatenation, in order, of what was queued,
+//!   though the writes take the frames that a worker's run lists (`proto::run`; two pushed
+//!   frames of three here) as slices of it
 //!   (responses, stream heads, frames in their chunked or bare view, the last chunk; a 408 or a
 //!   503 is checked by its status line and length, then, once written, by its `Content-Length`,
 //!   `Connection: close`, and for the 503 `Retry-After: 1`); nothing is written once `Closed`;
@@ -68,6 +70,7 @@ use ssehub::http::request::{Limits, parse_head};
 use ssehub::http::response::{Framing, LAST_CHUNK, Response, write_stream_head};
 use ssehub::proto::Frame;
 use ssehub::proto::conn::{Conn, Input, Phase, Settings, Timeout};
+use ssehub::proto::run::Run;
 
 /// Whether `Frame::block_bytes(b"")` may be pushed: an empty block makes an empty frame, which
 /// queues nothing (it used to end a chunked body with `0\r\n\r\n`, or hand `writev` an empty
@@ -764,11 +767,11 @@ impl Model {
     }
 }
 
-fn run_write(conn: &mut Conn, model: &mut Model, spec: WriterSpec) {
+fn run_write(conn: &mut Conn, model: &mut Model, spec: WriterSpec, run: &Run) {
     let before = model.phase;
     let queued_before = model.pending();
     let mut sink = Sink::new(spec);
-    let result = conn.write_to(&mut sink, model.now);
+    let result = conn.write_to_in(&mut sink, model.now, Some(run));
     if before == Phase::Closed {
         assert!(sink.out.is_empty(), "{} bytes written after Closed", sink.out.len());
     }
@@ -981,6 +984,9 @@ fuzz_target!(|plan: Plan| {
     };
     let t0 = Instant::now();
     let mut conn = Conn::new(settings, t0);
+    // The worker's recent frames: two pushed frames of three are listed (by their length, so
+    // that the input format stays the seeds'), and the writes go through it.
+    let mut run = Run::new();
     let mut model = Model {
         settings,
         limits,
@@ -1080,6 +1086,9 @@ fuzz_target!(|plan: Plan| {
                 let room = model.max().saturating_sub(model.pending());
                 let Some(frame) = build_frame(spec, room, model.chunked) else { continue };
                 let bytes = view(&frame, model.chunked).to_vec();
+                if frame.chunked().len() % 3 != 0 {
+                    run.push(&frame);
+                }
                 if model.phase == Phase::Streaming {
                     let queued = model.pending();
                     let overflow = queued > 0 && queued + bytes.len() > model.max();
@@ -1142,7 +1151,7 @@ fuzz_target!(|plan: Plan| {
                 conn.read_would_block();
                 model.drained = true;
             }
-            Op::Write(spec) => run_write(&mut conn, &mut model, *spec),
+            Op::Write(spec) => run_write(&mut conn, &mut model, *spec, &run),
             Op::Tick(ms) => {
                 model.now += Duration::from_millis(u64::from(*ms));
                 handle_timeout(&mut conn, &mut model);
@@ -1158,7 +1167,7 @@ fuzz_target!(|plan: Plan| {
     }
 
     // Drain: whatever is queued goes out; a closing connection then is closed.
-    run_write(&mut conn, &mut model, WriterSpec::Unlimited);
+    run_write(&mut conn, &mut model, WriterSpec::Unlimited, &run);
     model.check(&conn);
     assert_eq!(model.pending(), 0, "an unlimited socket took everything");
     assert_eq!(model.written.len(), model.expected.len());
