@@ -284,7 +284,7 @@ impl Decoder {
             self.line.extend_from_slice(&chunk[..end]);
             let line = std::mem::take(&mut self.line);
             // Raw bytes (`Text` for `[u8]`): nothing becomes pending, all is stored at once.
-            let result = self.line_complete(&line[..], 0, line.len(), &mut Pending::default(), on_item);
+            let result = self.line_complete(&line[..], &mut Pending::default(), on_item);
             self.line = line;
             self.line.clear();
             result?;
@@ -351,29 +351,28 @@ impl Decoder {
         let ends = LineEnds::new(memchr::memchr(b'\r', bytes).is_none());
         // Nor does an `id` hold NUL (F3) in nearly any: then no id needs looking at for one.
         let mut pending = Pending { nul_free: memchr::memchr(0, bytes).is_none(), ..Pending::default() };
-        let mut pos = 0;
-        while pos < bytes.len() {
-            let from = &bytes[pos..];
-            let found = match from[0] {
-                b'\n' | b'\r' => Some(0), // a blank line, as many as events
-                b'd' => ends.long(from),  // `data`, often long
-                _ => ends.short(from),
+        // The lines are cut off the front of `rest`: a cut that a prefix or a line ending made
+        // needs no character-boundary check (`strip_prefix`), and only the cut at the end of a
+        // line's value does (`split_at`).
+        let mut rest = text;
+        while let Some(&first) = rest.bytes().first() {
+            let found = match first {
+                b'\n' | b'\r' => Some(0),        // a blank line, as many as events
+                b'd' => ends.long(rest.bytes()), // `data`, often long
+                _ => ends.short(rest.bytes()),
             };
-            let end = pos + found.unwrap_or(from.len());
-            let result = if end - pos > self.max {
+            let (line, ending) = rest.split_at(found.unwrap_or(rest.bytes().len()));
+            let result = if line.bytes().len() > self.max {
                 Err(DecodeError::LineTooLong { limit: self.max })
             } else {
-                self.line_complete(text, pos, end, &mut pending, on_item)
+                self.line_complete(line, &mut pending, on_item)
             };
             if let Err(err) = result {
                 // The events dispatched before the error still set the last event ID.
                 self.store_last_id(&mut pending);
                 return Err(err);
             }
-            pos = end + 1;
-            if bytes.get(end) == Some(&b'\r') && bytes.get(pos) == Some(&b'\n') {
-                pos += 1;
-            }
+            rest = past_line_ending(ending);
         }
         self.store_last_id(&mut pending);
         if let Some(id) = pending.id.take() {
@@ -419,37 +418,35 @@ impl Decoder {
         Ok(())
     }
 
-    /// Interprets the line `text[start..end]` (without its ending).
+    /// Interprets `line` (without its ending).
     #[inline]
     fn line_complete<'a, T: Text<'a>, F: FnMut(Item<'_>)>(
         &mut self,
-        text: T,
-        start: usize,
-        end: usize,
+        line: T,
         pending: &mut Pending<'a>,
         on_item: &mut F,
     ) -> Result<(), DecodeError> {
-        let line = &text.bytes()[start..end];
         // `data:` and `id:` first: the name is what precedes the first colon (P3), so these
         // prefixes are the names `data` and `id` whatever follows.
-        let (field, colon) = if line.starts_with(b"data:") {
-            (Field::Data, 4)
-        } else if line.is_empty() {
+        let (field, value) = if let Some(value) = line.strip_prefix("data:") {
+            (Field::Data, value)
+        } else if line.bytes().is_empty() {
             self.dispatch(pending, on_item); // P1
             return Ok(());
-        } else if line.starts_with(b"id:") {
-            (Field::Id, 2)
+        } else if let Some(value) = line.strip_prefix("id:") {
+            (Field::Id, value)
         } else {
-            match memchr::memchr(b':', line) {
+            match memchr::memchr(b':', line.bytes()) {
                 Some(0) => return Ok(()), // P2: a comment
-                Some(i) => (Field::named(&line[..i]), i),
-                None => (Field::named(line), line.len()), // P4: the value is empty
+                Some(i) => {
+                    let (name, value) = line.split_at(i);
+                    (Field::named(name.bytes()), value.strip_prefix(":").unwrap_or(value))
+                }
+                None => (Field::named(line.bytes()), line.split_at(line.bytes().len()).1), // P4: empty
             }
         };
         // P3: the value follows the colon, less one leading space.
-        let from = start + (colon + 1).min(line.len());
-        let from = if text.bytes().get(from) == Some(&b' ') && from < end { from + 1 } else { from };
-        let value = text.slice(from, end);
+        let value = value.strip_prefix(" ").unwrap_or(value);
         match field {
             Field::Data => {
                 if self.data.is_empty() && pending.data.is_none() {
@@ -642,8 +639,10 @@ impl Field {
 /// boundaries of a `&str`.
 trait Text<'a>: Copy {
     fn bytes(self) -> &'a [u8];
-    /// `self[from..to]`.
-    fn slice(self, from: usize, to: usize) -> Self;
+    /// `self.split_at(mid)`.
+    fn split_at(self, mid: usize) -> (Self, Self);
+    /// The rest of the text after `prefix`, when it starts with it.
+    fn strip_prefix(self, prefix: &str) -> Option<Self>;
     /// The text, when known to be valid UTF-8 without decoding.
     fn as_str(self) -> Option<&'a str>;
     /// Appends the decoded text, as [`push_text`] does.
@@ -656,8 +655,12 @@ impl<'a> Text<'a> for &'a str {
         self.as_bytes()
     }
     #[inline]
-    fn slice(self, from: usize, to: usize) -> Self {
-        &self[from..to]
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        str::split_at(self, mid)
+    }
+    #[inline]
+    fn strip_prefix(self, prefix: &str) -> Option<Self> {
+        str::strip_prefix(self, prefix)
     }
     #[inline]
     fn as_str(self) -> Option<&'a str> {
@@ -675,8 +678,12 @@ impl<'a> Text<'a> for &'a [u8] {
         self
     }
     #[inline]
-    fn slice(self, from: usize, to: usize) -> Self {
-        &self[from..to]
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        <[u8]>::split_at(self, mid)
+    }
+    #[inline]
+    fn strip_prefix(self, prefix: &str) -> Option<Self> {
+        <[u8]>::strip_prefix(self, prefix.as_bytes())
     }
     #[inline]
     fn as_str(self) -> Option<&'a str> {
@@ -686,6 +693,16 @@ impl<'a> Text<'a> for &'a [u8] {
     fn push_to(self, out: &mut String, spare: usize, cap: usize) -> bool {
         push_bytes_text(out, self, spare, cap)
     }
+}
+
+/// What follows the line ending (CRLF, LF or CR) that starts `ending` (empty: the text's end).
+#[inline]
+fn past_line_ending<'a, T: Text<'a>>(ending: T) -> T {
+    if let Some(rest) = ending.strip_prefix("\n") {
+        return rest;
+    }
+    let rest = ending.strip_prefix("\r").unwrap_or(ending);
+    rest.strip_prefix("\n").unwrap_or(rest)
 }
 
 /// Appends `text` unless it plus `spare` more bytes would pass `cap` (then `false`).
