@@ -421,8 +421,8 @@ impl Decoder {
             rest = ending.strip_prefix('\n').unwrap_or(ending);
             // The first `data` line of a block and an `id` line, as `line_complete` would
             // interpret them (P3: the value less one leading space); any other line is left to it.
-            match (first, self.data.is_empty() && pending.data.is_none()) {
-                (b'd', true) => {
+            match first {
+                b'd' if self.data.is_empty() && pending.data.is_none() => {
                     if let Some(value) = line.strip_prefix("data:") {
                         let value = value.strip_prefix(' ').unwrap_or(value);
                         match rest.strip_prefix('\n') {
@@ -435,7 +435,7 @@ impl Decoder {
                         continue;
                     }
                 }
-                (b'i', _) => {
+                b'i' => {
                     if let Some(value) = line.strip_prefix("id:") {
                         let value = value.strip_prefix(' ').unwrap_or(value);
                         // F3: an id holding NUL is ignored.
