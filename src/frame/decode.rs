@@ -380,7 +380,7 @@ impl Decoder {
         while let Some(&first) = rest.bytes().first() {
             let found = match first {
                 b'\n' | b'\r' => Some(0), // a blank line, as many as events
-                _ if ends.lf_only => ends.lf(rest.bytes()),
+                _ if ends.lf_only => Some(ends.lf(rest.bytes())),
                 b'd' => ends.long(rest.bytes()), // `data`, often long
                 _ => ends.short(rest.bytes()),
             };
@@ -413,7 +413,7 @@ impl Decoder {
                 rest = after;
                 continue;
             }
-            let found = ends.lf(rest.as_bytes()).unwrap_or(rest.len());
+            let found = ends.lf(rest.as_bytes());
             let (line, ending) = rest.split_at(found);
             if line.len() > self.max {
                 return Err(DecodeError::LineTooLong { limit: self.max });
@@ -647,7 +647,8 @@ struct Pending<'a> {
 /// Where the lines of one text end: at each LF, or with `lf_only == false` each CR or LF.
 ///
 /// memchr's searcher is chosen once per text, not on every call (on x86-64, `memchr::memchr`
-/// looks up the CPU's best routine each time, a cost of the order of a short line's search).
+/// looks up the CPU's best routine each time, a cost of the order of a short line's search);
+/// with LF alone, a line's first bytes are looked at before it is called ([`Self::lf`]).
 #[derive(Clone, Copy)]
 struct LineEnds {
     lf_only: bool,
@@ -677,27 +678,33 @@ impl LineEnds {
         if self.lf_only { memchr::memchr(b'\n', from) } else { memchr::memchr2(b'\n', b'\r', from) }
     }
 
-    /// The end of a line when lines end in LF alone (`lf_only`). Its first 128 bytes are looked
-    /// at 16 at a time, and only then is memchr called: a block is compared whole (this fold
-    /// becomes one SIMD compare and mask, SSE2 on x86-64), and the one that holds the LF is
-    /// looked at a word at a time, which for a line of up to a few blocks (an `id`, the `data` of
-    /// most events) costs less than memchr's call and set-up.
+    /// The end of a line when lines end in LF alone (`lf_only`): where its LF is, or the length
+    /// of `from` when it holds none (a position rather than an `Option`, which the line loop
+    /// would only turn back into one).
+    ///
+    /// Its first 128 bytes are looked at 16 at a time, and only then is memchr called: a block
+    /// is compared whole (see [`lf_in_block`]), which for a line of up to a few blocks (an `id`,
+    /// the `data` of most events) costs less than memchr's call and set-up.
     #[inline(always)]
-    fn lf(self, from: &[u8]) -> Option<usize> {
+    fn lf(self, from: &[u8]) -> usize {
+        // All but the last lines of a text have 128 bytes after their start: then the blocks
+        // are cut from one array, with no bounds to check.
+        if let Some(head) = from.first_chunk::<128>() {
+            for (i, block) in head.chunks_exact(16).enumerate() {
+                if let Some(end) = block.try_into().ok().and_then(lf_in_block) {
+                    return 16 * i + end;
+                }
+            }
+            return self.long(&from[128..]).map_or(from.len(), |i| 128 + i);
+        }
         let mut at = 0;
-        while at < 128 {
-            let Some(block) = from.get(at..).and_then(<[u8]>::first_chunk::<16>) else { break };
-            if block.iter().fold(false, |found, &b| found | (b == b'\n')) {
-                let (low, high) = block.split_at(8);
-                let word =
-                    |half: &[u8]| equal(u64::from_le_bytes(half.try_into().unwrap_or_default()), b'\n');
-                let (low, high) = (word(low), word(high));
-                let i = if low != 0 { low.trailing_zeros() } else { 64 + high.trailing_zeros() };
-                return Some(at + i as usize / 8);
+        while let Some(block) = from.get(at..).and_then(<[u8]>::first_chunk::<16>) {
+            if let Some(end) = lf_in_block(block) {
+                return at + end;
             }
             at += 16;
         }
-        self.long(&from[at..]).map(|i| at + i)
+        self.long(&from[at..]).map_or(from.len(), |i| at + i)
     }
 
     /// The end of a line likely short (an `id`, an `event`): its first 16 bytes are looked at a
@@ -716,6 +723,20 @@ impl LineEnds {
         }
         self.long(&from[at..]).map(|i| at + i)
     }
+}
+
+/// Where the first LF in `block` is, if any. The fold becomes one SIMD compare and mask (SSE2
+/// on x86-64, from safe code); only the block that holds an LF is looked at a word at a time.
+#[inline(always)]
+fn lf_in_block(block: &[u8; 16]) -> Option<usize> {
+    if !block.iter().fold(false, |found, &b| found | (b == b'\n')) {
+        return None;
+    }
+    let (low, high) = block.split_at(8);
+    let word = |half: &[u8]| equal(u64::from_le_bytes(half.try_into().unwrap_or_default()), b'\n');
+    let (low, high) = (word(low), word(high));
+    let i = if low != 0 { low.trailing_zeros() } else { 64 + high.trailing_zeros() };
+    Some(i as usize / 8)
 }
 
 /// A high bit in each byte of `w` equal to `b`; only the lowest is exact (a borrow can mark the
@@ -1467,10 +1488,11 @@ mod tests {
         );
     }
 
-    // The fast paths (the complete lines of a chunk checked as one text, a one-line event's
-    // data dispatched from the chunk, `data:`/`id:` matched by prefix, the id swapped into
-    // place) against a plain transcription of the standard, with chunk boundaries everywhere:
-    // every line then goes through the fast path, the line buffer (the slow path) or both.
+    // The fast paths (the complete lines of a chunk checked as one text, the line loop of
+    // LF-only text, a one-line event's data dispatched from the chunk, `data:`/`id:` matched by
+    // prefix, the id swapped into place) against a plain transcription of the standard, with
+    // chunk boundaries everywhere: every line then goes through the fast path, the line buffer
+    // (the slow path) or both.
 
     /// The standard's algorithm on a whole stream: decode, split lines, interpret. Returns the
     /// items and the last event ID (the pending line and event are discarded, as by `finish`).
@@ -1661,7 +1683,8 @@ mod tests {
     #[test]
     fn lf_line_ends_are_found_at_every_offset_of_the_blocks_and_past_them() {
         // Lines end in LF alone: searched 16 bytes at a time for 128 bytes, then by memchr; the
-        // text ends at every offset from a block's start too (where a block no longer fits).
+        // text ends at every offset from a block's start too (where a block, or the 128 bytes
+        // looked at without bounds checks, no longer fit).
         for len in 0..300 {
             let value: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
             let stream = format!("id: {len}\ndata: {value}\n\n:{value}\ndata:{value}\ndata\n\n");
