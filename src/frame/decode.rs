@@ -1609,16 +1609,9 @@ mod tests {
             b"dat",
             b"a",
         ];
-        // xorshift64: the same streams on every run.
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..3_000 {
-            let stream: Vec<u8> = (0..next(40)).flat_map(|_| PIECES[next(PIECES.len())].to_vec()).collect();
+            let stream = random_stream(&PIECES, 40, &mut next);
             let expected = reference(&stream);
             assert_eq!(decoded(&[&stream]), expected, "fed whole: {}", stream.escape_ascii());
             let mut chunks = Vec::new();
@@ -1630,6 +1623,21 @@ mod tests {
             }
             assert_eq!(decoded(&chunks), expected, "chunks {chunks:?}");
         }
+    }
+
+    /// xorshift64 from `state`: `next(n)` is in `0..n`, the same sequence on every run.
+    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
+    /// Fewer than `most` of `pieces` end to end, drawn with `next`.
+    fn random_stream(pieces: &[&[u8]], most: usize, next: &mut impl FnMut(usize) -> usize) -> Vec<u8> {
+        (0..next(most)).flat_map(|_| pieces[next(pieces.len())].to_vec()).collect()
     }
 
     #[test]
@@ -1659,15 +1667,9 @@ mod tests {
             b"\n",
             b"\xC3\xA9",
         ];
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         for _ in 0..3_000 {
-            let stream: Vec<u8> = (0..next(30)).flat_map(|_| PIECES[next(PIECES.len())].to_vec()).collect();
+            let stream = random_stream(&PIECES, 30, &mut next);
             let expected = reference(&stream);
             assert_eq!(decoded(&[&stream]), expected, "fed whole: {}", stream.escape_ascii());
             let cut = next(stream.len() + 1);
