@@ -219,7 +219,8 @@ impl OutQueue {
     /// the queue is chunked) fill one slice of the run's bytes together: the same bytes in
     /// fewer slices (see [`crate::proto::run`]).
     pub fn io_slices_in<'a>(&'a self, slices: &mut [IoSlice<'a>], run: Option<&'a Run>) -> usize {
-        let run = run.filter(|r| self.chunked && !r.is_empty());
+        // One frame makes one slice either way: no lookup for it (most writes at low rates).
+        let run = run.filter(|r| self.chunked && self.frames.len() > 1 && !r.is_empty());
         let mut n = 0;
         // The run's frames that the last slice holds (when it is the run's), and the bytes of
         // the first of them already written.
