@@ -147,11 +147,6 @@ impl Frame {
     pub(crate) fn own_copy(&self) -> Frame {
         Frame { bytes: Arc::from(&*self.bytes), ..*self }
     }
-
-    /// Whether the two are the one allocation (not only equal bytes).
-    pub(crate) fn same_bytes(&self, other: &Frame) -> bool {
-        Arc::ptr_eq(&self.bytes, &other.bytes)
-    }
 }
 
 /// The chunk-size line of a block of `block_len` bytes: its length in hex, then CRLF.

@@ -227,29 +227,23 @@ impl OutQueue {
         let mut open: Option<(std::ops::Range<usize>, usize)> = None;
         for (i, frame) in self.frames.iter().enumerate() {
             let skip = if i == 0 { self.offset } else { 0 };
-            if let Some(run) = run {
-                if let Some((frames, first_skip)) = &mut open {
-                    if run.next_is(frames.end - 1, frame) {
-                        frames.end += 1;
-                        slices[n - 1] = IoSlice::new(&run.bytes(frames.clone())[*first_skip..]);
-                        continue;
-                    }
-                }
-                if let Some(at) = run.find(frame) {
-                    if n == slices.len() {
-                        break;
-                    }
-                    slices[n] = IoSlice::new(&run.bytes(at..at + 1)[skip..]);
-                    open = Some((at..at + 1, skip));
-                    n += 1;
+            if let (Some(run), Some((frames, first_skip))) = (run, &mut open) {
+                if run.next_is(frames.end - 1, frame) {
+                    frames.end += 1;
+                    slices[n - 1] = IoSlice::new(&run.bytes(frames.clone())[*first_skip..]);
                     continue;
                 }
             }
             if n == slices.len() {
                 break;
             }
-            open = None;
-            slices[n] = IoSlice::new(&frame.view(self.chunked)[skip..]);
+            let at = run.and_then(|r| r.find(frame).map(|at| (r, at)));
+            open = at.map(|(_, at)| (at..at + 1, skip));
+            let bytes = match at {
+                Some((run, at)) => run.bytes(at..at + 1),
+                None => frame.view(self.chunked),
+            };
+            slices[n] = IoSlice::new(&bytes[skip..]);
             n += 1;
         }
         n

@@ -105,7 +105,7 @@ impl Run {
 
     /// Whether `frame` is the one listed right after the `at`-th.
     pub fn next_is(&self, at: usize, frame: &Frame) -> bool {
-        self.frames.get(at + 1).is_some_and(|f| f.same_bytes(frame))
+        self.frames.get(at + 1).is_some_and(|f| address(f) == address(frame))
     }
 
     /// The chunked bytes of frames `frames` (indices), end to end.
