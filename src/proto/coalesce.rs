@@ -7,6 +7,14 @@
 //! window's end, and whatever arrives meanwhile goes out with it. Events further apart than the
 //! window are written at once: at low rates nothing waits.
 //!
+//! The window is only as wide as it pays to be. Waiting saves writes, and writes cost what a
+//! pass costs; so the worker times its passes, and the window is [`WIDEN`] times the recent
+//! pass time (a moving average), never wider than the configured window. A worker whose passes
+//! take microseconds (a few clients) waits microseconds: its events go out nearly at once. One
+//! whose passes take milliseconds (a thousand clients at a thousand events a second) waits
+//! long enough that it spends at most about a quarter of its time writing, and widens under
+//! load up to the configured bound, where each write carries the most events.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use ssehub::proto::coalesce::Coalescer;
@@ -19,15 +27,30 @@
 //! assert!(!c.queued(ms(5)), "already waiting");
 //! assert!(c.handle_timeout(ms(10)), "the window is over: write now");
 //! c.flushed(ms(10));
+//! c.passed(ms(10) + Duration::from_micros(20));
+//! assert!(c.window() < Duration::from_millis(10), "a cheap pass narrows the window");
 //! assert!(c.queued(ms(25)), "a window after the last pass: at once");
 //! ```
 
 use std::time::{Duration, Instant};
 
+/// The window is this many times the recent pass time: a worker under steady load then spends
+/// at most about 1 / `WIDEN` of its time in write passes.
+pub const WIDEN: u32 = 4;
+
+/// Each pass's time moves the average by 1 / `SMOOTHING` of the difference, so one pass that
+/// was preempted does not swing the window.
+const SMOOTHING: u32 = 8;
+
 /// The coalescing rule of one worker. See the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct Coalescer {
+    /// The widest window (the configured one).
+    widest: Duration,
+    /// The window now: `WIDEN` × `pass_time`, at most `widest`.
     window: Duration,
+    /// The moving average of the time a pass takes.
+    pass_time: Duration,
     /// When the last write pass began.
     last_pass: Instant,
     /// When the pass that waits is due.
@@ -35,10 +58,16 @@ pub struct Coalescer {
 }
 
 impl Coalescer {
-    /// A rule with `window` (zero: every event is written at once), as if a pass had run at
-    /// `now`.
+    /// A rule whose window is at most `window` (zero: every event is written at once), as if a
+    /// pass had run at `now`. It starts at its widest, and narrows as passes are timed.
     pub fn new(window: Duration, now: Instant) -> Coalescer {
-        Coalescer { window, last_pass: now, due: None }
+        let pass_time = window / WIDEN;
+        Coalescer { widest: window, window, pass_time, last_pass: now, due: None }
+    }
+
+    /// The window now (see the [module docs](self)).
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     /// Something was queued at `now`: `true` if the pass should run now (then report it with
@@ -65,10 +94,23 @@ impl Coalescer {
         self.due.is_some_and(|d| now >= d)
     }
 
-    /// A write pass ran at `now`.
+    /// A write pass began at `now`.
     pub fn flushed(&mut self, now: Instant) {
         self.last_pass = now;
         self.due = None;
+    }
+
+    /// The pass begun at the last [`Coalescer::flushed`] ended at `now`: its time sets the
+    /// window of the passes after it.
+    pub fn passed(&mut self, now: Instant) {
+        let took = now.saturating_duration_since(self.last_pass);
+        self.pass_time = if took >= self.pass_time {
+            self.pass_time + (took - self.pass_time) / SMOOTHING
+        } else {
+            self.pass_time - (self.pass_time - took) / SMOOTHING
+        };
+        self.window = self.pass_time.saturating_mul(WIDEN).min(self.widest);
+        // A pass that waits keeps its due time: it was promised by the window it began under.
     }
 }
 
@@ -106,12 +148,72 @@ mod tests {
         assert!(!c.handle_timeout(ms(1000)), "nothing waits, nothing is due");
     }
 
+    /// Runs passes of `took` each, `n` times, and returns the window after them.
+    fn after_passes(c: &mut Coalescer, start: Instant, took: Duration, n: u32) -> Duration {
+        let mut at = start;
+        for _ in 0..n {
+            c.flushed(at);
+            c.passed(at + took);
+            at += Duration::from_millis(100);
+        }
+        c.window()
+    }
+
+    #[test]
+    fn cheap_passes_narrow_the_window_to_widen_times_their_time() {
+        let t = Instant::now();
+        let mut c = Coalescer::new(Duration::from_millis(13), t);
+        assert_eq!(c.window(), Duration::from_millis(13), "widest until passes are timed");
+        let w = after_passes(&mut c, t, Duration::from_micros(50), 200);
+        assert!(w >= Duration::from_micros(199) && w <= Duration::from_micros(201), "{w:?}");
+        // A client's event a millisecond after such a pass goes out at once.
+        c.flushed(t);
+        assert!(c.queued(t + Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn slow_passes_widen_the_window_up_to_the_bound() {
+        let t = Instant::now();
+        let mut c = Coalescer::new(Duration::from_millis(13), t);
+        after_passes(&mut c, t, Duration::from_micros(50), 200);
+        let w = after_passes(&mut c, t, Duration::from_millis(2), 200);
+        assert!(w >= Duration::from_micros(7990) && w <= Duration::from_millis(8), "{w:?}");
+        let w = after_passes(&mut c, t, Duration::from_millis(30), 200);
+        assert_eq!(w, Duration::from_millis(13), "never wider than configured");
+    }
+
+    #[test]
+    fn one_preempted_pass_moves_the_window_by_an_eighth() {
+        let t = Instant::now();
+        let mut c = Coalescer::new(Duration::from_millis(13), t);
+        let w = after_passes(&mut c, t, Duration::from_millis(1), 300);
+        let preempted = after_passes(&mut c, t, Duration::from_millis(9), 1);
+        assert!(
+            preempted - w <= Duration::from_millis(4) + Duration::from_micros(10),
+            "{w:?} -> {preempted:?}"
+        );
+    }
+
+    #[test]
+    fn a_waiting_pass_keeps_the_due_time_it_was_given() {
+        let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
+        let mut c = Coalescer::new(Duration::from_millis(13), t);
+        assert!(!c.queued(ms(1)));
+        after_passes(&mut c, ms(200), Duration::from_micros(10), 1);
+        c.flushed(ms(300));
+        assert!(!c.queued(ms(301)), "the window is still wider than a millisecond");
+        assert_eq!(c.poll_timeout(), Some(ms(300) + c.window()));
+    }
+
     #[test]
     fn a_zero_window_writes_every_event_at_once() {
         let t = Instant::now();
         let mut c = Coalescer::new(Duration::ZERO, t);
         assert!(c.queued(t));
         c.flushed(t);
+        c.passed(t + Duration::from_millis(5));
+        assert_eq!(c.window(), Duration::ZERO);
         assert!(c.queued(t));
     }
 }

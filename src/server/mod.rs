@@ -124,9 +124,11 @@ pub struct Config {
     pub retention: Retention,
     /// Give events without an id their sequence number as id; default on (replay needs ids).
     pub assign_ids: bool,
-    /// The write-coalescing window: a worker starts a write pass at most once per window, so
-    /// events published in quick succession reach each client in one vectored write. Events
-    /// further apart than the window are written at once. Default 13 ms; zero writes every
+    /// The widest write-coalescing window: a worker starts a write pass at most once per window,
+    /// so events published in quick succession reach each client in one vectored write. Events
+    /// further apart than the window are written at once. The window a worker uses is 4 × its
+    /// recent pass time, up to this bound (see [`crate::proto::coalesce`]): a worker with few
+    /// clients waits microseconds, a busy one up to the bound. Default 13 ms; zero writes every
     /// event at once. (Most of a write's cost is the kernel's, so fewer writes is what makes
     /// high event rates cheap: see BENCHMARKS.md.)
     pub coalesce: Duration,

@@ -947,8 +947,9 @@ impl Worker {
             }
             self.dirty = dirty;
         }
+        let done = Instant::now();
+        self.coalescer.passed(done);
         if !self.published_at.is_empty() {
-            let done = Instant::now();
             for at in self.published_at.drain(..) {
                 self.shared.counters.publish_latency.observe(done.saturating_duration_since(at));
             }
