@@ -126,7 +126,7 @@ pub struct Config {
     pub assign_ids: bool,
     /// The widest write-coalescing window: a worker starts a write pass at most once per window,
     /// so events published in quick succession reach each client in one vectored write. Events
-    /// further apart than the window are written at once. The window a worker uses is 4 × its
+    /// further apart than the window are written at once. The window a worker uses is 3 × its
     /// recent pass time, up to this bound (see [`crate::proto::coalesce`]): a worker with few
     /// clients waits microseconds, a busy one up to the bound. Default 13 ms; zero writes every
     /// event at once. (Most of a write's cost is the kernel's, so fewer writes is what makes

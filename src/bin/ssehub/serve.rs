@@ -151,7 +151,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = units::seconds)]
     pub replay_age: Option<Duration>,
     /// The widest write-coalescing window: a worker writes at most once per window, so a burst
-    /// of events reaches each client in one write; a worker narrows it to 4 × its recent
+    /// of events reaches each client in one write; a worker narrows it to 3 × its recent
     /// write-pass time (13ms, 2ms; a bare number is milliseconds; 0 writes every event at once).
     #[arg(long, default_value = "13ms", value_name = "DURATION", allow_hyphen_values = true)]
     #[arg(value_parser = units::millis)]
