@@ -5,6 +5,7 @@
 
 pub mod coalesce;
 pub mod conn;
+mod frame_deque;
 pub mod protocol;
 pub mod queue;
 pub mod run;

@@ -13,12 +13,12 @@
 //! at most about twice its limit: what the queues over their share hold is within the limit,
 //! and each of the others holds at most its share.
 
-use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use crate::frame::Frame;
+use crate::proto::frame_deque::FrameDeque;
 use crate::proto::run::Run;
 use crate::proto::stream_end::Sent;
 
@@ -103,7 +103,7 @@ impl QueuePool {
 /// An empty queue holds no heap memory: idle connections cost only the struct.
 #[derive(Debug)]
 pub struct OutQueue {
-    frames: VecDeque<Frame>,
+    frames: FrameDeque,
     /// Bytes of the front frame already written.
     offset: usize,
     queued: usize,
@@ -124,7 +124,7 @@ impl OutQueue {
     pub fn in_pool(limit: usize, pool: QueuePool) -> OutQueue {
         pool.join();
         OutQueue {
-            frames: VecDeque::new(),
+            frames: FrameDeque::default(),
             offset: 0,
             queued: 0,
             limit,
@@ -266,8 +266,6 @@ impl OutQueue {
             self.sent.events = self.sent.events.saturating_add(u32::from(front.is_event()));
             self.frames.pop_front();
         }
-        // An emptied queue gives its buffer back: idle connections hold no queue memory.
-        self.frames = VecDeque::new();
     }
 
     /// Takes up to `max` bytes off the front without copying them: `part` gets each frame they
@@ -293,16 +291,13 @@ impl OutQueue {
         self.queued -= taken;
         self.pool.sub(taken);
         self.sent.bytes += taken as u64;
-        if self.frames.is_empty() {
-            self.frames = VecDeque::new();
-        }
         taken
     }
 
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.pool.sub(self.queued);
-        self.frames = VecDeque::new();
+        self.frames.clear();
         self.offset = 0;
         self.queued = 0;
     }

@@ -164,11 +164,12 @@ mod tests {
     use super::*;
 
     /// Every stream of a connection is one of these in its list (BENCHMARKS.md, HTTP/2 memory
-    /// per stream): 168 bytes, of which its queue takes 88.
+    /// per stream): 192 bytes, of which its queue takes 112 (24 of them its front frame, held
+    /// inline so that a queue of one frame allocates nothing).
     #[test]
     fn a_stream_is_small() {
         let size = std::mem::size_of::<Stream>();
-        assert!(size <= 168, "a stream is {size} bytes");
+        assert!(size <= 192, "a stream is {size} bytes");
         assert_eq!(std::mem::size_of::<Option<Tick>>(), 8);
     }
 
