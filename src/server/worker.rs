@@ -762,10 +762,14 @@ impl Worker {
     /// Writes what is queued on socket `i` (taking the next replay batch whenever a replaying
     /// stream's queue empties).
     fn write_out(&mut self, i: usize, now: Instant) {
-        let shared = self.shared.clone();
-        let stats = &shared.counters.workers[self.index];
-        while let Some(sock) = self.slots.at(i).and_then(Live::socket) {
-            sock.write(now, &Writing { shared: &shared, stats, run: &self.run });
+        // The fields borrowed apart rather than `self.shared` cloned: this runs for every
+        // connection of every pass, and a clone's reference count is a cache line that every
+        // worker writes.
+        loop {
+            let Worker { slots, shared, run, index, .. } = self;
+            let Some(sock) = slots.at(i).and_then(Live::socket) else { break };
+            let stats = &shared.counters.workers[*index];
+            sock.write(now, &Writing { shared, stats, run });
             if sock.proto.poll_fin() && sock.fin().is_err() {
                 sock.proto.abort();
             }
