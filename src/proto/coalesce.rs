@@ -50,9 +50,8 @@ const SMOOTHING: u32 = 8;
 pub struct Coalescer {
     /// The widest window (the configured one).
     widest: Duration,
-    /// The window now: `WIDEN` × `pass_time`, at most `widest`.
-    window: Duration,
-    /// The moving average of the time a pass takes.
+    /// The moving average of the time a pass takes; the window is `WIDEN` times it, at most
+    /// `widest`.
     pass_time: Duration,
     /// When the last write pass began.
     last_pass: Instant,
@@ -64,13 +63,15 @@ impl Coalescer {
     /// A rule whose window is at most `window` (zero: every event is written at once), as if a
     /// pass had run at `now`. It starts at its widest, and narrows as passes are timed.
     pub fn new(window: Duration, now: Instant) -> Coalescer {
-        let pass_time = window / WIDEN;
-        Coalescer { widest: window, window, pass_time, last_pass: now, due: None }
+        // Rounded up, so that `WIDEN` times it is the widest window exactly, not a nanosecond
+        // short of it.
+        let pass_time = window.saturating_add(Duration::from_nanos(u64::from(WIDEN - 1))) / WIDEN;
+        Coalescer { widest: window, pass_time, last_pass: now, due: None }
     }
 
     /// The window now (see the [module docs](self)).
     pub fn window(&self) -> Duration {
-        self.window
+        self.pass_time.saturating_mul(WIDEN).min(self.widest)
     }
 
     /// Something was queued at `now`: `true` if the pass should run now (then report it with
@@ -79,7 +80,7 @@ impl Coalescer {
         if self.due.is_some() {
             return false;
         }
-        let due = self.last_pass + self.window;
+        let due = self.last_pass + self.window();
         if now >= due {
             return true;
         }
@@ -112,7 +113,6 @@ impl Coalescer {
         } else {
             self.pass_time - (self.pass_time - took) / SMOOTHING
         };
-        self.window = self.pass_time.saturating_mul(WIDEN).min(self.widest);
         // A pass that waits keeps its due time: it was promised by the window it began under.
     }
 }
