@@ -25,7 +25,7 @@ use std::time::Instant;
 use super::commands::Command;
 use super::worker::{Live, Worker};
 use super::{Rejection, Server, Shared};
-use crate::http::{Framing, Response};
+use crate::http::{Framing, Request, Response};
 
 /// Why [`Server::adopt`] did not take a socket.
 #[derive(Debug)]
@@ -74,6 +74,11 @@ impl Adopter {
     pub fn adopt(&self, stream: TcpStream, already_read: &[u8]) -> Result<(), AdoptError> {
         adopt(&self.shared, stream, already_read)
     }
+
+    /// As [`Server::serves`].
+    pub fn serves(&self, request: &Request) -> bool {
+        serves(&self.shared, request)
+    }
 }
 
 impl Server {
@@ -120,6 +125,28 @@ impl Server {
     pub fn adopter(&self) -> Adopter {
         Adopter { shared: self.shared.clone() }
     }
+
+    /// Whether the server answers `request` with something of its own (a stream on its stream
+    /// path, with any refusal there; publishing, presence or metrics where configured) rather
+    /// than with its fallback: what an accept loop that keeps every other request hands over.
+    /// It is the server's own routing decision, so the two cannot disagree.
+    ///
+    /// ```
+    /// let server = ssehub::Server::builder().path("/events/*").adopt_only()?;
+    /// let head = |raw: &str| ssehub::http::request::parse_head(raw.as_bytes(), &Default::default());
+    /// let stream = head("GET /events/a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+    /// let page = head("GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+    /// assert!(server.serves(&stream.request));
+    /// assert!(!server.serves(&page.request));
+    /// # Ok::<(), ssehub::ServerError>(())
+    /// ```
+    pub fn serves(&self, request: &Request) -> bool {
+        serves(&self.shared, request)
+    }
+}
+
+fn serves(shared: &Shared, request: &Request) -> bool {
+    crate::http::route::route(request, &shared.config.route) != crate::http::route::Decision::Fallback
 }
 
 fn adopt(shared: &Shared, stream: TcpStream, already_read: &[u8]) -> Result<(), AdoptError> {
