@@ -44,6 +44,8 @@
 //! ```
 
 pub mod body;
+#[cfg(feature = "handoff")]
+pub mod handoff;
 pub mod request;
 
 use std::sync::Arc;
