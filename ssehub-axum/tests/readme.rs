@@ -20,3 +20,14 @@ fn the_root_readme_shows_the_example_compiled_here() {
         "README.md and ssehub-axum/README.md must show the same example"
     );
 }
+
+#[test]
+fn the_root_readme_shows_the_handoff_example_compiled_here() {
+    let root = include_str!("../../README.md");
+    let ours = include_str!("../README.md");
+    assert_eq!(
+        rust_block_after(root, "### Streams handed off"),
+        rust_block_after(ours, "## Streams handed off"),
+        "README.md and ssehub-axum/README.md must show the same hand-off example"
+    );
+}
