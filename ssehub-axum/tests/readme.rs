@@ -10,24 +10,23 @@ fn rust_block_after(text: &str, marker: &str) -> String {
     body[..body.find("\n```").expect("the block's end")].to_owned()
 }
 
-#[test]
-fn the_root_readme_shows_the_example_compiled_here() {
+/// The root README's block after `root_marker` is this README's after `ours_marker`.
+fn same_block(root_marker: &str, ours_marker: &str) {
     let root = include_str!("../../README.md");
     let ours = include_str!("../README.md");
     assert_eq!(
-        rust_block_after(root, "## Inside an axum application"),
-        rust_block_after(ours, "# ssehub-axum"),
-        "README.md and ssehub-axum/README.md must show the same example"
+        rust_block_after(root, root_marker),
+        rust_block_after(ours, ours_marker),
+        "README.md and ssehub-axum/README.md must show the same example ({root_marker:?})"
     );
 }
 
 #[test]
+fn the_root_readme_shows_the_example_compiled_here() {
+    same_block("## Inside an axum application", "# ssehub-axum");
+}
+
+#[test]
 fn the_root_readme_shows_the_handoff_example_compiled_here() {
-    let root = include_str!("../../README.md");
-    let ours = include_str!("../README.md");
-    assert_eq!(
-        rust_block_after(root, "### Streams handed off"),
-        rust_block_after(ours, "## Streams handed off"),
-        "README.md and ssehub-axum/README.md must show the same hand-off example"
-    );
+    same_block("### Streams handed off", "## Streams handed off");
 }
