@@ -229,9 +229,10 @@ async fn sort_connection(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(_) => return None,
             }
+            // `buf` holds `max_head_bytes`: `sort` keeps a head that fills it, so `NeedMore`
+            // always leaves room to read into.
             match sort(&buf[..len], &sorting.limits, |r| sorting.adopter.serves(r)) {
-                Verdict::NeedMore if len < buf.len() => {}
-                Verdict::NeedMore => return Some(Verdict::Keep),
+                Verdict::NeedMore => {}
                 v => return Some(v),
             }
         }
